@@ -1,0 +1,114 @@
+// Appliance wiring and lifecycle on a single-threaded io_context.
+#include "app/appliance.hpp"
+
+#include "core/log.hpp"
+#include "platform/signals.hpp"
+#include "service/execution_service.hpp"
+#include "transport/http/http_server.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <csignal>
+
+namespace spear::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+void log_exception(std::exception_ptr e) {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::error(std::string("task ended with an exception: ") + ex.what());
+    }
+}
+
+std::string function_names(const core::config& cfg) {
+    std::string names;
+    for (const auto& f : cfg.functions) {
+        if (!names.empty())
+            names += ", ";
+        names += f.name;
+    }
+    return names.empty() ? "none" : names;
+}
+
+} // namespace
+
+int run_appliance(const core::config& cfg, std::string_view config_source) {
+    platform::ignore_sigpipe();
+    asio::io_context ioc(1);
+    service::execution_service service(ioc.get_executor(), cfg);
+
+    std::optional<transport::http::http_server> http;
+    if (cfg.http.enabled) {
+        http.emplace(ioc, service, cfg.http);
+        try {
+            http->listen();
+        } catch (const std::exception& e) {
+            log::error(e.what());
+            return 1;
+        }
+        asio::co_spawn(ioc, http->run_accept_loop(), log_exception);
+    }
+
+    std::string serving = "spearlet " SPEAR_VERSION " (" + std::string(config_source) + ")";
+    if (http) {
+        const auto ep = http->local_endpoint();
+        serving += " serving HTTP on http://" + ep.address().to_string() + ":" +
+                   std::to_string(ep.port());
+    }
+    serving += " with " + std::to_string(cfg.functions.size()) + " functions (" +
+               function_names(cfg) + ")";
+    log::info(serving);
+
+    // SIGTERM/SIGINT: stop accepting, drain sync requests within the grace period, cancel the
+    // rest, close connections, stop. A second signal during the drain stops at once.
+    asio::signal_set signals(ioc, SIGTERM, SIGINT);
+    bool stopping = false;
+    auto on_signal = [&](const boost::system::error_code& ec, int sig) {
+        if (ec)
+            return;
+        if (stopping) {
+            log::warn("second signal: stopping now");
+            ioc.stop();
+            return;
+        }
+        stopping = true;
+        log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
+                  ": shutting down");
+        auto drain = [&]() -> asio::awaitable<void> {
+            if (http)
+                http->stop_accepting();
+            co_await service.shutdown(std::chrono::milliseconds(cfg.http.shutdown_grace_ms));
+            // Let the last responses go out, then close what is left.
+            asio::steady_timer settle(ioc, std::chrono::milliseconds(100));
+            co_await settle.async_wait(asio::use_awaitable);
+            if (http)
+                http->close_all();
+            settle.expires_after(std::chrono::milliseconds(100));
+            co_await settle.async_wait(asio::use_awaitable);
+            log::info("stopped cleanly");
+            ioc.stop();
+        };
+        asio::co_spawn(ioc, drain, log_exception);
+        signals.async_wait([&](const boost::system::error_code& ec2, int sig2) {
+            if (!ec2 && sig2)
+                ioc.stop();
+        });
+    };
+    signals.async_wait(on_signal);
+
+    ioc.run();
+    return 0;
+}
+
+} // namespace spear::app

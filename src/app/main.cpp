@@ -1,0 +1,109 @@
+// spearlet's command line: --config, --check-config, --print-default-config, --version, --help.
+#include "app/appliance.hpp"
+#include "core/config.hpp"
+
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+constexpr std::string_view usage = R"(usage: spearlet [--config PATH] [--check-config] [--print-default-config]
+                [--version] [--help]
+
+Runs functions (processes) for devices on the local network, in sync, async and stream
+modes, over HTTP. With no --config it runs the embedded default config: HTTP on
+127.0.0.1:8080 and a few demo functions.
+
+  --config PATH            JSON config (comments and trailing commas allowed)
+  --port N                 override http.port (0 picks a free port; the log line says which)
+  --check-config           validate the config (default or --config) and exit:
+                           0 if valid, 1 with one line per error otherwise
+  --print-default-config   print the embedded default config and exit
+  --version                print the version and exit
+  --help                   print this help and exit
+
+Stop with SIGTERM or SIGINT: in-flight sync requests get http.shutdown_grace_ms to
+finish, then remaining executions are cancelled and the process exits 0.
+)";
+
+bool read_file(const std::string& path, std::string& out) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return false;
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    out = ss.str();
+    return true;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    std::string config_path;
+    std::optional<long> port_override;
+    bool check_only = false;
+    for (int i = 1; i < argc; ++i) {
+        const std::string_view arg = argv[i];
+        if (arg == "--help" || arg == "-h") {
+            std::cout << usage;
+            return 0;
+        }
+        if (arg == "--version") {
+            std::cout << "spearlet " SPEAR_VERSION "\n";
+            return 0;
+        }
+        if (arg == "--print-default-config") {
+            std::cout << spear::core::embedded_default_config();
+            return 0;
+        }
+        if (arg == "--check-config") {
+            check_only = true;
+        } else if (arg == "--config" && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (arg == "--port" && i + 1 < argc) {
+            char* end = nullptr;
+            const long port = std::strtol(argv[++i], &end, 10);
+            if (*end != '\0' || port < 0 || port > 65535) {
+                std::cerr << "spearlet: --port must be 0..65535\n";
+                return 2;
+            }
+            port_override = port;
+        } else if (arg.starts_with("--config=")) {
+            config_path = std::string(arg.substr(9));
+        } else {
+            std::cerr << "spearlet: unknown argument '" << arg << "'\n" << usage;
+            return 2;
+        }
+    }
+
+    std::string text;
+    std::string source = "embedded default config";
+    if (!config_path.empty()) {
+        if (!read_file(config_path, text)) {
+            std::cerr << "spearlet: cannot read config file '" << config_path << "'\n";
+            return 1;
+        }
+        source = config_path;
+    } else {
+        text = std::string(spear::core::embedded_default_config());
+    }
+
+    auto parsed = spear::core::parse_config(text);
+    if (!parsed.value) {
+        for (const auto& e : parsed.errors)
+            std::cerr << source << ": " << e.to_string() << "\n";
+        return 1;
+    }
+    if (port_override)
+        parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
+    if (check_only) {
+        std::cout << source << ": ok (" << parsed.value->functions.size() << " functions)\n";
+        return 0;
+    }
+    return spear::app::run_appliance(*parsed.value, source);
+}

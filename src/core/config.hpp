@@ -1,0 +1,147 @@
+// The appliance configuration: one JSON document (comments and trailing commas allowed),
+// validated with errors that name the field path and the reason (design.md §6).
+#pragma once
+
+#include "core/limits.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace spear::core {
+
+struct node_config {
+    std::string id = "spear-edge";
+    std::string data_dir;                    ///< empty: nothing is persisted
+};
+
+struct http_config {
+    bool enabled = true;
+    std::string address = "127.0.0.1";
+    std::uint16_t port = 8080;               ///< 0 picks a free port (logged at start)
+    std::string auth_token;                  ///< empty: no auth
+    bool allow_unauthenticated = false;      ///< needed for a non-loopback listener with no token
+    std::size_t max_body_bytes = limits::http_body_bytes;
+    std::size_t max_header_bytes = limits::http_header_bytes;
+    std::size_t max_connections = limits::http_connections;
+    std::uint32_t header_timeout_ms = limits::http_header_timeout_ms;
+    std::uint32_t idle_timeout_ms = limits::http_idle_timeout_ms;
+    std::uint32_t max_long_poll_ms = limits::long_poll_ms;
+    std::uint32_t shutdown_grace_ms = limits::shutdown_grace_ms;
+};
+
+struct stream_config {
+    std::size_t max_message_bytes = limits::ws_message_bytes;
+    std::size_t max_viewers_per_execution = limits::viewers_per_execution;
+    std::size_t viewer_queue_messages = limits::viewer_queue_messages;
+    std::size_t replay_chunks = limits::replay_chunks;
+};
+
+struct serial_port_config {
+    std::string device;                      ///< e.g. /dev/ttyUSB0
+    std::uint32_t baud = 115200;
+};
+
+struct frame_config {
+    bool tcp_enabled = false;
+    std::string tcp_address = "127.0.0.1";
+    std::uint16_t tcp_port = 7070;
+    std::vector<serial_port_config> serial;
+    std::size_t max_frame_bytes = limits::frame_bytes;
+    std::size_t max_outstanding = limits::frame_outstanding;
+    std::uint32_t idle_timeout_ms = limits::frame_idle_timeout_ms;
+};
+
+struct status_table_config {
+    std::size_t slots = limits::status_slots;
+    std::size_t max_output_bytes = limits::output_bytes;
+    std::size_t stderr_tail_bytes = limits::stderr_tail_bytes;
+    std::uint32_t ttl_s = limits::record_ttl_s;  ///< 0 = terminal records never expire
+};
+
+struct history_config {
+    std::size_t window = limits::history_window;
+    std::uint32_t default_expected_ms = limits::default_expected_ms;
+};
+
+struct limits_config {
+    std::size_t global_concurrency = limits::global_concurrency;
+    std::uint32_t default_timeout_ms = limits::execution_timeout_ms;
+    std::uint32_t max_timeout_ms = limits::execution_timeout_ms_max;
+    std::uint32_t kill_grace_ms = limits::kill_grace_ms;
+};
+
+/// OS resource limits applied to a process function's child (0 = inherit).
+struct rlimit_config {
+    std::uint64_t cpu_seconds = 0;
+    std::uint64_t address_space_bytes = 0;
+    std::uint64_t open_files = 0;
+    std::uint64_t processes = 0;
+};
+
+enum class runtime_kind : std::uint8_t { process, wasm, container };
+
+struct function_config {
+    std::string name;                        ///< [A-Za-z0-9_.-]{1,64}
+    runtime_kind runtime = runtime_kind::process;
+    std::string description;
+    std::vector<std::string> command;        ///< process: argv; argv[0] is a path or a PATH name
+    std::string working_dir;                 ///< process: empty = the appliance's
+    std::string stdout_mode = "pipe";        ///< process: "pipe" or "pty"
+    std::map<std::string, std::string> env;  ///< set for every run
+    std::vector<std::string> allow_request_env; ///< request environment keys let through
+    std::string content_type = "application/octet-stream"; ///< of the output
+    std::uint32_t timeout_ms = 0;            ///< 0 = limits.default_timeout_ms
+    std::size_t max_concurrency = limits::function_concurrency;
+    std::size_t queue_depth = limits::queue_depth;
+    std::uint32_t expected_ms = 0;           ///< typical duration before history exists
+    rlimit_config rlimits;
+    // wasm
+    std::string module;                      ///< path of the .wasm file
+    std::string entry;                       ///< empty: _start, then main
+    std::vector<std::string> args;           ///< argv[1..] for the guest
+    std::string sha256;                      ///< optional, lowercase hex
+    std::uint32_t max_memory_pages = 256;    ///< 64 KiB pages (16 MiB)
+    std::uint64_t fuel = 0;                  ///< instruction budget, 0 = none
+    std::map<std::string, std::string> mapped_dirs; ///< guest path -> host dir, read-only
+    // container
+    std::string image;
+};
+
+struct config {
+    node_config node;
+    http_config http;
+    stream_config stream;
+    frame_config frame;
+    status_table_config status_table;
+    history_config history;
+    limits_config limits;
+    std::vector<function_config> functions;
+
+    /// Index of the function named `name`, or nullopt.
+    std::optional<std::size_t> find_function(std::string_view name) const;
+    /// The effective timeout of a function (its own, else the default), capped by max.
+    std::uint32_t timeout_for(const function_config& f) const;
+};
+
+/// A validation error: the field path ("functions[2].timeout_ms") and the reason.
+struct config_error {
+    std::string path;
+    std::string reason;
+    std::string to_string() const { return path.empty() ? reason : path + ": " + reason; }
+};
+
+/// Parses and validates; on failure returns every error found (at least one).
+struct config_result {
+    std::optional<config> value;
+    std::vector<config_error> errors;
+};
+config_result parse_config(std::string_view json_text);
+
+/// The embedded default config (loopback listener, demo functions).
+std::string_view embedded_default_config();
+
+} // namespace spear::core

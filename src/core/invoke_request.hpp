@@ -1,0 +1,24 @@
+// InvokeFunctionRequest: a protocol-neutral invocation, built by every transport's decoder.
+#pragma once
+
+#include "core/execution_types.hpp"
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace spear::core {
+
+struct InvokeFunctionRequest {
+    std::string function_name;
+    ExecutionMode execution_mode = ExecutionMode::sync;
+    std::string input;                          ///< raw bytes
+    std::string input_content_type;             ///< as sent; informative
+    std::string client_execution_id;            ///< context.execution_id (idempotency key)
+    std::optional<std::uint32_t> timeout_ms;    ///< context.timeout_ms
+    std::map<std::string, std::string> environment; ///< context.environment
+    bool detach = false;                        ///< stream: keep running if the caller leaves
+};
+
+} // namespace spear::core

@@ -1,0 +1,92 @@
+// Every limit of the appliance in one place: its default, its hard ceiling, and why (design.md §7).
+// Config may lower a limit (or raise it up to the ceiling); nothing else defines one.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace spear::core::limits {
+
+// --- HTTP ---------------------------------------------------------------------------------
+/// Request body: inputs for gateway functions are small; 1 MiB bounds memory per connection.
+inline constexpr std::size_t http_body_bytes = 1 << 20;
+inline constexpr std::size_t http_body_bytes_max = 64 << 20;
+/// Request header block: Beast's default; devices send a handful of short headers.
+inline constexpr std::size_t http_header_bytes = 8 << 10;
+/// Concurrent HTTP connections: each holds a buffer and a coroutine frame; bounds memory and fds.
+inline constexpr std::size_t http_connections = 256;
+inline constexpr std::size_t http_connections_max = 10000;
+/// Time to receive a whole request header: a half-sent request cannot hold a slot forever.
+inline constexpr std::uint32_t http_header_timeout_ms = 10'000;
+/// Idle keep-alive time between requests before the server closes the connection.
+inline constexpr std::uint32_t http_idle_timeout_ms = 60'000;
+/// Longest `?wait_ms=` long-poll: long enough to save chatter, short enough for proxies.
+inline constexpr std::uint32_t long_poll_ms = 30'000;
+inline constexpr std::uint32_t long_poll_ms_max = 300'000;
+/// Grace period on SIGTERM for in-flight sync requests before their executions are cancelled.
+inline constexpr std::uint32_t shutdown_grace_ms = 5'000;
+
+// --- Status table -------------------------------------------------------------------------
+/// Ring status table slots: 1024 recent executions is hours of history on a busy gateway.
+inline constexpr std::size_t status_slots = 1024;
+inline constexpr std::size_t status_slots_max = 1 << 20;
+/// Output kept per record: 64 KiB covers sensor payloads; larger output is truncated and flagged.
+inline constexpr std::size_t output_bytes = 64 << 10;
+inline constexpr std::size_t output_bytes_max = 16 << 20;
+/// Stderr tail kept per record: the last lines are the ones that explain a failure.
+inline constexpr std::size_t stderr_tail_bytes = 4 << 10;
+/// Error message kept per record; longer ones are cut.
+inline constexpr std::size_t error_message_bytes = 512;
+/// Terminal records expire after this long even if their slot is not needed (0 = never).
+inline constexpr std::uint32_t record_ttl_s = 3600;
+
+// --- History and estimates ----------------------------------------------------------------
+/// Rolling window of recent runs per function: enough for a stable median, quick to follow drift.
+inline constexpr std::size_t history_window = 32;
+inline constexpr std::size_t history_window_max = 1024;
+/// Typical duration assumed for a function with no history and no `expected_ms`.
+inline constexpr std::uint32_t default_expected_ms = 1'000;
+
+// --- Scheduling and execution -------------------------------------------------------------
+/// Executions running at once across all functions: a 2-core gateway saturates quickly.
+inline constexpr std::size_t global_concurrency = 16;
+inline constexpr std::size_t global_concurrency_max = 4096;
+/// Executions of one function running at once, unless its config says otherwise.
+inline constexpr std::size_t function_concurrency = 4;
+/// Pending executions queued per function; beyond it callers get 429 with Retry-After.
+inline constexpr std::size_t queue_depth = 64;
+inline constexpr std::size_t queue_depth_max = 100'000;
+/// Execution timeout when neither the function nor the request sets one.
+inline constexpr std::uint32_t execution_timeout_ms = 30'000;
+/// Longest timeout a function or request may ask for: 1 hour.
+inline constexpr std::uint32_t execution_timeout_ms_max = 3'600'000;
+/// SIGTERM-to-SIGKILL grace when stopping a process group.
+inline constexpr std::uint32_t kill_grace_ms = 2'000;
+/// Function and execution-id strings: short enough for microcontroller frames.
+inline constexpr std::size_t function_name_bytes = 64;
+inline constexpr std::size_t client_execution_id_bytes = 64;
+/// Request `environment` entries accepted per call.
+inline constexpr std::size_t request_env_entries = 32;
+
+// --- Streaming (WebSocket / SSE viewers) --------------------------------------------------
+/// Largest WebSocket message accepted from a client (the invoke request).
+inline constexpr std::size_t ws_message_bytes = 1 << 20;
+/// Viewers attached to one execution: each holds a queue and a socket.
+inline constexpr std::size_t viewers_per_execution = 64;
+inline constexpr std::size_t viewers_per_execution_max = 4096;
+/// Messages queued per viewer before the oldest chunks are dropped (slow-viewer policy).
+inline constexpr std::size_t viewer_queue_messages = 256;
+/// Recent chunks kept per execution for late joiners.
+inline constexpr std::size_t replay_chunks = 64;
+/// Largest chunk forwarded in one stream message; longer reads are split.
+inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
+
+// --- Frames (nanopb over TCP / serial) ----------------------------------------------------
+/// Largest frame accepted or sent: fits a microcontroller's static buffer.
+inline constexpr std::size_t frame_bytes = 4 << 10;
+/// Requests one frame link may have outstanding at once.
+inline constexpr std::size_t frame_outstanding = 8;
+/// A frame link with no traffic for this long is closed (TCP only).
+inline constexpr std::uint32_t frame_idle_timeout_ms = 300'000;
+
+} // namespace spear::core::limits

@@ -1,0 +1,55 @@
+// stderr logger; one write(2) per line so lines from children never interleave mid-line.
+#include "core/log.hpp"
+
+#include "core/clock.hpp"
+
+#include <cstdlib>
+#include <string>
+#include <unistd.h>
+
+namespace spear::log {
+namespace {
+
+level initial_level() noexcept {
+    const char* env = std::getenv("SPEAR_LOG_LEVEL");
+    if (!env)
+        return level::info;
+    const std::string_view v(env);
+    if (v == "debug")
+        return level::debug;
+    if (v == "warn")
+        return level::warn;
+    if (v == "error")
+        return level::error;
+    return level::info;
+}
+
+level min_level_ = initial_level();
+
+std::string_view name(level lvl) noexcept {
+    switch (lvl) {
+    case level::debug: return "debug";
+    case level::info: return "info";
+    case level::warn: return "warn";
+    case level::error: return "error";
+    }
+    return "info";
+}
+
+} // namespace
+
+void set_level(level lvl) noexcept { min_level_ = lvl; }
+
+void write(level lvl, std::string_view message) {
+    if (lvl < min_level_)
+        return;
+    std::string line = core::format_rfc3339(std::chrono::system_clock::now());
+    line += ' ';
+    line += name(lvl);
+    line += ' ';
+    line += message;
+    line += '\n';
+    [[maybe_unused]] auto written = ::write(STDERR_FILENO, line.data(), line.size());
+}
+
+} // namespace spear::log

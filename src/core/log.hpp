@@ -1,0 +1,19 @@
+// One-line structured logging to stderr: "2026-11-29T02:44:45.123Z info message key=value".
+#pragma once
+
+#include <string_view>
+
+namespace spear::log {
+
+enum class level { debug, info, warn, error };
+
+/// Minimum level written (default info; SPEAR_LOG_LEVEL=debug|info|warn|error overrides).
+void set_level(level min_level) noexcept;
+void write(level lvl, std::string_view message);
+
+inline void debug(std::string_view m) { write(level::debug, m); }
+inline void info(std::string_view m) { write(level::info, m); }
+inline void warn(std::string_view m) { write(level::warn, m); }
+inline void error(std::string_view m) { write(level::error, m); }
+
+} // namespace spear::log

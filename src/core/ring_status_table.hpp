@@ -1,0 +1,147 @@
+// Fixed-capacity ring status table of execution records (design.md §2): memory fixed at start,
+// O(1) lookup by id, pending/running never evicted, TTL expiry, cursor-paginated listing.
+#pragma once
+
+#include "core/clock.hpp"
+#include "core/error_code.hpp"
+#include "core/execution_id.hpp"
+#include "core/execution_result.hpp"
+#include "core/execution_types.hpp"
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace spear::core {
+
+struct ring_status_table_options {
+    std::size_t slots = 1024;              ///< fixed capacity (>= 1, <= execution_id_max_slot+1)
+    std::size_t max_output_bytes = 64 << 10; ///< output kept per record
+    std::size_t stderr_tail_bytes = 4 << 10; ///< stderr tail kept per record
+    std::chrono::seconds ttl{3600};        ///< terminal records expire after this (0 = never)
+    std::uint32_t boot = 0;                ///< boot nonce written into every id
+};
+
+/// Data for a new record (status pending).
+struct new_execution {
+    std::string_view function_name;
+    std::string_view client_execution_id; ///< may be empty
+    ExecutionMode mode = ExecutionMode::sync;
+    steady_time expected_completion{};    ///< used to compute Retry-After when the table is full
+};
+
+/// A reference to a live record: its slot and the seq it was issued with.
+struct record_ref {
+    std::uint32_t slot = 0;
+    std::uint64_t seq = 0;
+    friend bool operator==(const record_ref&, const record_ref&) = default;
+};
+
+enum class lookup_status : std::uint8_t {
+    found,     ///< the record is held
+    not_found, ///< never issued by this boot (or not an id at all)
+    evicted,   ///< issued, but the slot was reused or the record expired
+};
+
+struct lookup_result {
+    lookup_status status = lookup_status::not_found;
+    record_ref ref{};
+};
+
+struct list_query {
+    std::optional<std::string> function_name;  ///< exact match
+    std::optional<ExecutionStatus> status;
+    std::optional<std::uint64_t> start_after_seq; ///< newest-first: only seq < this
+    std::size_t limit = 50;
+};
+
+struct list_page {
+    std::vector<ExecutionResult> executions; ///< newest first, output omitted
+    bool has_more = false;
+    std::string next_start_after;            ///< id of the last item when has_more, else empty
+};
+
+class ring_status_table {
+public:
+    explicit ring_status_table(const ring_status_table_options& options);
+
+    ring_status_table(const ring_status_table&) = delete;
+    ring_status_table& operator=(const ring_status_table&) = delete;
+
+    /// Takes an empty slot, else the slot whose record became terminal earliest, and records
+    /// `e` as pending. Expires TTL'd records first. When every slot is pending or running it
+    /// refuses with status_table_full and retry_after_ms = time until the earliest
+    /// expected_completion among them (at least 1000).
+    std::variant<record_ref, error> insert(const new_execution& e, steady_time now, wall_time wall);
+
+    /// Resolves an id (ours, or a client-supplied execution id still held) to a record.
+    lookup_result find(std::string_view id, steady_time now);
+    /// Resolves a client-supplied execution id; not_found if no held record carries it.
+    lookup_result find_client_id(std::string_view client_id, steady_time now);
+    /// True if `ref` still names a held record.
+    bool holds(record_ref ref) const noexcept;
+
+    /// pending -> running. Records started_at and queue_ms.
+    void mark_running(record_ref ref, steady_time now, wall_time wall);
+    /// Appends output; bytes beyond max_output_bytes are counted, not kept (output_truncated).
+    void append_output(record_ref ref, std::string_view bytes);
+    /// Sets the output content type (defaults to "application/octet-stream").
+    void set_content_type(record_ref ref, std::string_view content_type);
+    /// Appends to the stderr tail; only the last stderr_tail_bytes are kept.
+    void append_stderr(record_ref ref, std::string_view bytes);
+    /// Updates the expected completion time (service calls it as estimates change).
+    void set_expected_completion(record_ref ref, steady_time when);
+    /// pending|running -> terminal. Records completed_at, execution_time_ms, outcome.
+    /// A record ended while pending keeps execution_time_ms = 0.
+    void finish(record_ref ref, const execution_outcome& outcome, steady_time now, wall_time wall);
+
+    /// The record's current state; `include_output=false` leaves output empty (size still set).
+    /// Times of a live record (queue_ms / execution_time_ms so far) are computed against `now`.
+    ExecutionResult snapshot(record_ref ref, bool include_output, steady_time now) const;
+    ExecutionStatus status(record_ref ref) const;
+    std::string_view function_name(record_ref ref) const;
+    std::string execution_id(record_ref ref) const;
+    steady_time started_steady(record_ref ref) const; ///< valid once running
+    steady_time queued_steady(record_ref ref) const;
+
+    /// Newest-first page of held records matching the filters (expires TTL'd records first).
+    list_page list(const list_query& query, steady_time now);
+
+    /// Held records per status, indexed by static_cast<size_t>(status) - 1.
+    std::array<std::size_t, status_count> counts() const noexcept;
+    std::size_t capacity() const noexcept;
+    std::size_t size() const noexcept; ///< held records
+    std::uint64_t evictions() const noexcept; ///< records dropped to make room or by TTL
+    /// Bytes allocated at construction for output and stderr buffers (the table's memory).
+    std::size_t arena_bytes() const noexcept;
+
+    /// Drops terminal records whose completion is older than the TTL.
+    void expire(steady_time now);
+
+private:
+    struct slot;
+    slot& at(record_ref ref);
+    const slot& at(record_ref ref) const;
+    void release(std::uint32_t index);
+
+    ring_status_table_options options_;
+    std::vector<slot> slots_;
+    std::unique_ptr<char[]> output_arena_;
+    std::unique_ptr<char[]> stderr_arena_;
+    std::vector<std::uint32_t> free_;          ///< never-used or released slots (stack)
+    std::vector<std::uint32_t> terminal_fifo_; ///< ring of slots in order of becoming terminal
+    std::size_t terminal_head_ = 0;
+    std::size_t terminal_count_ = 0;
+    std::unordered_map<std::string, std::uint32_t> client_ids_; ///< client id -> slot
+    std::array<std::size_t, status_count> counts_{};
+    std::uint64_t next_seq_ = 1;
+    std::uint64_t evictions_ = 0;
+};
+
+} // namespace spear::core

@@ -1,0 +1,78 @@
+// The one interface every runtime (process, wasm, container) implements: run one execution
+// on the io_context, stream its output to a sink, honour timeout and cancellation.
+#pragma once
+
+#include "core/config.hpp"
+#include "core/execution_result.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace spear::runtime {
+
+namespace asio = boost::asio;
+
+/// Receives output as the execution produces it. Called on the io_context thread.
+class output_sink {
+public:
+    virtual ~output_sink() = default;
+    virtual void on_stdout(std::string_view bytes) = 0;
+    virtual void on_stderr(std::string_view bytes) = 0;
+};
+
+/// A one-shot event on the io_context: set() wakes every waiter, now and later.
+class async_event {
+public:
+    explicit async_event(const asio::any_io_executor& ex)
+        : timer_(ex, std::chrono::steady_clock::time_point::max()) {}
+    void set() {
+        set_ = true;
+        timer_.cancel();
+    }
+    bool is_set() const noexcept { return set_; }
+    /// Completes when set() is called (at once if it was), or when the awaiting operation is
+    /// itself cancelled (e.g. the losing branch of an `||`): check is_set() afterwards.
+    asio::awaitable<void> wait();
+    /// Waits at most `timeout`; true if the event is set.
+    asio::awaitable<bool> wait_for(std::chrono::milliseconds timeout);
+
+private:
+    asio::steady_timer timer_;
+    bool set_ = false;
+};
+
+/// A one-shot cancel request shared by the service and a running execution.
+/// cancel() wakes every waiter of wait(); a runtime races wait() against its own work.
+class cancel_signal : public async_event {
+public:
+    using async_event::async_event;
+    void cancel() { set(); }
+    bool requested() const noexcept { return is_set(); }
+};
+
+/// One execution as a runtime sees it.
+struct run_request {
+    const core::function_config* function = nullptr; ///< outlives the run
+    std::string execution_id;
+    std::string input;                               ///< stdin / WASI stdin
+    std::map<std::string, std::string> request_env;  ///< already filtered by allow_request_env
+    std::chrono::milliseconds timeout{30'000};
+    std::chrono::milliseconds kill_grace{2'000};     ///< SIGTERM -> SIGKILL
+};
+
+class runtime {
+public:
+    virtual ~runtime() = default;
+    /// Runs to the end. Returns a terminal outcome: completed, failed (exit != 0, signal,
+    /// trap, spawn error), timeout, or cancelled (when `cancel` fired). Never throws for
+    /// function errors; nothing the function does may outlive the returned awaitable.
+    virtual asio::awaitable<core::execution_outcome> run(run_request request, output_sink& sink,
+                                                         cancel_signal& cancel) = 0;
+};
+
+} // namespace spear::runtime

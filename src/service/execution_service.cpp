@@ -1,0 +1,600 @@
+// The service layer: mode dispatch, admission, scheduling and the life of each execution.
+#include "service/execution_service.hpp"
+
+#include "core/log.hpp"
+#include "runtime/process/process_runtime.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <algorithm>
+#include <random>
+
+namespace spear::service {
+
+using core::ExecutionStatus;
+using core::error_code;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+core::wall_time wall_now() { return std::chrono::system_clock::now(); }
+
+bool is_url_safe_id(std::string_view id) {
+    if (id.empty() || id.size() > core::limits::client_execution_id_bytes)
+        return false;
+    return std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '-' || c == '_' || c == '.';
+    });
+}
+
+} // namespace
+
+std::uint32_t make_boot_nonce() {
+    std::random_device rd;
+    return static_cast<std::uint32_t>(rd());
+}
+
+/// Everything the service keeps about an execution while it is pending or running.
+struct execution_service::live_execution {
+    live_execution(const asio::any_io_executor& ex) : cancel(ex), done(ex) {}
+
+    core::record_ref ref;
+    std::uint32_t function = 0;
+    core::InvokeFunctionRequest request;   ///< input and environment, moved into the run
+    std::int64_t initial_estimate_ms = 0;  ///< for the 202 response
+    core::estimate_source source = core::estimate_source::fallback;
+    runtime::cancel_signal cancel;
+    runtime::async_event done;             ///< set once the record is terminal
+    std::optional<core::ExecutionResult> final; ///< full snapshot taken when it ended
+    std::vector<execution_observer*> observers;
+    bool started = false;
+    core::steady_time started_steady{};
+    std::string cancel_reason;
+};
+
+/// Routes a runtime's output into the record (capped) and to the attached observers.
+class execution_service::record_sink final : public runtime::output_sink {
+public:
+    record_sink(core::ring_status_table& table, live_execution& live) : table_(table), live_(live) {}
+    void on_stdout(std::string_view bytes) override {
+        table_.append_output(live_.ref, bytes);
+        // Copy: an observer may detach itself while being notified.
+        auto observers = live_.observers;
+        for (auto* o : observers)
+            o->on_output(bytes);
+    }
+    void on_stderr(std::string_view bytes) override { table_.append_stderr(live_.ref, bytes); }
+
+private:
+    core::ring_status_table& table_;
+    live_execution& live_;
+};
+
+execution_service::execution_service(asio::any_io_executor executor, const core::config& cfg)
+    : executor_(std::move(executor))
+    , config_(cfg)
+    , table_(core::ring_status_table_options{
+          cfg.status_table.slots, cfg.status_table.max_output_bytes,
+          cfg.status_table.stderr_tail_bytes, std::chrono::seconds(cfg.status_table.ttl_s),
+          make_boot_nonce()})
+    , scheduler_(
+          [&] {
+              std::vector<core::scheduler_policy::function_limits> limits;
+              for (const auto& f : cfg.functions)
+                  limits.push_back({f.max_concurrency, f.queue_depth});
+              return limits;
+          }(),
+          cfg.limits.global_concurrency)
+    , process_runtime_(std::make_unique<runtime::process_runtime>())
+    , started_at_(clock_type::now()) {
+    histories_.reserve(cfg.functions.size());
+    for (const auto& f : cfg.functions)
+        histories_.emplace_back(cfg.history.window, f.expected_ms,
+                                cfg.history.default_expected_ms);
+}
+
+execution_service::~execution_service() = default;
+
+runtime::runtime& execution_service::runtime_for(const core::function_config&) {
+    return *process_runtime_;
+}
+
+// --- admission ----------------------------------------------------------------------------
+
+std::optional<error> execution_service::validate(const core::InvokeFunctionRequest& request,
+                                                 const core::function_config& function) const {
+    if (!request.client_execution_id.empty() && !is_url_safe_id(request.client_execution_id))
+        return error::make(error_code::invalid_request,
+                           "context.execution_id: must be 1-64 characters of [A-Za-z0-9._-]");
+    if (request.timeout_ms) {
+        if (*request.timeout_ms == 0 || *request.timeout_ms > config_.limits.max_timeout_ms)
+            return error::make(error_code::invalid_request,
+                               "context.timeout_ms: must be in 1.." +
+                                   std::to_string(config_.limits.max_timeout_ms));
+    }
+    if (request.environment.size() > core::limits::request_env_entries)
+        return error::make(error_code::invalid_request,
+                           "context.environment: at most " +
+                               std::to_string(core::limits::request_env_entries) + " entries");
+    for (const auto& [key, value] : request.environment) {
+        const auto& allowed = function.allow_request_env;
+        if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+            return error::make(error_code::invalid_request,
+                               "context.environment." + key + ": not allowed by function '" +
+                                   function.name + "' (see its allow_request_env)");
+    }
+    return std::nullopt;
+}
+
+std::pair<std::int64_t, core::estimate_source>
+execution_service::estimate_for_new(std::uint32_t function) {
+    const auto& history = histories_[function];
+    const auto now = clock_type::now();
+    std::vector<std::int64_t> elapsed;
+    for (const auto& [seq, live] : live_)
+        if (live->function == function && live->started)
+            elapsed.push_back(core::elapsed_ms(live->started_steady, now));
+    const auto estimate =
+        core::estimate_new_completion_ms(history.typical_ms(), elapsed, scheduler_.queued(function),
+                                         scheduler_.effective_concurrency(function));
+    return {estimate, history.source()};
+}
+
+std::int64_t execution_service::estimate_remaining(const live_execution& live) {
+    const auto& history = histories_[live.function];
+    const auto now = clock_type::now();
+    if (live.started)
+        return core::estimate_remaining_ms(history.typical_ms(),
+                                           core::elapsed_ms(live.started_steady, now));
+    const auto position = scheduler_.queue_position({live.function, live.ref.seq});
+    std::vector<std::int64_t> elapsed;
+    for (const auto& [seq, other] : live_)
+        if (other->function == live.function && other->started)
+            elapsed.push_back(core::elapsed_ms(other->started_steady, now));
+    return core::estimate_new_completion_ms(history.typical_ms(), elapsed, position.value_or(0),
+                                            scheduler_.effective_concurrency(live.function));
+}
+
+std::variant<std::shared_ptr<execution_service::live_execution>, error>
+execution_service::submit(core::InvokeFunctionRequest&& request, execution_observer* observer) {
+    if (shutting_down_)
+        return error::make(error_code::unavailable);
+    const auto index = config_.find_function(request.function_name);
+    if (!index)
+        return error::make(error_code::function_not_found,
+                           "no function named '" + request.function_name.substr(0, 64) + "'");
+    const auto function = static_cast<std::uint32_t>(*index);
+    const auto& fn = config_.functions[function];
+    if (auto invalid = validate(request, fn))
+        return *invalid;
+
+    // Refuse before taking a slot: a full queue must not leave a record behind.
+    const bool can_start = scheduler_.queued(function) == 0 &&
+                           scheduler_.running(function) < fn.max_concurrency &&
+                           scheduler_.running_total() < config_.limits.global_concurrency;
+    auto [estimate, source] = estimate_for_new(function);
+    if (!can_start && scheduler_.queued(function) >= fn.queue_depth) {
+        auto refused = error::make(error_code::too_many_requests,
+                                   "function '" + fn.name + "' has " +
+                                       std::to_string(scheduler_.queued(function)) +
+                                       " executions queued (its queue_depth); retry later");
+        refused.retry_after_ms = estimate;
+        return refused;
+    }
+
+    const auto now = clock_type::now();
+    const core::new_execution record{fn.name, request.client_execution_id, request.execution_mode,
+                                     now + core::millis(estimate)};
+    auto inserted = table_.insert(record, now, wall_now());
+    if (auto* refused = std::get_if<error>(&inserted))
+        return *refused;
+    const auto ref = std::get<core::record_ref>(inserted);
+    table_.set_content_type(ref, fn.content_type);
+
+    auto live = std::make_shared<live_execution>(executor_);
+    live->ref = ref;
+    live->function = function;
+    live->request = std::move(request);
+    live->initial_estimate_ms = estimate;
+    live->source = source;
+    if (observer)
+        live->observers.push_back(observer);
+    live_.emplace(ref.seq, live);
+
+    switch (scheduler_.admit({function, ref.seq})) {
+    case core::admit_result::start_now: start(live); break;
+    case core::admit_result::queued: break;
+    case core::admit_result::queue_full: // excluded by the check above; keep the record honest
+        finish_pending(live, {ExecutionStatus::failed, error_code::too_many_requests,
+                              "queue full", std::nullopt, std::nullopt});
+        return error::make(error_code::too_many_requests);
+    }
+    return live;
+}
+
+// --- running ------------------------------------------------------------------------------
+
+void execution_service::start(const std::shared_ptr<live_execution>& live) {
+    ++executions_started_;
+    auto id = table_.execution_id(live->ref);
+    asio::co_spawn(executor_, run_execution(live), [id](std::exception_ptr e) {
+        if (!e)
+            return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+            log::error("execution " + id + " ended with an exception: " + ex.what());
+        }
+    });
+}
+
+asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_execution> live) {
+    const auto& fn = config_.functions[live->function];
+    auto now = clock_type::now();
+    table_.mark_running(live->ref, now, wall_now());
+    live->started = true;
+    live->started_steady = now;
+    histories_[live->function].record_queue_wait(
+        core::elapsed_ms(table_.queued_steady(live->ref), now));
+    table_.set_expected_completion(live->ref,
+                                   now + core::millis(histories_[live->function].typical_ms()));
+    {
+        const auto snapshot = table_.snapshot(live->ref, false, now);
+        auto observers = live->observers;
+        for (auto* o : observers)
+            o->on_started(snapshot);
+    }
+
+    runtime::run_request request;
+    request.function = &fn;
+    request.execution_id = table_.execution_id(live->ref);
+    request.input = std::move(live->request.input);
+    request.request_env = std::move(live->request.environment);
+    request.timeout = core::millis(live->request.timeout_ms.value_or(config_.timeout_for(fn)));
+    request.kill_grace = core::millis(config_.limits.kill_grace_ms);
+
+    record_sink sink(table_, *live);
+    core::execution_outcome outcome;
+    try {
+        outcome = co_await runtime_for(fn).run(std::move(request), sink, live->cancel);
+    } catch (const std::exception& e) {
+        log::error("runtime error in execution " + table_.execution_id(live->ref) + ": " +
+                   e.what());
+        outcome = {ExecutionStatus::failed, error_code::internal,
+                   std::string(core::default_message(error_code::internal)), std::nullopt,
+                   std::nullopt};
+    }
+    if (outcome.status == ExecutionStatus::cancelled && !live->cancel_reason.empty())
+        outcome.error_message = live->cancel_reason;
+
+    now = clock_type::now();
+    table_.finish(live->ref, outcome, now, wall_now());
+    if (outcome.status == ExecutionStatus::completed || outcome.status == ExecutionStatus::failed)
+        histories_[live->function].record_run(core::elapsed_ms(live->started_steady, now));
+    on_execution_end(live);
+
+    // Free the function's slot and start whatever the policy says may start now.
+    if (!shutting_down_) {
+        for (const auto& item : scheduler_.finish(live->function))
+            if (auto next = live_.find(item.key); next != live_.end())
+                start(next->second);
+    } else {
+        scheduler_.finish(live->function);
+    }
+}
+
+void execution_service::finish_pending(const std::shared_ptr<live_execution>& live,
+                                       const core::execution_outcome& outcome) {
+    scheduler_.remove_queued({live->function, live->ref.seq});
+    table_.finish(live->ref, outcome, clock_type::now(), wall_now());
+    on_execution_end(live);
+}
+
+void execution_service::on_execution_end(const std::shared_ptr<live_execution>& live) {
+    live->final = table_.snapshot(live->ref, true, clock_type::now());
+    auto observers = std::move(live->observers);
+    live->observers.clear();
+    for (auto* o : observers)
+        o->on_finished(*live->final);
+    live->done.set();
+    live_.erase(live->ref.seq);
+}
+
+// --- invoke -------------------------------------------------------------------------------
+
+asio::awaitable<execution_service::invoke_result>
+execution_service::invoke_function(core::InvokeFunctionRequest request) {
+    switch (request.execution_mode) {
+    case core::ExecutionMode::sync: co_return co_await handle_sync_execution(std::move(request));
+    case core::ExecutionMode::async: co_return handle_async_execution(std::move(request));
+    case core::ExecutionMode::stream: break;
+    }
+    co_return error::make(error_code::use_stream_endpoint,
+                          "stream mode is served over WebSocket: connect to /stream and send this "
+                          "request as the first message");
+}
+
+asio::awaitable<execution_service::invoke_result>
+execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
+    std::shared_ptr<live_execution> live;
+    std::optional<core::record_ref> replay;
+    if (!request.client_execution_id.empty()) {
+        const auto found = table_.find_client_id(request.client_execution_id, clock_type::now());
+        if (found.status == core::lookup_status::found) {
+            replay = found.ref;
+            live = find_live(found.ref);
+        }
+    }
+    if (!replay) {
+        auto submitted = submit(std::move(request), nullptr);
+        if (auto* refused = std::get_if<error>(&submitted))
+            co_return *refused;
+        live = std::get<std::shared_ptr<live_execution>>(std::move(submitted));
+    }
+
+    if (live) {
+        // Bound: every queued execution ahead and this one may each run to their timeout.
+        const auto& fn = config_.functions[live->function];
+        const auto per_run = std::chrono::milliseconds(config_.timeout_for(fn)) +
+                             std::chrono::milliseconds(config_.limits.kill_grace_ms);
+        const auto bound = per_run * static_cast<long>(fn.queue_depth + 2);
+        ++sync_waiters_;
+        co_await live->done.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(bound));
+        --sync_waiters_;
+    }
+
+    core::ExecutionResult result;
+    if (live && live->final)
+        result = *live->final;
+    else if (live)
+        result = table_.snapshot(live->ref, true, clock_type::now());
+    else
+        result = table_.snapshot(*replay, true, clock_type::now());
+    auto request_id =
+        result.client_execution_id.empty() ? result.execution_id : result.client_execution_id;
+    auto response = core::RuntimeExecutionResponse::new_sync(std::move(request_id),
+                                                              std::move(result), wall_now());
+    if (replay)
+        response.metadata["replayed"] = "true";
+    co_return response;
+}
+
+execution_service::invoke_result
+execution_service::handle_async_execution(core::InvokeFunctionRequest request) {
+    if (!request.client_execution_id.empty()) {
+        const auto found = table_.find_client_id(request.client_execution_id, clock_type::now());
+        if (found.status == core::lookup_status::found) {
+            auto status = make_status(found.ref, true);
+            auto request_id = request.client_execution_id;
+            auto response = core::RuntimeExecutionResponse::new_async(
+                std::move(request_id), std::move(status.result), status.estimated_completion_ms,
+                status.source, wall_now());
+            response.metadata["replayed"] = "true";
+            return response;
+        }
+    }
+    auto submitted = submit(std::move(request), nullptr);
+    if (auto* refused = std::get_if<error>(&submitted))
+        return *refused;
+    auto live = std::get<std::shared_ptr<live_execution>>(std::move(submitted));
+    auto snapshot = live->final ? *live->final : table_.snapshot(live->ref, false, clock_type::now());
+    auto request_id =
+        snapshot.client_execution_id.empty() ? snapshot.execution_id : snapshot.client_execution_id;
+    return core::RuntimeExecutionResponse::new_async(std::move(request_id), std::move(snapshot),
+                                                     live->initial_estimate_ms, live->source,
+                                                     wall_now());
+}
+
+std::variant<core::record_ref, error>
+execution_service::start_stream_execution(core::InvokeFunctionRequest request,
+                                          execution_observer* observer) {
+    auto submitted = submit(std::move(request), observer);
+    if (auto* refused = std::get_if<error>(&submitted))
+        return *refused;
+    return std::get<std::shared_ptr<live_execution>>(submitted)->ref;
+}
+
+bool execution_service::attach_observer(core::record_ref ref, execution_observer* observer) {
+    auto live = find_live(ref);
+    if (!live || live->done.is_set())
+        return false;
+    live->observers.push_back(observer);
+    return true;
+}
+
+void execution_service::detach_observer(core::record_ref ref, execution_observer* observer) {
+    if (auto live = find_live(ref))
+        std::erase(live->observers, observer);
+}
+
+// --- queries ------------------------------------------------------------------------------
+
+std::shared_ptr<execution_service::live_execution>
+execution_service::find_live(core::record_ref ref) const {
+    auto it = live_.find(ref.seq);
+    if (it == live_.end() || it->second->ref.slot != ref.slot)
+        return nullptr;
+    return it->second;
+}
+
+std::variant<core::record_ref, error> execution_service::resolve_or_error(std::string_view id) {
+    const auto found = table_.find(id, clock_type::now());
+    switch (found.status) {
+    case core::lookup_status::found: return found.ref;
+    case core::lookup_status::evicted:
+        return error::make(error_code::execution_evicted,
+                           "execution '" + std::string(id.substr(0, 64)) +
+                               "' was evicted from the status table (its slot was reused or "
+                               "its record expired)");
+    case core::lookup_status::not_found: break;
+    }
+    return error::make(error_code::execution_not_found,
+                       "no execution '" + std::string(id.substr(0, 64)) +
+                           "' was issued by this appliance since it started");
+}
+
+std::variant<core::record_ref, error> execution_service::resolve(std::string_view id) {
+    return resolve_or_error(id);
+}
+
+status_view execution_service::make_status(core::record_ref ref, bool include_result) {
+    status_view view;
+    view.result = table_.snapshot(ref, include_result, clock_type::now());
+    if (auto live = find_live(ref)) {
+        view.estimated_completion_ms = estimate_remaining(*live);
+        view.source = histories_[live->function].source();
+        if (!live->started)
+            view.queue_position = scheduler_.queue_position({live->function, ref.seq});
+    }
+    return view;
+}
+
+std::variant<status_view, error> execution_service::get_status(std::string_view id,
+                                                               bool include_result) {
+    auto resolved = resolve_or_error(id);
+    if (auto* missing = std::get_if<error>(&resolved))
+        return *missing;
+    return make_status(std::get<core::record_ref>(resolved), include_result);
+}
+
+asio::awaitable<std::variant<status_view, error>>
+execution_service::wait_status(std::string id, std::chrono::milliseconds wait, bool include_result) {
+    auto resolved = resolve_or_error(id);
+    if (auto* missing = std::get_if<error>(&resolved))
+        co_return *missing;
+    const auto ref = std::get<core::record_ref>(resolved);
+    auto live = find_live(ref);
+    if (live) {
+        const auto cap = std::chrono::milliseconds(config_.http.max_long_poll_ms);
+        co_await live->done.wait_for(std::min(wait, cap));
+        if (live->final && !table_.holds(ref)) {
+            status_view view;
+            view.result = *live->final;
+            if (!include_result)
+                view.result.output.clear();
+            co_return view;
+        }
+    }
+    co_return make_status(ref, include_result);
+}
+
+asio::awaitable<std::variant<cancel_view, error>>
+execution_service::cancel(std::string id, std::string reason) {
+    auto resolved = resolve_or_error(id);
+    if (auto* missing = std::get_if<error>(&resolved))
+        co_return *missing;
+    const auto ref = std::get<core::record_ref>(resolved);
+    cancel_view view;
+    view.execution_id = table_.execution_id(ref);
+    auto live = find_live(ref);
+    if (!live) {
+        view.success = false;
+        view.final_status = table_.status(ref);
+        view.message = "execution already ended with status " +
+                       std::string(core::to_string(view.final_status));
+        co_return view;
+    }
+    if (!live->started) {
+        finish_pending(live, {ExecutionStatus::cancelled, error_code::none,
+                              "cancelled while pending: " + reason, std::nullopt, std::nullopt});
+        view.success = true;
+        view.final_status = ExecutionStatus::cancelled;
+        view.message = "removed from the queue before it started";
+        co_return view;
+    }
+    live->cancel_reason = "cancelled while running: " + reason;
+    live->cancel.cancel();
+    // Answer once the runtime has really stopped the process group (bounded).
+    co_await live->done.wait_for(std::chrono::milliseconds(config_.limits.kill_grace_ms + 2000));
+    view.final_status = live->final ? live->final->status : ExecutionStatus::cancelled;
+    view.success = view.final_status == ExecutionStatus::cancelled;
+    view.message = view.success ? "stopped while running"
+                                : "execution ended with status " +
+                                      std::string(core::to_string(view.final_status)) +
+                                      " before the cancel took effect";
+    co_return view;
+}
+
+core::list_page execution_service::list(const core::list_query& query) {
+    return table_.list(query, clock_type::now());
+}
+
+std::vector<function_view> execution_service::functions() {
+    std::vector<function_view> views;
+    for (std::uint32_t i = 0; i < config_.functions.size(); ++i) {
+        const auto& history = histories_[i];
+        function_view v;
+        v.config = &config_.functions[i];
+        v.runs = history.runs_recorded();
+        v.typical_ms = history.typical_ms();
+        v.p95_ms = history.p95_ms();
+        v.typical_queue_ms = history.typical_queue_ms();
+        v.source = history.source();
+        v.current_estimate_ms = estimate_for_new(i).first;
+        v.running = scheduler_.running(i);
+        v.queued = scheduler_.queued(i);
+        v.effective_concurrency = scheduler_.effective_concurrency(i);
+        views.push_back(v);
+    }
+    return views;
+}
+
+health_view execution_service::health() {
+    table_.expire(clock_type::now());
+    health_view h;
+    h.ready = !shutting_down_;
+    h.by_status = table_.counts();
+    h.pending = h.by_status[static_cast<std::size_t>(ExecutionStatus::pending) - 1];
+    h.running = h.by_status[static_cast<std::size_t>(ExecutionStatus::running) - 1];
+    h.records = table_.size();
+    h.capacity = table_.capacity();
+    h.evictions = table_.evictions();
+    h.uptime_ms = core::elapsed_ms(started_at_, clock_type::now());
+    h.executions_started = executions_started_;
+    return h;
+}
+
+// --- shutdown -----------------------------------------------------------------------------
+
+asio::awaitable<void> execution_service::shutdown(std::chrono::milliseconds grace) {
+    shutting_down_ = true;
+    asio::steady_timer tick(executor_);
+    const auto poll = std::chrono::milliseconds(20);
+
+    // 1. In-flight sync requests get the grace period to finish on their own.
+    const auto grace_end = clock_type::now() + grace;
+    while (sync_waiters_ > 0 && clock_type::now() < grace_end) {
+        tick.expires_after(poll);
+        co_await tick.async_wait(asio::use_awaitable);
+    }
+
+    // 2. Pending executions leave their queues first (so nothing new starts), then running
+    //    ones are cancelled; their runtimes kill their process groups.
+    std::vector<std::shared_ptr<live_execution>> pending, running;
+    for (const auto& [seq, live] : live_)
+        (live->started ? running : pending).push_back(live);
+    for (const auto& live : pending)
+        finish_pending(live, {ExecutionStatus::cancelled, error_code::unavailable,
+                              "cancelled: the appliance is shutting down", std::nullopt,
+                              std::nullopt});
+    for (const auto& live : running) {
+        live->cancel_reason = "cancelled: the appliance is shutting down";
+        live->cancel.cancel();
+    }
+
+    // 3. Wait (bounded) for the runtimes to report the ends.
+    const auto stop_end = clock_type::now() +
+                          std::chrono::milliseconds(config_.limits.kill_grace_ms + 3000);
+    while (!live_.empty() && clock_type::now() < stop_end) {
+        tick.expires_after(poll);
+        co_await tick.async_wait(asio::use_awaitable);
+    }
+    if (!live_.empty())
+        log::warn(std::to_string(live_.size()) + " executions did not stop in time");
+}
+
+} // namespace spear::service

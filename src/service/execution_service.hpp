@@ -1,0 +1,165 @@
+// The service layer: validates invocations, dispatches on the execution mode, schedules and
+// runs executions through the runtimes, and answers status, cancel, list and health queries.
+// Every transport (HTTP, WebSocket, frames) calls this one object; it never sees a socket.
+#pragma once
+
+#include "core/config.hpp"
+#include "core/execution_result.hpp"
+#include "core/invoke_request.hpp"
+#include "core/ring_status_table.hpp"
+#include "core/runtime_history.hpp"
+#include "core/scheduler_policy.hpp"
+#include "runtime/runtime.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <variant>
+#include <vector>
+
+namespace spear::service {
+
+namespace asio = boost::asio;
+using core::error;
+
+/// GetExecutionStatusResponse, protocol-neutral.
+struct status_view {
+    core::ExecutionResult result;
+    std::int64_t estimated_completion_ms = 0; ///< remaining, while pending or running
+    core::estimate_source source = core::estimate_source::fallback;
+    std::optional<std::size_t> queue_position; ///< 0-based, while pending
+};
+
+/// CancelExecutionResponse, protocol-neutral.
+struct cancel_view {
+    bool success = false;
+    std::string message;
+    core::ExecutionStatus final_status = core::ExecutionStatus::cancelled;
+    std::string execution_id;
+};
+
+/// One configured function with its live figures (GET /functions).
+struct function_view {
+    const core::function_config* config = nullptr;
+    std::uint64_t runs = 0;
+    std::int64_t typical_ms = 0;
+    std::int64_t p95_ms = 0;
+    std::int64_t typical_queue_ms = 0;
+    core::estimate_source source = core::estimate_source::fallback;
+    std::int64_t current_estimate_ms = 0; ///< for a submission made now
+    std::size_t running = 0;
+    std::size_t queued = 0;
+    std::size_t effective_concurrency = 0;
+};
+
+struct health_view {
+    bool ready = true;           ///< false while shutting down
+    std::size_t running = 0;
+    std::size_t pending = 0;
+    std::size_t records = 0;     ///< held in the status table
+    std::size_t capacity = 0;
+    std::array<std::size_t, core::status_count> by_status{};
+    std::uint64_t evictions = 0;
+    std::int64_t uptime_ms = 0;
+    std::uint64_t executions_started = 0;
+};
+
+/// A listener of an execution's output and end (stream mode and viewers attach these).
+class execution_observer {
+public:
+    virtual ~execution_observer() = default;
+    virtual void on_started(const core::ExecutionResult& snapshot) = 0;
+    virtual void on_output(std::string_view bytes) = 0;
+    virtual void on_finished(const core::ExecutionResult& snapshot) = 0;
+};
+
+class execution_service {
+public:
+    execution_service(asio::any_io_executor executor, const core::config& cfg);
+    ~execution_service();
+    execution_service(const execution_service&) = delete;
+    execution_service& operator=(const execution_service&) = delete;
+
+    using invoke_result = std::variant<core::RuntimeExecutionResponse, error>;
+
+    /// Validates and dispatches on the mode: sync -> handle_sync_execution, async ->
+    /// handle_async_execution, stream -> use_stream_endpoint error (streams start elsewhere).
+    asio::awaitable<invoke_result> invoke_function(core::InvokeFunctionRequest request);
+    /// Submits and waits for the end (bounded by the execution's timeout and queue).
+    asio::awaitable<invoke_result> handle_sync_execution(core::InvokeFunctionRequest request);
+    /// Submits and answers at once with the pending record and an estimate.
+    invoke_result handle_async_execution(core::InvokeFunctionRequest request);
+
+    /// Submits a stream-mode execution with `observer` attached from the start. The observer
+    /// must outlive the execution or be detached first.
+    std::variant<core::record_ref, error> start_stream_execution(core::InvokeFunctionRequest request,
+                                                                 execution_observer* observer);
+    /// Attaches/detaches an observer to a live execution; false if it has already ended.
+    bool attach_observer(core::record_ref ref, execution_observer* observer);
+    void detach_observer(core::record_ref ref, execution_observer* observer);
+
+    /// Status by id (ours or a client's). error: execution_not_found / execution_evicted.
+    std::variant<status_view, error> get_status(std::string_view id, bool include_result);
+    /// Long-poll: answers when the execution ends or after `wait` (capped by config).
+    asio::awaitable<std::variant<status_view, error>>
+    wait_status(std::string id, std::chrono::milliseconds wait, bool include_result);
+    /// Resolves an id to a held record (for viewers).
+    std::variant<core::record_ref, error> resolve(std::string_view id);
+
+    /// Cancels a pending (removed from its queue) or running (killed) execution, and answers
+    /// once it has really stopped (bounded by the kill grace). An execution that had already
+    /// ended answers success=false with its final status (transports: 409 conflict).
+    asio::awaitable<std::variant<cancel_view, error>> cancel(std::string id, std::string reason);
+
+    core::list_page list(const core::list_query& query);
+    std::vector<function_view> functions();
+    health_view health();
+    const core::config& config() const noexcept { return config_; }
+    core::ring_status_table& table() noexcept { return table_; }
+
+    /// Graceful shutdown: refuse new submissions, let live sync requests finish within the
+    /// grace period, then cancel everything still pending or running and wait (bounded) for
+    /// the runtimes to stop their children.
+    asio::awaitable<void> shutdown(std::chrono::milliseconds grace);
+    bool shutting_down() const noexcept { return shutting_down_; }
+
+private:
+    struct live_execution;
+    class record_sink;
+
+    std::variant<std::shared_ptr<live_execution>, error> submit(core::InvokeFunctionRequest&& request,
+                                                               execution_observer* observer);
+    std::optional<error> validate(const core::InvokeFunctionRequest& request,
+                                  const core::function_config& function) const;
+    void start(const std::shared_ptr<live_execution>& live);
+    asio::awaitable<void> run_execution(std::shared_ptr<live_execution> live);
+    void finish_pending(const std::shared_ptr<live_execution>& live,
+                        const core::execution_outcome& outcome);
+    void on_execution_end(const std::shared_ptr<live_execution>& live);
+    std::pair<std::int64_t, core::estimate_source> estimate_for_new(std::uint32_t function);
+    std::int64_t estimate_remaining(const live_execution& live);
+    status_view make_status(core::record_ref ref, bool include_result);
+    std::shared_ptr<live_execution> find_live(core::record_ref ref) const;
+    std::variant<core::record_ref, error> resolve_or_error(std::string_view id);
+    runtime::runtime& runtime_for(const core::function_config& function);
+
+    asio::any_io_executor executor_;
+    const core::config& config_;
+    core::ring_status_table table_;
+    core::scheduler_policy scheduler_;
+    std::vector<core::runtime_history> histories_; ///< one per function, config order
+    std::unique_ptr<runtime::runtime> process_runtime_;
+    std::unordered_map<std::uint64_t, std::shared_ptr<live_execution>> live_; ///< by seq
+    core::steady_time started_at_;
+    std::uint64_t executions_started_ = 0;
+    std::size_t sync_waiters_ = 0;
+    bool shutting_down_ = false;
+};
+
+/// The ids of a boot: a random nonce so ids differ across restarts.
+std::uint32_t make_boot_nonce();
+
+} // namespace spear::service

@@ -1,0 +1,44 @@
+// JSON forms of the service's messages (design.md §5), shared by the HTTP and WebSocket
+// transports: InvokeFunctionRequest in; InvokeFunctionResponse, GetExecutionStatusResponse,
+// CancelExecutionResponse, ListExecutionsResponse, StreamExecutionResult and errors out.
+#pragma once
+
+#include "core/error_code.hpp"
+#include "core/execution_result.hpp"
+#include "core/invoke_request.hpp"
+#include "core/ring_status_table.hpp"
+#include "service/execution_service.hpp"
+
+#include <boost/json/object.hpp>
+
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace spear::service {
+
+/// Parses a JSON InvokeFunctionRequest. Errors name the field: invalid_request for malformed
+/// JSON, unknown or wrongly typed fields, bad base64; unknown_execution_mode for a bad mode.
+std::variant<core::InvokeFunctionRequest, core::error> parse_invoke_request(std::string_view text);
+
+/// ExecutionResult; `output` is omitted when `include_output` is false.
+boost::json::object to_json(const core::ExecutionResult& result, bool include_output);
+/// The output payload: {content_type, data} for UTF-8, {content_type, data_base64} otherwise.
+boost::json::object output_to_json(std::string_view content_type, std::string_view bytes);
+/// InvokeFunctionResponse.
+boost::json::object to_json(const core::RuntimeExecutionResponse& response);
+/// GetExecutionStatusResponse.
+boost::json::object to_json(const status_view& status, bool include_output);
+/// CancelExecutionResponse (with an "error" member when it failed).
+boost::json::object to_json(const cancel_view& cancel);
+/// ListExecutionsResponse.
+boost::json::object to_json(const core::list_page& page);
+boost::json::object to_json(const function_view& function);
+boost::json::object to_json(const health_view& health);
+/// {"error": {"code": ..., "message": ...}}.
+boost::json::object error_body(const core::error& e);
+
+/// serialize() plus a trailing newline (friendlier for curl).
+std::string to_text(const boost::json::object& object);
+
+} // namespace spear::service

@@ -1,0 +1,350 @@
+// HTTP routes over the execution service: parse the target, call the service, encode JSON.
+#include "transport/http/http_routes.hpp"
+
+#include "core/execution_id.hpp"
+#include "core/runtime_history.hpp"
+#include "service/json_codec.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+#include <charconv>
+#include <vector>
+
+namespace spear::transport::http {
+
+namespace asio = boost::asio;
+namespace urls = boost::urls;
+using core::error;
+using core::error_code;
+using beast_http::field;
+using beast_http::status;
+using beast_http::verb;
+
+namespace {
+
+/// What a route handler needs from the request line, decoded once.
+struct target {
+    std::vector<std::string> segments;
+    std::vector<std::pair<std::string, std::string>> params;
+
+    std::optional<std::string_view> param(std::string_view name) const {
+        for (const auto& [k, v] : params)
+            if (k == name)
+                return std::string_view(v);
+        return std::nullopt;
+    }
+};
+
+std::optional<target> parse_target(std::string_view text) {
+    auto parsed = urls::parse_origin_form(text);
+    if (!parsed)
+        return std::nullopt;
+    target t;
+    for (auto segment : parsed->segments())
+        if (!segment.empty())
+            t.segments.push_back(segment);
+    for (auto p : parsed->params())
+        t.params.emplace_back(p.key, p.has_value ? p.value : std::string());
+    return t;
+}
+
+response json_response(status code, const boost::json::object& body, const request& req) {
+    response res{code, req.version()};
+    res.set(field::content_type, "application/json");
+    res.keep_alive(req.keep_alive());
+    res.body() = service::to_text(body);
+    res.prepare_payload();
+    return res;
+}
+
+response error_response(const error& e, const request& req) {
+    return make_error_response(e, req.version(), req.keep_alive());
+}
+
+std::optional<std::int64_t> parse_int(std::string_view text) {
+    std::int64_t v = 0;
+    auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || text.empty())
+        return std::nullopt;
+    return v;
+}
+
+/// Status of an invoke response: 200 completed, the error's status when failed, 504 timeout,
+/// 409 cancelled, 202 accepted.
+status invoke_status(const core::RuntimeExecutionResponse& r) {
+    if (r.is_async)
+        return status::accepted;
+    switch (r.result.status) {
+    case core::ExecutionStatus::completed: return status::ok;
+    case core::ExecutionStatus::timeout: return status::gateway_timeout;
+    case core::ExecutionStatus::cancelled: return status::conflict;
+    case core::ExecutionStatus::failed:
+        return status_for(r.result.error == error_code::none ? error_code::function_failed
+                                                             : r.result.error);
+    case core::ExecutionStatus::pending:
+    case core::ExecutionStatus::running: return status::accepted; // sync wait bound reached
+    }
+    return status::internal_server_error;
+}
+
+void set_execution_headers(response& res, const core::ExecutionResult& r) {
+    res.set("X-Execution-Id", r.execution_id);
+    res.set("X-Execution-Status", core::to_string(r.status));
+    res.set("X-Execution-Time-Ms", std::to_string(r.execution_time_ms));
+}
+
+response invoke_response(const core::RuntimeExecutionResponse& r, const request& req) {
+    auto res = json_response(invoke_status(r), service::to_json(r), req);
+    set_execution_headers(res, r.result);
+    if (r.is_async) {
+        res.set(field::location, r.status_endpoint);
+        res.set(field::retry_after,
+                std::to_string(core::retry_after_seconds(r.estimated_completion_ms)));
+    }
+    return res;
+}
+
+response method_not_allowed(const request& req, std::string_view allow) {
+    auto res = error_response(error::make(error_code::method_not_allowed,
+                                          "use " + std::string(allow) + " on this endpoint"),
+                              req);
+    res.set(field::allow, allow);
+    return res;
+}
+
+/// RFC 7240: "Prefer: respond-async" (possibly among other preferences).
+bool prefers_async(const request& req) {
+    for (const auto& f : req)
+        if (f.name() == field::prefer) {
+            const auto v = f.value();
+            if (v.find("respond-async") != std::string_view::npos)
+                return true;
+        }
+    return false;
+}
+
+bool constant_time_equal(std::string_view a, std::string_view b) {
+    if (a.size() != b.size())
+        return false;
+    unsigned char diff = 0;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        diff = static_cast<unsigned char>(diff | (a[i] ^ b[i]));
+    return diff == 0;
+}
+
+} // namespace
+
+router::router(service::execution_service& service, const core::http_config& config)
+    : service_(service), config_(config) {}
+
+bool router::authorized(const request& req) const {
+    if (config_.auth_token.empty())
+        return true;
+    const auto header = req[field::authorization];
+    constexpr std::string_view scheme = "Bearer ";
+    if (header.size() <= scheme.size() || !header.starts_with(scheme))
+        return false;
+    return constant_time_equal(header.substr(scheme.size()), config_.auth_token);
+}
+
+asio::awaitable<response> router::handle(request req) {
+    const auto parsed = parse_target(req.target());
+    if (!parsed)
+        co_return error_response(error::make(error_code::invalid_request,
+                                             "the request target is not a valid path"),
+                                 req);
+    const auto& t = *parsed;
+    const auto& s = t.segments;
+    const auto method = req.method();
+
+    if (s.size() == 1 && s[0] == "health") {
+        if (method != verb::get)
+            co_return method_not_allowed(req, "GET");
+        const auto h = service_.health();
+        co_return json_response(h.ready ? status::ok : status::service_unavailable,
+                                service::to_json(h), req);
+    }
+    if (!authorized(req))
+        co_return error_response(error::make(error_code::unauthorized), req);
+
+    // POST /functions/execute
+    if (s.size() == 2 && s[0] == "functions" && s[1] == "execute") {
+        if (method != verb::post)
+            co_return method_not_allowed(req, "POST");
+        auto parsed_request = service::parse_invoke_request(req.body());
+        if (auto* bad = std::get_if<error>(&parsed_request))
+            co_return error_response(*bad, req);
+        auto result = co_await service_.invoke_function(
+            std::get<core::InvokeFunctionRequest>(std::move(parsed_request)));
+        if (auto* refused = std::get_if<error>(&result))
+            co_return error_response(*refused, req);
+        co_return invoke_response(std::get<core::RuntimeExecutionResponse>(result), req);
+    }
+
+    // POST /functions/{name}/invoke : raw body in, raw output out (sync)
+    if (s.size() == 3 && s[0] == "functions" && s[2] == "invoke") {
+        if (method != verb::post)
+            co_return method_not_allowed(req, "POST");
+        core::InvokeFunctionRequest invoke;
+        invoke.function_name = s[1];
+        invoke.input = std::move(req.body());
+        invoke.input_content_type = std::string(req[field::content_type]);
+        invoke.execution_mode = core::ExecutionMode::sync;
+        if (auto mode = t.param("mode")) {
+            auto m = core::parse_execution_mode(*mode);
+            if (!m)
+                co_return error_response(
+                    error::make(error_code::unknown_execution_mode,
+                                "mode: unknown mode '" + std::string(mode->substr(0, 40)) + "'; " +
+                                    std::string(core::valid_modes_text)),
+                    req);
+            invoke.execution_mode = *m;
+        }
+        if (prefers_async(req))
+            invoke.execution_mode = core::ExecutionMode::async;
+        if (auto timeout = t.param("timeout_ms")) {
+            auto v = parse_int(*timeout);
+            if (!v || *v <= 0 || *v > UINT32_MAX)
+                co_return error_response(error::make(error_code::invalid_request,
+                                                     "timeout_ms: must be a positive integer"),
+                                         req);
+            invoke.timeout_ms = static_cast<std::uint32_t>(*v);
+        }
+        if (auto id = t.param("execution_id"))
+            invoke.client_execution_id = std::string(*id);
+        auto result = co_await service_.invoke_function(std::move(invoke));
+        if (auto* refused = std::get_if<error>(&result))
+            co_return error_response(*refused, req);
+        const auto& r = std::get<core::RuntimeExecutionResponse>(result);
+        if (r.is_async)
+            co_return invoke_response(r, req);
+        response res;
+        if (r.result.status == core::ExecutionStatus::completed) {
+            res = response{status::ok, req.version()};
+            res.set(field::content_type, r.result.content_type);
+            res.keep_alive(req.keep_alive());
+            res.body() = r.result.output;
+            if (r.result.output_truncated)
+                res.set("X-Output-Truncated", std::to_string(r.result.output_size));
+            res.prepare_payload();
+        } else {
+            auto body = service::error_body(error::make(
+                r.result.error == error_code::none ? error_code::function_failed : r.result.error,
+                r.result.error_message));
+            body["result"] = service::to_json(r.result, true);
+            res = json_response(invoke_status(r), body, req);
+        }
+        set_execution_headers(res, r.result);
+        co_return res;
+    }
+
+    // GET /functions
+    if (s.size() == 1 && s[0] == "functions") {
+        if (method != verb::get)
+            co_return method_not_allowed(req, "GET");
+        boost::json::array items;
+        for (const auto& f : service_.functions())
+            items.push_back(service::to_json(f));
+        boost::json::object body;
+        body["functions"] = std::move(items);
+        co_return json_response(status::ok, body, req);
+    }
+
+    // GET /status/{id}, GET|DELETE /executions/{id}
+    const bool status_route = s.size() == 2 && s[0] == "status";
+    const bool execution_route = s.size() == 2 && s[0] == "executions";
+    if ((status_route || execution_route) && method == verb::get) {
+        bool include_result = true;
+        if (auto v = t.param("include_result")) {
+            if (*v == "false" || *v == "0")
+                include_result = false;
+            else if (*v != "true" && *v != "1")
+                co_return error_response(error::make(error_code::invalid_request,
+                                                     "include_result: must be true or false"),
+                                         req);
+        }
+        std::variant<service::status_view, error> found;
+        if (auto wait = t.param("wait_ms")) {
+            auto v = parse_int(*wait);
+            if (!v || *v < 0)
+                co_return error_response(
+                    error::make(error_code::invalid_request,
+                                "wait_ms: must be a non-negative integer (capped at " +
+                                    std::to_string(config_.max_long_poll_ms) + ")"),
+                    req);
+            found = co_await service_.wait_status(s[1], std::chrono::milliseconds(*v),
+                                                  include_result);
+        } else {
+            found = service_.get_status(s[1], include_result);
+        }
+        if (auto* missing = std::get_if<error>(&found))
+            co_return error_response(*missing, req);
+        const auto& view = std::get<service::status_view>(found);
+        auto res = json_response(status::ok, service::to_json(view, include_result), req);
+        set_execution_headers(res, view.result);
+        if (!core::is_terminal(view.result.status))
+            res.set(field::retry_after,
+                    std::to_string(core::retry_after_seconds(view.estimated_completion_ms)));
+        co_return res;
+    }
+    const bool cancel_route = s.size() == 3 && s[0] == "executions" && s[2] == "cancel";
+    if ((execution_route && method == verb::delete_) || (cancel_route && method == verb::post)) {
+        auto outcome = co_await service_.cancel(s[1], "requested by a client");
+        if (auto* missing = std::get_if<error>(&outcome))
+            co_return error_response(*missing, req);
+        const auto& view = std::get<service::cancel_view>(outcome);
+        auto res = json_response(view.success ? status::ok : status::conflict,
+                                 service::to_json(view), req);
+        res.set("X-Execution-Id", view.execution_id);
+        co_return res;
+    }
+    if (status_route || execution_route)
+        co_return method_not_allowed(req, status_route ? "GET" : "GET, DELETE");
+    if (cancel_route)
+        co_return method_not_allowed(req, "POST");
+
+    // GET /executions
+    if (s.size() == 1 && s[0] == "executions") {
+        if (method != verb::get)
+            co_return method_not_allowed(req, "GET");
+        core::list_query query;
+        if (auto f = t.param("function"); f && !f->empty())
+            query.function_name = std::string(*f);
+        if (auto st = t.param("status"); st && !st->empty()) {
+            auto parsed_status = core::parse_execution_status(*st);
+            if (!parsed_status)
+                co_return error_response(
+                    error::make(error_code::invalid_request,
+                                "status: must be one of pending, running, completed, failed, "
+                                "cancelled, timeout"),
+                    req);
+            query.status = *parsed_status;
+        }
+        if (auto l = t.param("limit")) {
+            auto v = parse_int(*l);
+            if (!v || *v < 1 || *v > 1000)
+                co_return error_response(
+                    error::make(error_code::invalid_request, "limit: must be in 1..1000"), req);
+            query.limit = static_cast<std::size_t>(*v);
+        }
+        if (auto after = t.param("start_after"); after && !after->empty()) {
+            auto id = core::parse_execution_id(*after);
+            if (!id)
+                co_return error_response(
+                    error::make(error_code::invalid_request,
+                                "start_after: must be an execution id from next_start_after"),
+                    req);
+            query.start_after_seq = id->seq;
+        }
+        co_return json_response(status::ok, service::to_json(service_.list(query)), req);
+    }
+
+    co_return error_response(
+        error::make(error_code::route_not_found,
+                    "no endpoint " + std::string(req.method_string()) + " " +
+                        std::string(req.target().substr(0, 200)) + "; see docs/api.md"),
+        req);
+}
+
+} // namespace spear::transport::http

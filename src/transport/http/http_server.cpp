@@ -1,0 +1,201 @@
+// HTTP/1.1 server sessions: keep-alive, pipelining-safe sequential handling, limits, timeouts.
+#include "transport/http/http_server.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <stdexcept>
+
+namespace spear::transport::http {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::ip::tcp;
+using core::error;
+using core::error_code;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+/// Time allowed to write one response: a client that stops reading cannot hold a slot.
+constexpr std::chrono::seconds write_timeout{30};
+
+void log_exception(std::exception_ptr e) {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::error(std::string("http session ended with an exception: ") + ex.what());
+    }
+}
+
+} // namespace
+
+http_server::http_server(asio::io_context& ioc, service::execution_service& service,
+                         const core::http_config& config)
+    : ioc_(ioc), config_(config), router_(service, config), acceptor_(ioc) {}
+
+void http_server::listen() {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(config_.address, ec);
+    if (ec)
+        throw std::runtime_error("http.address '" + config_.address + "' is not an IP address");
+    const tcp::endpoint endpoint{address, config_.port};
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec)
+        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec)
+        acceptor_.bind(endpoint, ec);
+    if (!ec)
+        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        throw std::runtime_error("cannot listen on " + config_.address + ":" +
+                                 std::to_string(config_.port) + ": " + ec.message());
+}
+
+tcp::endpoint http_server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+asio::awaitable<void> http_server::run_accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        if (stopping_ || ec == asio::error::operation_aborted)
+            co_return;
+        if (ec) {
+            // EMFILE and friends: log, breathe, go on; the listener must survive.
+            log::warn("accept failed: " + ec.message());
+            asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_tuple);
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        beast::tcp_stream stream(std::move(socket));
+        if (sessions_.size() >= config_.max_connections)
+            asio::co_spawn(ioc_, refuse_connection(std::move(stream)), log_exception);
+        else
+            asio::co_spawn(ioc_, run_session(std::move(stream)), log_exception);
+    }
+}
+
+asio::awaitable<void> http_server::refuse_connection(beast::tcp_stream stream) {
+    auto e = error::make(error_code::too_many_requests,
+                         "the appliance is at its connection limit (" +
+                             std::to_string(config_.max_connections) + "); retry later");
+    auto res = make_error_response(e, 11, false);
+    stream.expires_after(std::chrono::seconds(2));
+    co_await beast_http::async_write(stream, res, use_tuple);
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
+    sessions_.push_front(session_entry{&stream, false});
+    const auto self = sessions_.begin();
+    struct remove_on_exit {
+        std::list<session_entry>& list;
+        std::list<session_entry>::iterator it;
+        ~remove_on_exit() { list.erase(it); }
+    } guard{sessions_, self};
+
+    beast::flat_buffer buffer(config_.max_header_bytes + config_.max_body_bytes + 4096);
+    for (;;) {
+        if (stopping_)
+            break;
+        // Idle: wait for the first byte of the next request (pipelined bytes may be buffered).
+        if (buffer.size() == 0) {
+            stream.expires_after(std::chrono::milliseconds(config_.idle_timeout_ms));
+            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            if (ec)
+                break; // idle timeout, close by the peer, or shutdown
+            buffer.commit(n);
+        }
+        self->busy = true;
+
+        // Header, then body: a half-sent request is bounded by header_timeout_ms in total.
+        beast_http::request_parser<beast_http::string_body> parser;
+        parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
+        parser.body_limit(config_.max_body_bytes);
+        stream.expires_after(std::chrono::milliseconds(config_.header_timeout_ms));
+        auto [hec, hn] = co_await beast_http::async_read_header(stream, buffer, parser, use_tuple);
+        std::optional<error> refusal;
+        if (!hec) {
+            const auto& header = parser.get();
+            if (header.payload_size() && *header.payload_size() > config_.max_body_bytes) {
+                refusal = error::make(error_code::payload_too_large,
+                                      "the body is over the limit of " +
+                                          std::to_string(config_.max_body_bytes) + " bytes");
+            } else if (beast::iequals(header[beast_http::field::expect], "100-continue")) {
+                static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
+                co_await asio::async_write(stream, asio::buffer(continue_line), use_tuple);
+            }
+        }
+        boost::system::error_code ec = hec;
+        if (!ec && !refusal) {
+            auto [bec, bn] = co_await beast_http::async_read(stream, buffer, parser, use_tuple);
+            ec = bec;
+        }
+        if (ec == beast_http::error::body_limit)
+            refusal = error::make(error_code::payload_too_large,
+                                  "the body is over the limit of " +
+                                      std::to_string(config_.max_body_bytes) + " bytes");
+        else if (ec == beast_http::error::header_limit)
+            refusal = error::make(error_code::invalid_request,
+                                  "the request header is over the limit of " +
+                                      std::to_string(config_.max_header_bytes) + " bytes");
+        else if (ec && &ec.category() == &beast_http::make_error_code(beast_http::error::bad_target).category() &&
+                 ec != beast_http::error::end_of_stream && ec != beast_http::error::partial_message)
+            refusal = error::make(error_code::invalid_request, "malformed HTTP request: " +
+                                                                   ec.message());
+        if (refusal) {
+            auto res = make_error_response(*refusal, 11, false);
+            if (ec == beast_http::error::header_limit)
+                res.result(beast_http::status::request_header_fields_too_large);
+            stream.expires_after(write_timeout);
+            co_await beast_http::async_write(stream, res, use_tuple);
+            break;
+        }
+        if (ec)
+            break; // timeout or the peer went away mid-request
+
+        // Handle: sync invokes and long-polls may take long; they are bounded by the service.
+        stream.expires_never();
+        auto res = co_await router_.handle(parser.release());
+        if (stopping_)
+            res.keep_alive(false);
+        stream.expires_after(write_timeout);
+        auto [wec, wn] = co_await beast_http::async_write(stream, res, use_tuple);
+        self->busy = false;
+        if (wec || !res.keep_alive())
+            break;
+    }
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+}
+
+void http_server::stop_accepting() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& s : sessions_)
+        if (!s.busy)
+            s.stream->cancel();
+}
+
+void http_server::close_all() {
+    stopping_ = true;
+    for (auto& s : sessions_)
+        s.stream->cancel();
+}
+
+} // namespace spear::transport::http

@@ -1,0 +1,52 @@
+// HTTP/1.1 server: an accept loop and one coroutine per connection (Beast), with the limits
+// and timeouts of http_config, and a designed shutdown.
+#pragma once
+
+#include "core/config.hpp"
+#include "transport/http/http_routes.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include <list>
+
+namespace spear::transport::http {
+
+class http_server {
+public:
+    http_server(boost::asio::io_context& ioc, service::execution_service& service,
+                const core::http_config& config);
+
+    /// Binds and listens; throws std::runtime_error naming the address on failure.
+    void listen();
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+
+    /// Accepts until stop_accepting(); each connection runs run_session.
+    boost::asio::awaitable<void> run_accept_loop();
+
+    /// Closes the listener and every idle connection; busy ones close after their response.
+    void stop_accepting();
+    /// Closes every remaining connection (end of shutdown).
+    void close_all();
+    std::size_t connections() const noexcept { return sessions_.size(); }
+
+private:
+    struct session_entry {
+        boost::beast::tcp_stream* stream = nullptr;
+        bool busy = false;
+    };
+
+    boost::asio::awaitable<void> run_session(boost::beast::tcp_stream stream);
+    boost::asio::awaitable<void> refuse_connection(boost::beast::tcp_stream stream);
+
+    boost::asio::io_context& ioc_;
+    const core::http_config& config_;
+    router router_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    std::list<session_entry> sessions_;
+    bool stopping_ = false;
+};
+
+} // namespace spear::transport::http
