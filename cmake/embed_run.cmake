@@ -7,6 +7,6 @@ file(WRITE "${OUTPUT}"
 "// Generated from ${INPUT} by cmake/embed_run.cmake; do not edit.\n"
 "#include <string_view>\n"
 "namespace ${NS} {\n"
-"namespace { constexpr char data[] = {${bytes} '\\\\0'}; }\n"
+"namespace { constexpr char data[] = {${bytes} '\\0'}; }\n"
 "std::string_view ${FN}() { return std::string_view(data, ${size}); }\n"
 "}\n")

@@ -50,7 +50,7 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
 
     std::optional<transport::http::http_server> http;
     if (cfg.http.enabled) {
-        http.emplace(ioc, service, cfg.http);
+        http.emplace(ioc, service, cfg);
         try {
             http->listen();
         } catch (const std::exception& e) {

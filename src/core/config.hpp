@@ -38,6 +38,7 @@ struct stream_config {
     std::size_t max_viewers_per_execution = limits::viewers_per_execution;
     std::size_t viewer_queue_messages = limits::viewer_queue_messages;
     std::size_t replay_chunks = limits::replay_chunks;
+    std::uint32_t write_timeout_ms = limits::viewer_write_timeout_ms;
 };
 
 struct serial_port_config {
@@ -49,6 +50,7 @@ struct frame_config {
     bool tcp_enabled = false;
     std::string tcp_address = "127.0.0.1";
     std::uint16_t tcp_port = 7070;
+    bool tcp_allow_unauthenticated = false;  ///< frames carry no token: needed off loopback
     std::vector<serial_port_config> serial;
     std::size_t max_frame_bytes = limits::frame_bytes;
     std::size_t max_outstanding = limits::frame_outstanding;

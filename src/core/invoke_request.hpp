@@ -13,6 +13,7 @@ namespace spear::core {
 struct InvokeFunctionRequest {
     std::string function_name;
     ExecutionMode execution_mode = ExecutionMode::sync;
+    bool execution_mode_given = false;          ///< false: the default (sync) was used
     std::string input;                          ///< raw bytes
     std::string input_content_type;             ///< as sent; informative
     std::string client_execution_id;            ///< context.execution_id (idempotency key)

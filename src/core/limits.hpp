@@ -78,6 +78,9 @@ inline constexpr std::size_t viewers_per_execution_max = 4096;
 inline constexpr std::size_t viewer_queue_messages = 256;
 /// Recent chunks kept per execution for late joiners.
 inline constexpr std::size_t replay_chunks = 64;
+/// A viewer whose socket accepts nothing for this long is disconnected (its queue already
+/// drops chunks; this frees the connection of one that stopped reading altogether).
+inline constexpr std::uint32_t viewer_write_timeout_ms = 30'000;
 /// Largest chunk forwarded in one stream message; longer reads are split.
 inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
 

@@ -10,6 +10,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,11 +22,11 @@
 namespace spear::core {
 
 struct ring_status_table_options {
-    std::size_t slots = 1024;              ///< fixed capacity (>= 1, <= execution_id_max_slot+1)
+    std::size_t slots = 1024;                ///< fixed capacity (>= 1, <= execution_id_max_slot+1)
     std::size_t max_output_bytes = 64 << 10; ///< output kept per record
     std::size_t stderr_tail_bytes = 4 << 10; ///< stderr tail kept per record
-    std::chrono::seconds ttl{3600};        ///< terminal records expire after this (0 = never)
-    std::uint32_t boot = 0;                ///< boot nonce written into every id
+    std::chrono::seconds ttl{3600};          ///< terminal records expire after this (0 = never)
+    std::uint32_t boot = 0;                  ///< boot nonce written into every id
 };
 
 /// Data for a new record (status pending).
@@ -33,7 +34,7 @@ struct new_execution {
     std::string_view function_name;
     std::string_view client_execution_id; ///< may be empty
     ExecutionMode mode = ExecutionMode::sync;
-    steady_time expected_completion{};    ///< used to compute Retry-After when the table is full
+    steady_time expected_completion{}; ///< used to compute Retry-After when the table is full
 };
 
 /// A reference to a live record: its slot and the seq it was issued with.
@@ -55,7 +56,7 @@ struct lookup_result {
 };
 
 struct list_query {
-    std::optional<std::string> function_name;  ///< exact match
+    std::optional<std::string> function_name; ///< exact match
     std::optional<ExecutionStatus> status;
     std::optional<std::uint64_t> start_after_seq; ///< newest-first: only seq < this
     std::size_t limit = 50;
@@ -64,12 +65,15 @@ struct list_query {
 struct list_page {
     std::vector<ExecutionResult> executions; ///< newest first, output omitted
     bool has_more = false;
-    std::string next_start_after;            ///< id of the last item when has_more, else empty
+    std::string next_start_after; ///< id of the last item when has_more, else empty
 };
 
 class ring_status_table {
 public:
+    /// Allocates every buffer; throws std::invalid_argument for slots outside
+    /// [1, execution_id_max_slot + 1] or buffer sizes whose product overflows.
     explicit ring_status_table(const ring_status_table_options& options);
+    ~ring_status_table(); // out of line: `slot` is defined in the .cpp
 
     ring_status_table(const ring_status_table&) = delete;
     ring_status_table& operator=(const ring_status_table&) = delete;
@@ -86,6 +90,10 @@ public:
     lookup_result find_client_id(std::string_view client_id, steady_time now);
     /// True if `ref` still names a held record.
     bool holds(record_ref ref) const noexcept;
+
+    // Mutators ignore a ref that is no longer held (its record ended and was dropped).
+    // Readers (snapshot, status, function_name, *_steady) throw std::out_of_range for one;
+    // execution_id() formats any ref.
 
     /// pending -> running. Records started_at and queue_ms.
     void mark_running(record_ref ref, steady_time now, wall_time wall);
@@ -116,7 +124,7 @@ public:
     /// Held records per status, indexed by static_cast<size_t>(status) - 1.
     std::array<std::size_t, status_count> counts() const noexcept;
     std::size_t capacity() const noexcept;
-    std::size_t size() const noexcept; ///< held records
+    std::size_t size() const noexcept;        ///< held records
     std::uint64_t evictions() const noexcept; ///< records dropped to make room or by TTL
     /// Bytes allocated at construction for output and stderr buffers (the table's memory).
     std::size_t arena_bytes() const noexcept;
@@ -128,7 +136,11 @@ private:
     struct slot;
     slot& at(record_ref ref);
     const slot& at(record_ref ref) const;
+    slot* held_slot(record_ref ref) noexcept; ///< nullptr unless `ref` is held
     void release(std::uint32_t index);
+    void push_terminal(std::uint32_t index) noexcept;
+    std::uint32_t pop_terminal() noexcept;
+    error full_error(steady_time now) const;
 
     ring_status_table_options options_;
     std::vector<slot> slots_;
@@ -138,10 +150,19 @@ private:
     std::vector<std::uint32_t> terminal_fifo_; ///< ring of slots in order of becoming terminal
     std::size_t terminal_head_ = 0;
     std::size_t terminal_count_ = 0;
-    std::unordered_map<std::string, std::uint32_t> client_ids_; ///< client id -> slot
+    /// Lets client_ids_ be searched with a string_view, without building a string.
+    struct string_hash {
+        using is_transparent = void;
+        std::size_t operator()(std::string_view s) const noexcept {
+            return std::hash<std::string_view>{}(s);
+        }
+    };
+    /// client id -> slot of the newest held record carrying it
+    std::unordered_map<std::string, std::uint32_t, string_hash, std::equal_to<>> client_ids_;
     std::array<std::size_t, status_count> counts_{};
     std::uint64_t next_seq_ = 1;
     std::uint64_t evictions_ = 0;
+    std::vector<std::uint32_t> scratch_; ///< list() matches; reserved to slots, reused
 };
 
 } // namespace spear::core

@@ -12,7 +12,11 @@ namespace spear::core {
 
 /// Rolling windows of one function's recent execution durations and queue waits.
 /// Typical duration = median of the window (robust to outliers; with a bimodal
-/// distribution it follows the majority mode). Memory fixed at construction.
+/// distribution it follows the majority mode). For an even count the median is the LOWER of
+/// the two middle values: always an observed duration, never a mean between two modes that no
+/// run ever took (on an evenly split bimodal window clients see the faster mode).
+/// Negative inputs are recorded as 0. Memory fixed at construction.
+/// Throws std::invalid_argument for window 0; negative expected_ms/default_ms count as 0.
 class runtime_history {
 public:
     /// `window` >= 1: how many recent runs are kept. `expected_ms` > 0 is the configured
@@ -53,8 +57,13 @@ private:
 /// `typical_ms` (from its history), the elapsed time of each running execution of that
 /// function, how many executions are queued ahead of it, and its concurrency limit.
 /// Model: `concurrency` servers; a running execution frees its server after
-/// max(typical - elapsed, 0); each queued one then holds a server for typical_ms.
-/// Result = start of the new execution + typical_ms. concurrency 0 is treated as 1.
+/// max(typical - elapsed, 0) (if more run than `concurrency`, the soonest-free ones hold the
+/// servers; if fewer, the other servers are free at 0); each queued one in turn takes the
+/// earliest free server and holds it for typical_ms.
+/// Result = start of the new execution + typical_ms, never negative, saturating at INT64_MAX.
+/// concurrency 0 is treated as 1; negative typical/elapsed count as 0. Computed in closed form
+/// (the start is the (queued_ahead+1)-th smallest of {free_i + k * typical}): the cost is
+/// O(running + 64 * c), whatever `queued_ahead` is.
 std::int64_t estimate_new_completion_ms(std::int64_t typical_ms,
                                         std::span<const std::int64_t> running_elapsed_ms,
                                         std::size_t queued_ahead, std::size_t concurrency);

@@ -28,6 +28,9 @@ public:
         std::size_t queue_depth = 64;    ///< pending items allowed (0 = never queue)
     };
 
+    /// Throws std::invalid_argument when global_concurrency or any max_concurrency is 0.
+    /// Functions are indexed in vector order; admit/finish/running/queued/
+    /// effective_concurrency throw std::out_of_range for an index outside it.
     scheduler_policy(std::vector<function_limits> functions, std::size_t global_concurrency);
 
     /// Starts at once when both the function and the global limit allow it and nothing of
@@ -36,9 +39,11 @@ public:
 
     /// A running item ended: frees its slot and returns the items to start now, in order
     /// (global FIFO by key among functions that have a free slot). They count as running.
+    /// A finish for a function with nothing running frees nothing (no underflow).
     std::vector<scheduled_item> finish(std::uint32_t function);
 
-    /// Removes a queued item (cancel while pending). False if it is not queued.
+    /// Removes a queued item (cancel while pending). False if it is not queued (or the function
+    /// index is unknown). Starts nothing: removing a waiter frees no slot.
     bool remove_queued(scheduled_item item);
 
     /// 0-based position of a queued item in its function's queue, nullopt if not queued.
@@ -50,7 +55,8 @@ public:
     std::size_t queued_total() const noexcept;
     /// min(function's max_concurrency, global limit): what estimates should assume.
     std::size_t effective_concurrency(std::uint32_t function) const;
-    /// Pops every queued item (shutdown); they are no longer tracked.
+    /// Pops every queued item (shutdown), in key order; they are no longer tracked.
+    /// Running counts are unchanged.
     std::vector<scheduled_item> drain_queued();
 
 private:

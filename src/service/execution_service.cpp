@@ -5,6 +5,7 @@
 #include "runtime/process/process_runtime.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -40,7 +41,10 @@ std::uint32_t make_boot_nonce() {
 
 /// Everything the service keeps about an execution while it is pending or running.
 struct execution_service::live_execution {
-    live_execution(const asio::any_io_executor& ex) : cancel(ex), done(ex) {}
+    live_execution(const asio::any_io_executor& ex, std::string id, const core::config& cfg)
+        : cancel(ex)
+        , done(ex)
+        , stream(std::move(id), cfg.stream.replay_chunks, core::limits::stream_chunk_bytes) {}
 
     core::record_ref ref;
     std::uint32_t function = 0;
@@ -50,22 +54,19 @@ struct execution_service::live_execution {
     runtime::cancel_signal cancel;
     runtime::async_event done;             ///< set once the record is terminal
     std::optional<core::ExecutionResult> final; ///< full snapshot taken when it ended
-    std::vector<execution_observer*> observers;
+    stream_broadcaster stream;             ///< live output for stream callers and viewers
     bool started = false;
     core::steady_time started_steady{};
     std::string cancel_reason;
 };
 
-/// Routes a runtime's output into the record (capped) and to the attached observers.
+/// Routes a runtime's output into the record (capped) and to the stream's viewers.
 class execution_service::record_sink final : public runtime::output_sink {
 public:
     record_sink(core::ring_status_table& table, live_execution& live) : table_(table), live_(live) {}
     void on_stdout(std::string_view bytes) override {
         table_.append_output(live_.ref, bytes);
-        // Copy: an observer may detach itself while being notified.
-        auto observers = live_.observers;
-        for (auto* o : observers)
-            o->on_output(bytes);
+        live_.stream.publish_output(bytes);
     }
     void on_stderr(std::string_view bytes) override { table_.append_stderr(live_.ref, bytes); }
 
@@ -160,7 +161,8 @@ std::int64_t execution_service::estimate_remaining(const live_execution& live) {
 }
 
 std::variant<std::shared_ptr<execution_service::live_execution>, error>
-execution_service::submit(core::InvokeFunctionRequest&& request, execution_observer* observer) {
+execution_service::submit(core::InvokeFunctionRequest&& request,
+                          const std::shared_ptr<viewer_queue>& viewer) {
     if (shutting_down_)
         return error::make(error_code::unavailable);
     const auto index = config_.find_function(request.function_name);
@@ -195,19 +197,19 @@ execution_service::submit(core::InvokeFunctionRequest&& request, execution_obser
     const auto ref = std::get<core::record_ref>(inserted);
     table_.set_content_type(ref, fn.content_type);
 
-    auto live = std::make_shared<live_execution>(executor_);
+    auto live = std::make_shared<live_execution>(executor_, table_.execution_id(ref), config_);
     live->ref = ref;
     live->function = function;
     live->request = std::move(request);
     live->initial_estimate_ms = estimate;
     live->source = source;
-    if (observer)
-        live->observers.push_back(observer);
+    if (viewer)
+        live->stream.attach(viewer);
     live_.emplace(ref.seq, live);
 
     switch (scheduler_.admit({function, ref.seq})) {
     case core::admit_result::start_now: start(live); break;
-    case core::admit_result::queued: break;
+    case core::admit_result::queued: live->stream.publish_status(ExecutionStatus::pending); break;
     case core::admit_result::queue_full: // excluded by the check above; keep the record honest
         finish_pending(live, {ExecutionStatus::failed, error_code::too_many_requests,
                               "queue full", std::nullopt, std::nullopt});
@@ -221,15 +223,19 @@ execution_service::submit(core::InvokeFunctionRequest&& request, execution_obser
 void execution_service::start(const std::shared_ptr<live_execution>& live) {
     ++executions_started_;
     auto id = table_.execution_id(live->ref);
-    asio::co_spawn(executor_, run_execution(live), [id](std::exception_ptr e) {
-        if (!e)
-            return;
-        try {
-            std::rethrow_exception(e);
-        } catch (const std::exception& ex) {
-            log::error("execution " + id + " ended with an exception: " + ex.what());
-        }
-    });
+    // Posted, not run inline: the caller (e.g. an async 202) answers before the spawn.
+    auto spawn = [this, live, id = std::move(id)]() {
+        asio::co_spawn(executor_, run_execution(live), [id](std::exception_ptr e) {
+            if (!e)
+                return;
+            try {
+                std::rethrow_exception(e);
+            } catch (const std::exception& ex) {
+                log::error("execution " + id + " ended with an exception: " + ex.what());
+            }
+        });
+    };
+    asio::post(executor_, std::move(spawn));
 }
 
 asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_execution> live) {
@@ -242,12 +248,7 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
         core::elapsed_ms(table_.queued_steady(live->ref), now));
     table_.set_expected_completion(live->ref,
                                    now + core::millis(histories_[live->function].typical_ms()));
-    {
-        const auto snapshot = table_.snapshot(live->ref, false, now);
-        auto observers = live->observers;
-        for (auto* o : observers)
-            o->on_started(snapshot);
-    }
+    live->stream.publish_status(ExecutionStatus::running);
 
     runtime::run_request request;
     request.function = &fn;
@@ -296,10 +297,7 @@ void execution_service::finish_pending(const std::shared_ptr<live_execution>& li
 
 void execution_service::on_execution_end(const std::shared_ptr<live_execution>& live) {
     live->final = table_.snapshot(live->ref, true, clock_type::now());
-    auto observers = std::move(live->observers);
-    live->observers.clear();
-    for (auto* o : observers)
-        o->on_finished(*live->final);
+    live->stream.publish_final(*live->final);
     live->done.set();
     live_.erase(live->ref.seq);
 }
@@ -391,24 +389,45 @@ execution_service::handle_async_execution(core::InvokeFunctionRequest request) {
 
 std::variant<core::record_ref, error>
 execution_service::start_stream_execution(core::InvokeFunctionRequest request,
-                                          execution_observer* observer) {
-    auto submitted = submit(std::move(request), observer);
+                                          const std::shared_ptr<viewer_queue>& viewer) {
+    auto submitted = submit(std::move(request), viewer);
     if (auto* refused = std::get_if<error>(&submitted))
         return *refused;
     return std::get<std::shared_ptr<live_execution>>(submitted)->ref;
 }
 
-bool execution_service::attach_observer(core::record_ref ref, execution_observer* observer) {
-    auto live = find_live(ref);
-    if (!live || live->done.is_set())
-        return false;
-    live->observers.push_back(observer);
-    return true;
+std::shared_ptr<viewer_queue> execution_service::make_viewer_queue() const {
+    return std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
 }
 
-void execution_service::detach_observer(core::record_ref ref, execution_observer* observer) {
+std::variant<core::record_ref, error>
+execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer) {
+    auto resolved = resolve_or_error(id);
+    if (auto* missing = std::get_if<error>(&resolved))
+        return *missing;
+    const auto ref = std::get<core::record_ref>(resolved);
+    if (auto live = find_live(ref)) {
+        if (live->stream.viewers() >= config_.stream.max_viewers_per_execution) {
+            auto refused = error::make(error_code::too_many_requests,
+                                       "execution has the maximum of " +
+                                           std::to_string(config_.stream.max_viewers_per_execution) +
+                                           " viewers");
+            refused.retry_after_ms = 1000;
+            return refused;
+        }
+        live->stream.attach(viewer);
+        return ref;
+    }
+    for (auto& e : replay_finished(table_.snapshot(ref, true, clock_type::now()),
+                                   core::limits::stream_chunk_bytes))
+        viewer->push(std::move(e));
+    viewer->close();
+    return ref;
+}
+
+void execution_service::unwatch(core::record_ref ref, const viewer_queue* viewer) {
     if (auto live = find_live(ref))
-        std::erase(live->observers, observer);
+        live->stream.detach(viewer);
 }
 
 // --- queries ------------------------------------------------------------------------------

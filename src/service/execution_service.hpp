@@ -10,6 +10,7 @@
 #include "core/runtime_history.hpp"
 #include "core/scheduler_policy.hpp"
 #include "runtime/runtime.hpp"
+#include "service/stream_events.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -67,15 +68,6 @@ struct health_view {
     std::uint64_t executions_started = 0;
 };
 
-/// A listener of an execution's output and end (stream mode and viewers attach these).
-class execution_observer {
-public:
-    virtual ~execution_observer() = default;
-    virtual void on_started(const core::ExecutionResult& snapshot) = 0;
-    virtual void on_output(std::string_view bytes) = 0;
-    virtual void on_finished(const core::ExecutionResult& snapshot) = 0;
-};
-
 class execution_service {
 public:
     execution_service(asio::any_io_executor executor, const core::config& cfg);
@@ -93,13 +85,19 @@ public:
     /// Submits and answers at once with the pending record and an estimate.
     invoke_result handle_async_execution(core::InvokeFunctionRequest request);
 
-    /// Submits a stream-mode execution with `observer` attached from the start. The observer
-    /// must outlive the execution or be detached first.
-    std::variant<core::record_ref, error> start_stream_execution(core::InvokeFunctionRequest request,
-                                                                 execution_observer* observer);
-    /// Attaches/detaches an observer to a live execution; false if it has already ended.
-    bool attach_observer(core::record_ref ref, execution_observer* observer);
-    void detach_observer(core::record_ref ref, execution_observer* observer);
+    /// Stream mode: submits the execution with `viewer` attached from its first event.
+    std::variant<core::record_ref, error>
+    start_stream_execution(core::InvokeFunctionRequest request,
+                           const std::shared_ptr<viewer_queue>& viewer);
+    /// Attaches a viewer to any execution: a live one sends its replay buffer then live
+    /// events; a finished one fills the queue with its kept output and final event and closes
+    /// it. Errors: not found / evicted, too_many_requests at the viewer limit.
+    std::variant<core::record_ref, error> watch(std::string_view id,
+                                                const std::shared_ptr<viewer_queue>& viewer);
+    /// Detaches a viewer (no-op if the execution has ended).
+    void unwatch(core::record_ref ref, const viewer_queue* viewer);
+    /// A new viewer queue on the service's executor with the configured bound.
+    std::shared_ptr<viewer_queue> make_viewer_queue() const;
 
     /// Status by id (ours or a client's). error: execution_not_found / execution_evicted.
     std::variant<status_view, error> get_status(std::string_view id, bool include_result);
@@ -130,8 +128,8 @@ private:
     struct live_execution;
     class record_sink;
 
-    std::variant<std::shared_ptr<live_execution>, error> submit(core::InvokeFunctionRequest&& request,
-                                                               execution_observer* observer);
+    std::variant<std::shared_ptr<live_execution>, error>
+    submit(core::InvokeFunctionRequest&& request, const std::shared_ptr<viewer_queue>& viewer);
     std::optional<error> validate(const core::InvokeFunctionRequest& request,
                                   const core::function_config& function) const;
     void start(const std::shared_ptr<live_execution>& live);

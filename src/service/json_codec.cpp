@@ -59,6 +59,7 @@ std::optional<error> parse_mode(const json::value& v, core::InvokeFunctionReques
                            "execution_mode: unknown mode '" + shown + "'; " +
                                std::string(core::valid_modes_text));
     out.execution_mode = *mode;
+    out.execution_mode_given = true;
     return std::nullopt;
 }
 
@@ -348,6 +349,77 @@ json::object to_json(const health_view& h) {
     o["status_table"] = std::move(table);
     o["executions_started"] = h.executions_started;
     return o;
+}
+
+const std::string& stream_event_text(const stream_event& event) {
+    if (!event.encoded.empty())
+        return event.encoded;
+    json::object o;
+    o["execution_id"] = event.execution_id;
+    o["seq"] = event.seq;
+    switch (event.type) {
+    case stream_event::kind::status:
+        o["type"] = "status";
+        o["status"] = core::to_string(event.status);
+        o["is_final"] = false;
+        break;
+    case stream_event::kind::chunk:
+        o["type"] = "chunk";
+        if (core::is_valid_utf8(event.bytes)) {
+            o["chunk_data"] = event.bytes;
+            o["encoding"] = "utf-8";
+        } else {
+            o["chunk_data"] = core::base64_encode(event.bytes);
+            o["encoding"] = "base64";
+        }
+        if (event.replayed)
+            o["replayed"] = true;
+        o["is_final"] = false;
+        break;
+    case stream_event::kind::final: {
+        o["type"] = "final";
+        o["is_final"] = true;
+        const auto& r = *event.result;
+        o["status"] = core::to_string(r.status);
+        if (r.exit_code)
+            o["exit_code"] = *r.exit_code;
+        if (r.signal) {
+            o["signal"] = *r.signal;
+            o["signal_name"] = signal_name(*r.signal);
+        }
+        if (r.error != error_code::none) {
+            o["error_code"] = core::to_string(r.error);
+            o["error_message"] = r.error_message;
+        } else {
+            o["error_code"] = nullptr;
+            o["error_message"] = r.error_message.empty() ? json::value(nullptr)
+                                                         : json::value(r.error_message);
+        }
+        o["execution_time_ms"] = r.execution_time_ms;
+        o["output_size"] = r.output_size;
+        o["output_truncated"] = r.output_truncated;
+        o["result"] = to_json(r, false);
+        break;
+    }
+    }
+    event.encoded = json::serialize(o);
+    return event.encoded;
+}
+
+std::string dropped_notice_text(std::string_view execution_id, std::uint64_t dropped) {
+    json::object o;
+    o["type"] = "dropped";
+    o["execution_id"] = execution_id;
+    o["dropped"] = dropped;
+    o["is_final"] = false;
+    return json::serialize(o);
+}
+
+std::string stream_error_text(const error& e) {
+    auto o = error_body(e);
+    o["type"] = "error";
+    o["is_final"] = true;
+    return json::serialize(o);
 }
 
 json::object error_body(const error& e) {

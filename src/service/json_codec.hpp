@@ -8,6 +8,7 @@
 #include "core/invoke_request.hpp"
 #include "core/ring_status_table.hpp"
 #include "service/execution_service.hpp"
+#include "service/stream_events.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -35,6 +36,17 @@ boost::json::object to_json(const cancel_view& cancel);
 boost::json::object to_json(const core::list_page& page);
 boost::json::object to_json(const function_view& function);
 boost::json::object to_json(const health_view& health);
+/// StreamExecutionResult text of an event (cached in the event: encoded once for all viewers).
+/// status: {type, execution_id, seq, status, is_final:false}
+/// chunk:  {type, execution_id, seq, chunk_data, encoding: "utf-8"|"base64", is_final:false}
+/// final:  {type, execution_id, seq, is_final:true, status, exit_code|signal, error_code,
+///          error_message, execution_time_ms, output_size, output_truncated, result}
+const std::string& stream_event_text(const stream_event& event);
+/// {type:"dropped", execution_id, dropped}: told to a slow viewer before its next event.
+std::string dropped_notice_text(std::string_view execution_id, std::uint64_t dropped);
+/// {type:"error", error:{code, message}}: a stream request that could not start.
+std::string stream_error_text(const core::error& e);
+
 /// {"error": {"code": ..., "message": ...}}.
 boost::json::object error_body(const core::error& e);
 

@@ -143,9 +143,12 @@ bool router::authorized(const request& req) const {
         return true;
     const auto header = req[field::authorization];
     constexpr std::string_view scheme = "Bearer ";
-    if (header.size() <= scheme.size() || !header.starts_with(scheme))
-        return false;
-    return constant_time_equal(header.substr(scheme.size()), config_.auth_token);
+    if (header.size() > scheme.size() && header.starts_with(scheme))
+        return constant_time_equal(header.substr(scheme.size()), config_.auth_token);
+    if (const auto t = parse_target(req.target()))
+        if (const auto token = t->param("access_token"))
+            return constant_time_equal(*token, config_.auth_token);
+    return false;
 }
 
 asio::awaitable<response> router::handle(request req) {
@@ -164,6 +167,15 @@ asio::awaitable<response> router::handle(request req) {
         const auto h = service_.health();
         co_return json_response(h.ready ? status::ok : status::service_unavailable,
                                 service::to_json(h), req);
+    }
+    if (s.empty() && method == verb::get) { // the viewer page; its API calls carry the token
+        response page{status::ok, req.version()};
+        page.set(field::content_type, "text/html; charset=utf-8");
+        page.set(field::cache_control, "no-cache");
+        page.keep_alive(req.keep_alive());
+        page.body() = std::string(viewer_page_html());
+        page.prepare_payload();
+        co_return page;
     }
     if (!authorized(req))
         co_return error_response(error::make(error_code::unauthorized), req);

@@ -2,6 +2,7 @@
 #include "transport/http/http_server.hpp"
 
 #include "core/log.hpp"
+#include "transport/ws/stream_endpoints.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -43,8 +44,13 @@ void log_exception(std::exception_ptr e) {
 } // namespace
 
 http_server::http_server(asio::io_context& ioc, service::execution_service& service,
-                         const core::http_config& config)
-    : ioc_(ioc), config_(config), router_(service, config), acceptor_(ioc) {}
+                         const core::config& config)
+    : ioc_(ioc)
+    , service_(service)
+    , full_config_(config)
+    , config_(config.http)
+    , router_(service, config.http)
+    , acceptor_(ioc) {}
 
 void http_server::listen() {
     boost::system::error_code ec;
@@ -166,6 +172,14 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
         }
         if (ec)
             break; // timeout or the peer went away mid-request
+
+        // Streaming routes take the connection over until the stream ends.
+        if (ws::is_stream_route(parser.get())) {
+            auto authorized = [this](const request& r) { return router_.authorized(r); };
+            co_await ws::serve_stream_route(stream, parser.release(), service_, full_config_,
+                                            authorized);
+            break;
+        }
 
         // Handle: sync invokes and long-polls may take long; they are bounded by the service.
         stream.expires_never();

@@ -17,7 +17,7 @@ namespace spear::transport::http {
 class http_server {
 public:
     http_server(boost::asio::io_context& ioc, service::execution_service& service,
-                const core::http_config& config);
+                const core::config& config);
 
     /// Binds and listens; throws std::runtime_error naming the address on failure.
     void listen();
@@ -42,6 +42,8 @@ private:
     boost::asio::awaitable<void> refuse_connection(boost::beast::tcp_stream stream);
 
     boost::asio::io_context& ioc_;
+    service::execution_service& service_;
+    const core::config& full_config_;
     const core::http_config& config_;
     router router_;
     boost::asio::ip::tcp::acceptor acceptor_;

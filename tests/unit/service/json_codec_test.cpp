@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(parses_full_invoke_request) {
         "input":{"content_type":"text/plain","data":"hi"},
         "context":{"execution_id":"dev-1","timeout_ms":500,"environment":{"A":"b"}}})");
     BOOST_TEST(r.function_name == "echo");
-    BOOST_TEST(r.execution_mode == core::ExecutionMode::async);
+    BOOST_TEST((r.execution_mode == core::ExecutionMode::async));
     BOOST_TEST(r.input == "hi");
     BOOST_TEST(r.input_content_type == "text/plain");
     BOOST_TEST(r.client_execution_id == "dev-1");

@@ -1,0 +1,744 @@
+// Config parsing and validation: Boost.JSON with comments, every error collected with its path.
+#include "core/config.hpp"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <set>
+
+namespace spear::core {
+namespace {
+
+namespace json = boost::json;
+using error_list = std::vector<config_error>;
+
+constexpr std::uint64_t u16_max = std::numeric_limits<std::uint16_t>::max();
+constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
+constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
+/// Byte sizes and counts without a ceiling in limits.hpp are still kept within 32 bits: they
+/// feed 32-bit APIs (Beast's header limit) and anything larger is a typo on a gateway.
+constexpr std::uint64_t size_max = u32_max;
+/// wasm32 linear memory: 65536 pages of 64 KiB is the whole 4 GiB address space.
+constexpr std::uint64_t wasm_pages_max = 65536;
+constexpr std::size_t node_id_bytes = 128;
+
+// --- Text rules ---------------------------------------------------------------------------
+
+bool no_nul(std::string_view s) {
+    return s.find('\0') == std::string_view::npos;
+}
+bool non_empty(std::string_view s) {
+    return !s.empty() && no_nul(s);
+}
+bool printable(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+/// Goes into an HTTP header: no CR/LF or other control bytes.
+bool header_value(std::string_view s) {
+    return !s.empty() && printable(s);
+}
+/// A bearer token (RFC 6750 b64token is narrower; visible ASCII is what matters here).
+bool token_text(std::string_view s) {
+    return std::all_of(s.begin(), s.end(), [](char c) { return c > 0x20 && c < 0x7f; });
+}
+bool node_id_text(std::string_view s) {
+    return !s.empty() && s.size() <= node_id_bytes && printable(s);
+}
+bool function_name_text(std::string_view s) {
+    if (s.empty() || s.size() > limits::function_name_bytes)
+        return false;
+    return std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '.' || c == '-';
+    });
+}
+/// An environment variable name as execve sees it: anything but '=' and NUL, not empty.
+bool env_name(std::string_view s) {
+    return non_empty(s) && s.find('=') == std::string_view::npos;
+}
+bool sha256_text(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+
+struct text_rule {
+    bool (*ok)(std::string_view);
+    const char* reason; ///< reported for a wrong type as well as for bad content
+};
+
+constexpr text_rule any_text{no_nul, "must be a string without NUL characters"};
+constexpr text_rule non_empty_text{non_empty, "must be a non-empty string"};
+constexpr text_rule header_text{header_value,
+                                "must be a non-empty string of printable ASCII characters"};
+constexpr text_rule auth_token_text{token_text,
+                                    "must be a string of visible ASCII characters (no spaces)"};
+constexpr text_rule node_id_rule{node_id_text, "must be 1..128 printable ASCII characters"};
+constexpr text_rule function_name_rule{function_name_text, "must match [A-Za-z0-9_.-]{1,64}"};
+constexpr text_rule env_name_rule{env_name,
+                                  "must be a non-empty environment variable name without '='"};
+constexpr text_rule sha256_rule{sha256_text, "must be 64 lowercase hexadecimal characters"};
+
+// --- Addresses ----------------------------------------------------------------------------
+
+/// Strict dotted quad as inet_pton reads it: four decimal octets, no leading zeros.
+std::optional<std::array<std::uint8_t, 4>> parse_ipv4(std::string_view s) {
+    std::array<std::uint8_t, 4> out{};
+    std::size_t i = 0;
+    for (std::size_t part = 0; part < 4; ++part) {
+        if (part > 0) {
+            if (i >= s.size() || s[i] != '.')
+                return std::nullopt;
+            ++i;
+        }
+        const std::size_t start = i;
+        unsigned value = 0;
+        while (i < s.size() && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+            value = value * 10 + static_cast<unsigned>(s[i++] - '0');
+        if (i == start || value > 255 || (i - start > 1 && s[start] == '0'))
+            return std::nullopt;
+        out[part] = static_cast<std::uint8_t>(value);
+    }
+    if (i != s.size())
+        return std::nullopt;
+    return out;
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/// RFC 4291 text form: hex groups, one optional "::", an optional dotted-quad tail and an
+/// optional "%zone" suffix (the zone is not checked: the listener resolves it).
+std::optional<std::array<std::uint8_t, 16>> parse_ipv6(std::string_view s) {
+    if (const auto pct = s.find('%'); pct != std::string_view::npos) {
+        if (pct + 1 == s.size())
+            return std::nullopt;
+        s = s.substr(0, pct);
+    }
+    std::vector<std::uint16_t> head;
+    std::vector<std::uint16_t> tail;
+    bool gap = false;
+    std::size_t i = 0;
+    if (s.starts_with("::")) {
+        gap = true;
+        i = 2;
+    } else if (s.starts_with(":")) {
+        return std::nullopt;
+    }
+    while (i < s.size()) {
+        auto& groups = gap ? tail : head;
+        const auto rest = s.substr(i);
+        if (rest.substr(0, rest.find(':')).find('.') != std::string_view::npos) {
+            const auto v4 = parse_ipv4(rest);
+            if (!v4)
+                return std::nullopt;
+            groups.push_back(static_cast<std::uint16_t>(((*v4)[0] << 8) | (*v4)[1]));
+            groups.push_back(static_cast<std::uint16_t>(((*v4)[2] << 8) | (*v4)[3]));
+            i = s.size();
+            break;
+        }
+        unsigned value = 0;
+        const std::size_t start = i;
+        while (i < s.size() && i - start < 4 && hex_digit(s[i]) >= 0)
+            value = value * 16 + static_cast<unsigned>(hex_digit(s[i++]));
+        if (i == start)
+            return std::nullopt;
+        groups.push_back(static_cast<std::uint16_t>(value));
+        if (i == s.size())
+            break;
+        if (s[i] != ':')
+            return std::nullopt;
+        ++i;
+        if (i < s.size() && s[i] == ':') {
+            if (gap)
+                return std::nullopt;
+            gap = true;
+            ++i;
+        } else if (i == s.size()) {
+            return std::nullopt;
+        }
+    }
+    const std::size_t groups = head.size() + tail.size();
+    if (gap ? groups > 7 : groups != 8)
+        return std::nullopt;
+    std::array<std::uint8_t, 16> out{};
+    auto put = [&out](std::size_t group, std::uint16_t value) {
+        out[2 * group] = static_cast<std::uint8_t>(value >> 8);
+        out[2 * group + 1] = static_cast<std::uint8_t>(value & 0xff);
+    };
+    for (std::size_t g = 0; g < head.size(); ++g)
+        put(g, head[g]);
+    for (std::size_t g = 0; g < tail.size(); ++g)
+        put(8 - tail.size() + g, tail[g]);
+    return out;
+}
+
+enum class address_kind : std::uint8_t { invalid, loopback, other };
+
+address_kind classify_address(std::string_view s) {
+    if (s == "localhost")
+        return address_kind::loopback;
+    if (const auto v4 = parse_ipv4(s))
+        return (*v4)[0] == 127 ? address_kind::loopback : address_kind::other;
+    if (const auto v6 = parse_ipv6(s)) {
+        const auto& a = *v6;
+        const bool zero_prefix =
+            std::all_of(a.begin(), a.begin() + 10, [](auto b) { return b == 0; });
+        const bool v6_loopback =
+            zero_prefix &&
+            std::all_of(a.begin() + 10, a.begin() + 15, [](auto b) { return b == 0; }) &&
+            a[15] == 1;
+        const bool mapped_loopback = zero_prefix && a[10] == 0xff && a[11] == 0xff && a[12] == 127;
+        return v6_loopback || mapped_loopback ? address_kind::loopback : address_kind::other;
+    }
+    return address_kind::invalid;
+}
+
+// --- Reading ------------------------------------------------------------------------------
+
+/// One JSON object being read: hands out fields by name, remembers which names exist, and
+/// reports every other field as unknown when finished.
+class object_reader {
+public:
+    object_reader(const json::object& object, std::string path, error_list& errors)
+        : object_(object)
+        , path_(std::move(path))
+        , errors_(errors) {}
+
+    /// The field's value, or nullptr when absent; either way `key` becomes a known name.
+    const json::value* get(std::string_view key) {
+        known_.push_back(key);
+        return object_.if_contains(key);
+    }
+    bool has(std::string_view key) const { return object_.contains(key); }
+    std::string at(std::string_view key) const {
+        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
+    }
+    void fail(std::string_view key, std::string reason) { fail_at(at(key), std::move(reason)); }
+    void fail_at(std::string path, std::string reason) {
+        errors_.push_back({std::move(path), std::move(reason)});
+    }
+    error_list& errors() { return errors_; }
+
+    void finish() {
+        for (const auto& field : object_) {
+            const std::string_view key = field.key();
+            if (std::find(known_.begin(), known_.end(), key) == known_.end())
+                fail(key, "unknown field");
+        }
+    }
+
+private:
+    const json::object& object_;
+    std::string path_;
+    error_list& errors_;
+    std::vector<std::string_view> known_;
+};
+
+std::string range_reason(std::uint64_t lo, std::uint64_t hi, std::string_view hint = {}) {
+    std::string reason = "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
+    if (!hint.empty())
+        reason += " (" + std::string(hint) + ")";
+    return reason;
+}
+
+std::optional<std::uint64_t> as_unsigned(const json::value& v) {
+    if (v.is_uint64())
+        return v.get_uint64();
+    if (v.is_int64() && v.get_int64() >= 0)
+        return static_cast<std::uint64_t>(v.get_int64());
+    return std::nullopt;
+}
+
+/// Reads an integer field into `out` when it is in lo..hi; a 0 where 0 is not allowed says
+/// "must be > 0" first, since that is the usual mistake.
+template <class T>
+void read_int(object_reader& r, std::string_view key, T& out, std::uint64_t lo, std::uint64_t hi,
+              std::string_view hint = {}) {
+    static_assert(std::is_unsigned_v<T>);
+    const json::value* v = r.get(key);
+    if (!v)
+        return;
+    const auto n = as_unsigned(*v);
+    if (n && *n >= lo && *n <= hi && *n <= std::numeric_limits<T>::max()) {
+        out = static_cast<T>(*n);
+        return;
+    }
+    if (n && *n == 0 && lo == 1)
+        r.fail(key, "must be > 0 (an integer in 1.." + std::to_string(hi) +
+                        (hint.empty() ? std::string() : ", " + std::string(hint)) + ")");
+    else
+        r.fail(key, range_reason(lo, hi, hint));
+}
+
+void read_bool(object_reader& r, std::string_view key, bool& out) {
+    const json::value* v = r.get(key);
+    if (!v)
+        return;
+    if (v->is_bool())
+        out = v->get_bool();
+    else
+        r.fail(key, "must be true or false");
+}
+
+/// Checks a string value against a rule; reports at `path` and returns nullopt when it fails.
+std::optional<std::string_view> check_text(object_reader& r, const std::string& path,
+                                           const json::value& v, const text_rule& rule) {
+    if (v.is_string() && rule.ok(v.get_string()))
+        return std::string_view(v.get_string());
+    r.fail_at(path, rule.reason);
+    return std::nullopt;
+}
+
+/// Reads a string field; true when present and valid.
+bool read_text(object_reader& r, std::string_view key, std::string& out, const text_rule& rule) {
+    const json::value* v = r.get(key);
+    if (!v)
+        return false;
+    if (const auto s = check_text(r, r.at(key), *v, rule)) {
+        out = std::string(*s);
+        return true;
+    }
+    return false;
+}
+
+/// Reads an array of strings; each bad element is reported at `key[i]`.
+void read_text_list(object_reader& r, std::string_view key, std::vector<std::string>& out,
+                    const text_rule& rule) {
+    const json::value* v = r.get(key);
+    if (!v)
+        return;
+    if (!v->is_array()) {
+        r.fail(key, "must be an array of strings");
+        return;
+    }
+    out.clear();
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = r.at(key) + "[" + std::to_string(i) + "]";
+        if (const auto s = check_text(r, path, items[i], rule))
+            out.emplace_back(*s);
+    }
+}
+
+/// Reads an object of strings; a bad name or value is reported at `key.NAME`.
+void read_text_map(object_reader& r, std::string_view key, std::map<std::string, std::string>& out,
+                   const text_rule& name_rule, const text_rule& value_rule) {
+    const json::value* v = r.get(key);
+    if (!v)
+        return;
+    if (!v->is_object()) {
+        r.fail(key, "must be an object of strings");
+        return;
+    }
+    out.clear();
+    for (const auto& field : v->get_object()) {
+        const std::string_view name = field.key();
+        const auto path = r.at(key) + "." + std::string(name);
+        if (!name_rule.ok(name)) {
+            r.fail_at(path, std::string("the name ") + name_rule.reason);
+            continue;
+        }
+        if (const auto s = check_text(r, path, field.value(), value_rule))
+            out.emplace(std::string(name), std::string(*s));
+    }
+}
+
+/// The object at `key`, or nullptr when absent or not an object (reported).
+const json::object* read_object(object_reader& r, std::string_view key) {
+    const json::value* v = r.get(key);
+    if (!v)
+        return nullptr;
+    if (!v->is_object()) {
+        r.fail(key, "must be an object");
+        return nullptr;
+    }
+    return &v->get_object();
+}
+
+/// Reads a listener address and returns its kind (the default's when absent, invalid when
+/// reported). "localhost" is stored as 127.0.0.1 because the listeners bind IP literals.
+address_kind read_address(object_reader& r, std::string_view key, std::string& out) {
+    if (const json::value* v = r.get(key)) {
+        const auto kind =
+            v->is_string() ? classify_address(v->get_string()) : address_kind::invalid;
+        if (kind == address_kind::invalid) {
+            r.fail(key, "must be an IP address such as \"127.0.0.1\", \"0.0.0.0\" or \"::1\", "
+                        "or \"localhost\"");
+            return kind;
+        }
+        out = v->get_string() == "localhost" ? "127.0.0.1" : std::string(v->get_string());
+    }
+    return classify_address(out);
+}
+
+// --- Sections -----------------------------------------------------------------------------
+
+void read_node(object_reader& r, node_config& node) {
+    read_text(r, "id", node.id, node_id_rule);
+    read_text(r, "data_dir", node.data_dir, any_text);
+}
+
+void read_http(object_reader& r, http_config& http) {
+    read_bool(r, "enabled", http.enabled);
+    const auto kind = read_address(r, "address", http.address);
+    read_int(r, "port", http.port, 0, u16_max);
+    read_text(r, "auth_token", http.auth_token, auth_token_text);
+    read_bool(r, "allow_unauthenticated", http.allow_unauthenticated);
+    read_int(r, "max_body_bytes", http.max_body_bytes, 1, limits::http_body_bytes_max);
+    read_int(r, "max_header_bytes", http.max_header_bytes, 1, size_max);
+    read_int(r, "max_connections", http.max_connections, 1, limits::http_connections_max);
+    read_int(r, "header_timeout_ms", http.header_timeout_ms, 1, u32_max);
+    read_int(r, "idle_timeout_ms", http.idle_timeout_ms, 1, u32_max);
+    read_int(r, "max_long_poll_ms", http.max_long_poll_ms, 0, limits::long_poll_ms_max,
+             "0 disables long-polling");
+    read_int(r, "shutdown_grace_ms", http.shutdown_grace_ms, 0, u32_max);
+
+    // design.md §5: never serve an open API beyond this host by accident.
+    if (http.enabled && kind == address_kind::other && http.auth_token.empty() &&
+        !http.allow_unauthenticated)
+        r.fail("address",
+               "'" + http.address +
+                   "' is not a loopback address: set http.auth_token (clients then send "
+                   "'Authorization: Bearer <token>'), or set http.allow_unauthenticated: true to "
+                   "serve without authentication, or listen on 127.0.0.1");
+}
+
+void read_stream(object_reader& r, stream_config& stream) {
+    read_int(r, "max_message_bytes", stream.max_message_bytes, 1, size_max);
+    read_int(r, "max_viewers_per_execution", stream.max_viewers_per_execution, 1,
+             limits::viewers_per_execution_max);
+    read_int(r, "viewer_queue_messages", stream.viewer_queue_messages, 1, size_max);
+    read_int(r, "replay_chunks", stream.replay_chunks, 0, size_max, "0 disables replay");
+    read_int(r, "write_timeout_ms", stream.write_timeout_ms, 1, u32_max);
+}
+
+/// Rates the Linux termios API names (B50..B4000000); other rates need non-portable ioctls.
+constexpr std::array<std::uint32_t, 30> serial_bauds{
+    50,     75,     110,     134,     150,     200,     300,     600,     1200,    1800,
+    2400,   4800,   9600,    19200,   38400,   57600,   115200,  230400,  460800,  500000,
+    576000, 921600, 1000000, 1152000, 1500000, 2000000, 2500000, 3000000, 3500000, 4000000};
+
+bool standard_baud(std::uint64_t baud) {
+    return std::find(serial_bauds.begin(), serial_bauds.end(), baud) != serial_bauds.end();
+}
+
+void read_serial(object_reader& r, std::vector<serial_port_config>& ports) {
+    const json::value* v = r.get("serial");
+    if (!v)
+        return;
+    if (!v->is_array()) {
+        r.fail("serial", "must be an array of {\"device\", \"baud\"} objects");
+        return;
+    }
+    std::map<std::string, std::size_t> seen;
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = r.at("serial") + "[" + std::to_string(i) + "]";
+        if (!items[i].is_object()) {
+            r.fail_at(path, "must be an object with \"device\" and \"baud\"");
+            continue;
+        }
+        serial_port_config port;
+        object_reader pr(items[i].get_object(), path, r.errors());
+        if (!pr.has("device"))
+            pr.fail("device", "required: the serial device path, e.g. /dev/ttyUSB0");
+        if (read_text(pr, "device", port.device, non_empty_text)) {
+            if (const auto [it, fresh] = seen.emplace(port.device, i); !fresh)
+                pr.fail("device",
+                        "duplicate of frame.serial[" + std::to_string(it->second) + "].device");
+        }
+        if (const json::value* b = pr.get("baud")) {
+            const auto n = as_unsigned(*b);
+            if (n && standard_baud(*n))
+                port.baud = static_cast<std::uint32_t>(*n);
+            else
+                pr.fail("baud", "must be a standard rate such as 9600, 115200 or 921600");
+        }
+        pr.finish();
+        ports.push_back(std::move(port));
+    }
+}
+
+void read_frame(object_reader& r, frame_config& frame) {
+    if (const auto* tcp = read_object(r, "tcp")) {
+        object_reader tr(*tcp, r.at("tcp"), r.errors());
+        read_bool(tr, "enabled", frame.tcp_enabled);
+        const auto kind = read_address(tr, "address", frame.tcp_address);
+        read_int(tr, "port", frame.tcp_port, 0, u16_max);
+        read_bool(tr, "allow_unauthenticated", frame.tcp_allow_unauthenticated);
+        if (frame.tcp_enabled && kind == address_kind::other && !frame.tcp_allow_unauthenticated)
+            tr.fail("address", "'" + frame.tcp_address +
+                                   "' is not a loopback address and frame links carry no token: "
+                                   "set frame.tcp.allow_unauthenticated: true to accept frames "
+                                   "from the network, or listen on 127.0.0.1");
+        tr.finish();
+    }
+    read_serial(r, frame.serial);
+    read_int(r, "max_frame_bytes", frame.max_frame_bytes, 1, size_max);
+    read_int(r, "max_outstanding", frame.max_outstanding, 1, size_max);
+    read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 1, u32_max);
+}
+
+void read_status_table(object_reader& r, status_table_config& table) {
+    read_int(r, "slots", table.slots, 1, limits::status_slots_max);
+    read_int(r, "max_output_bytes", table.max_output_bytes, 1, limits::output_bytes_max);
+    read_int(r, "stderr_tail_bytes", table.stderr_tail_bytes, 0, limits::output_bytes_max);
+    read_int(r, "ttl_s", table.ttl_s, 0, u32_max, "0 keeps terminal records until evicted");
+}
+
+void read_history(object_reader& r, history_config& history) {
+    read_int(r, "window", history.window, 1, limits::history_window_max);
+    read_int(r, "default_expected_ms", history.default_expected_ms, 1,
+             limits::execution_timeout_ms_max);
+}
+
+void read_limits(object_reader& r, limits_config& lim) {
+    read_int(r, "global_concurrency", lim.global_concurrency, 1, limits::global_concurrency_max);
+    // The maximum first: the default is checked against it.
+    read_int(r, "max_timeout_ms", lim.max_timeout_ms, 1, limits::execution_timeout_ms_max);
+    read_int(r, "default_timeout_ms", lim.default_timeout_ms, 1, lim.max_timeout_ms,
+             "at most limits.max_timeout_ms");
+    read_int(r, "kill_grace_ms", lim.kill_grace_ms, 0, u32_max, "0 sends SIGKILL at once");
+}
+
+struct runtime_name {
+    std::string_view name;
+    runtime_kind kind;
+};
+constexpr std::array<runtime_name, 3> runtime_names{{{"process", runtime_kind::process},
+                                                     {"wasm", runtime_kind::wasm},
+                                                     {"container", runtime_kind::container}}};
+
+std::string_view runtime_name_of(runtime_kind kind) {
+    return runtime_names[static_cast<std::size_t>(kind)].name;
+}
+
+void read_rlimits(object_reader& r, rlimit_config& rl) {
+    const auto* o = read_object(r, "rlimits");
+    if (!o)
+        return;
+    object_reader lr(*o, r.at("rlimits"), r.errors());
+    read_int(lr, "cpu_seconds", rl.cpu_seconds, 0, u64_max, "0 inherits");
+    read_int(lr, "address_space_bytes", rl.address_space_bytes, 0, u64_max, "0 inherits");
+    read_int(lr, "open_files", rl.open_files, 0, u64_max, "0 inherits");
+    read_int(lr, "processes", rl.processes, 0, u64_max, "0 inherits");
+    lr.finish();
+}
+
+void read_function(object_reader& r, function_config& f, const limits_config& lim) {
+    if (!r.has("name"))
+        r.fail("name", "required");
+    read_text(r, "name", f.name, function_name_rule);
+
+    bool runtime_known = true;
+    if (const json::value* v = r.get("runtime")) {
+        const auto* it =
+            v->is_string()
+                ? std::find_if(runtime_names.begin(), runtime_names.end(),
+                               [v](const runtime_name& n) { return n.name == v->get_string(); })
+                : runtime_names.end();
+        if (it == runtime_names.end()) {
+            r.fail("runtime", "must be \"process\", \"wasm\" or \"container\"");
+            runtime_known = false;
+        } else {
+            f.runtime = it->kind;
+        }
+    }
+
+    read_text(r, "description", f.description, any_text);
+    read_text_map(r, "env", f.env, env_name_rule, any_text);
+    read_text_list(r, "allow_request_env", f.allow_request_env, env_name_rule);
+    read_text(r, "content_type", f.content_type, header_text);
+    read_int(r, "timeout_ms", f.timeout_ms, 1, lim.max_timeout_ms,
+             "at most limits.max_timeout_ms; omit it for limits.default_timeout_ms");
+    read_int(r, "max_concurrency", f.max_concurrency, 1, limits::global_concurrency_max);
+    read_int(r, "queue_depth", f.queue_depth, 0, limits::queue_depth_max,
+             "0 refuses calls while all slots are busy");
+    read_int(r, "expected_ms", f.expected_ms, 0, limits::execution_timeout_ms_max,
+             "0 = not configured");
+
+    // A field of another runtime would silently do nothing: it is reported (once, without its
+    // content being checked). With an unknown runtime every field is checked as written.
+    auto applies = [&](std::string_view key, runtime_kind owner) {
+        if (!runtime_known || owner == f.runtime)
+            return true;
+        if (r.get(key))
+            r.fail(key, "only for " + std::string(runtime_name_of(owner)) +
+                            " functions (this one's runtime is " +
+                            std::string(runtime_name_of(f.runtime)) + ")");
+        return false;
+    };
+    // process
+    if (applies("command", runtime_kind::process))
+        read_text_list(r, "command", f.command, any_text);
+    if (applies("working_dir", runtime_kind::process))
+        read_text(r, "working_dir", f.working_dir, any_text);
+    if (applies("stdout", runtime_kind::process)) {
+        if (const json::value* v = r.get("stdout")) {
+            if (v->is_string() && (v->get_string() == "pipe" || v->get_string() == "pty"))
+                f.stdout_mode = std::string(v->get_string());
+            else
+                r.fail("stdout", "must be \"pipe\" or \"pty\"");
+        }
+    }
+    if (applies("rlimits", runtime_kind::process))
+        read_rlimits(r, f.rlimits);
+    // wasm
+    if (applies("module", runtime_kind::wasm))
+        read_text(r, "module", f.module, non_empty_text);
+    if (applies("entry", runtime_kind::wasm))
+        read_text(r, "entry", f.entry, any_text);
+    if (applies("args", runtime_kind::wasm))
+        read_text_list(r, "args", f.args, any_text);
+    if (applies("sha256", runtime_kind::wasm))
+        read_text(r, "sha256", f.sha256, sha256_rule);
+    if (applies("max_memory_pages", runtime_kind::wasm))
+        read_int(r, "max_memory_pages", f.max_memory_pages, 1, wasm_pages_max, "64 KiB pages");
+    if (applies("fuel", runtime_kind::wasm))
+        read_int(r, "fuel", f.fuel, 0, u64_max, "0 = unlimited");
+    if (applies("mapped_dirs", runtime_kind::wasm))
+        read_text_map(r, "mapped_dirs", f.mapped_dirs, non_empty_text, non_empty_text);
+    // container
+    if (applies("image", runtime_kind::container))
+        read_text(r, "image", f.image, non_empty_text);
+
+    if (!runtime_known)
+        return;
+    switch (f.runtime) {
+    case runtime_kind::process:
+        if (!r.has("command"))
+            r.fail("command", "required for process functions: a non-empty array of strings "
+                              "(argv; argv[0] is a path or a PATH name)");
+        else if (const json::value* v = r.get("command");
+                 v->is_array() && (v->get_array().empty() || v->get_array()[0] == ""))
+            r.fail("command", "must be a non-empty array of strings whose first element (the "
+                              "program) is not empty");
+        break;
+    case runtime_kind::wasm:
+        if (!r.has("module"))
+            r.fail("module", "required for wasm functions: the path of the .wasm file");
+        break;
+    case runtime_kind::container:
+        if (!r.has("image"))
+            r.fail("image", "required for container functions: the image name");
+        break;
+    }
+}
+
+void read_functions(object_reader& r, std::vector<function_config>& functions,
+                    const limits_config& lim) {
+    const json::value* v = r.get("functions");
+    if (!v)
+        return;
+    if (!v->is_array()) {
+        r.fail("functions", "must be an array of function objects");
+        return;
+    }
+    std::map<std::string, std::size_t, std::less<>> seen;
+    const auto& items = v->get_array();
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = "functions[" + std::to_string(i) + "]";
+        if (!items[i].is_object()) {
+            r.fail_at(path, "must be an object");
+            continue;
+        }
+        function_config f;
+        object_reader fr(items[i].get_object(), path, r.errors());
+        read_function(fr, f, lim);
+        fr.finish();
+        if (!f.name.empty()) {
+            if (const auto [it, fresh] = seen.emplace(f.name, i); !fresh)
+                fr.fail("name", "duplicate function name '" + f.name + "' (also functions[" +
+                                    std::to_string(it->second) + "])");
+        }
+        functions.push_back(std::move(f));
+    }
+}
+
+/// "line L, column C" (1-based, columns in bytes) of a byte offset into `text`.
+std::string position(std::string_view text, std::size_t offset) {
+    offset = std::min(offset, text.size());
+    const auto before = text.substr(0, offset);
+    const auto line = 1 + static_cast<std::size_t>(std::count(before.begin(), before.end(), '\n'));
+    const auto last_newline = before.rfind('\n');
+    const auto column = last_newline == std::string_view::npos ? offset + 1 : offset - last_newline;
+    return "line " + std::to_string(line) + ", column " + std::to_string(column);
+}
+
+} // namespace
+
+std::optional<std::size_t> config::find_function(std::string_view name) const {
+    for (std::size_t i = 0; i < functions.size(); ++i) {
+        if (functions[i].name == name)
+            return i;
+    }
+    return std::nullopt;
+}
+
+std::uint32_t config::timeout_for(const function_config& f) const {
+    const std::uint32_t own = f.timeout_ms != 0 ? f.timeout_ms : limits.default_timeout_ms;
+    return std::min(own, limits.max_timeout_ms);
+}
+
+config_result parse_config(std::string_view json_text) {
+    config_result result;
+
+    json::parse_options options;
+    options.allow_comments = true;
+    options.allow_trailing_commas = true;
+    json::stream_parser parser({}, options);
+    boost::system::error_code ec;
+    const std::size_t consumed = parser.write(json_text.data(), json_text.size(), ec);
+    std::size_t offset = consumed;
+    if (!ec) {
+        parser.finish(ec);
+        offset = json_text.size();
+    }
+    if (ec) {
+        result.errors.push_back(
+            {"", "invalid JSON at " + position(json_text, offset) + ": " + ec.message()});
+        return result;
+    }
+    const json::value document = parser.release();
+    if (!document.is_object()) {
+        result.errors.push_back({"", "the config must be a JSON object"});
+        return result;
+    }
+
+    config cfg;
+    auto& errors = result.errors;
+    object_reader root(document.get_object(), "", errors);
+    auto section = [&](std::string_view key, auto read) {
+        if (const auto* o = read_object(root, key)) {
+            object_reader r(*o, std::string(key), errors);
+            read(r);
+            r.finish();
+        }
+    };
+    section("node", [&](object_reader& r) { read_node(r, cfg.node); });
+    section("http", [&](object_reader& r) { read_http(r, cfg.http); });
+    section("stream", [&](object_reader& r) { read_stream(r, cfg.stream); });
+    section("frame", [&](object_reader& r) { read_frame(r, cfg.frame); });
+    section("status_table", [&](object_reader& r) { read_status_table(r, cfg.status_table); });
+    section("history", [&](object_reader& r) { read_history(r, cfg.history); });
+    // Limits before functions: function timeouts are checked against limits.max_timeout_ms.
+    section("limits", [&](object_reader& r) { read_limits(r, cfg.limits); });
+    read_functions(root, cfg.functions, cfg.limits);
+    root.finish();
+
+    if (errors.empty())
+        result.value = std::move(cfg);
+    return result;
+}
+
+} // namespace spear::core

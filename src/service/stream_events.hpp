@@ -1,0 +1,113 @@
+// Live output of executions, protocol-neutral: the events of one execution's stream, the
+// per-execution broadcaster with its replay buffer, and each viewer's bounded queue with the
+// slow-viewer policy. Transports (WebSocket, SSE, frames) only encode and write events.
+#pragma once
+
+#include "core/execution_result.hpp"
+#include "runtime/runtime.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace spear::service {
+
+namespace asio = boost::asio;
+
+/// One message of an execution's stream. Shared (immutable) between all its viewers.
+struct stream_event {
+    enum class kind : std::uint8_t {
+        status, ///< the execution was accepted (pending) or started (running)
+        chunk,  ///< output bytes, in order
+        final,  ///< the outcome; always the last event
+    };
+    kind type = kind::chunk;
+    std::uint64_t seq = 0;           ///< 0, 1, 2, ... per execution, no gaps
+    std::string execution_id;
+    core::ExecutionStatus status = core::ExecutionStatus::running;
+    std::string bytes;               ///< chunk: the output bytes
+    bool replayed = false;           ///< chunk re-sent from the record to a late viewer
+    std::shared_ptr<const core::ExecutionResult> result; ///< final: the record (without output)
+    mutable std::string encoded;     ///< a transport's cached encoding (one thread: safe)
+};
+using event_ptr = std::shared_ptr<const stream_event>;
+
+/// A viewer's bounded queue. Policy for a slow viewer: when the queue holds `capacity`
+/// events, the oldest *chunk* is dropped and counted; status and final events are never
+/// dropped. The writer learns how many were dropped before the next event it takes, so
+/// it can tell its client. One writer per queue.
+class viewer_queue {
+public:
+    viewer_queue(const asio::any_io_executor& ex, std::size_t capacity);
+
+    void push(event_ptr event);
+    /// Marks the end: pop() returns nullopt once the queue is empty.
+    void close();
+    bool closed() const noexcept { return closed_; }
+
+    struct item {
+        event_ptr event;
+        std::uint64_t dropped_before = 0; ///< chunks dropped since the previous item
+    };
+    /// Next event; waits while empty and open. nullopt when closed and drained, or when the
+    /// awaiting operation is cancelled.
+    asio::awaitable<std::optional<item>> pop();
+
+    std::uint64_t dropped_total() const noexcept { return dropped_total_; }
+    std::size_t size() const noexcept { return events_.size(); }
+
+private:
+    std::deque<event_ptr> events_;
+    std::size_t capacity_;
+    std::uint64_t dropped_pending_ = 0;
+    std::uint64_t dropped_total_ = 0;
+    bool closed_ = false;
+    std::unique_ptr<runtime::async_event> ready_; ///< set when an event arrives or on close
+    asio::any_io_executor executor_;
+};
+
+/// The stream side of one live execution: numbers events, keeps the last `replay_chunks`
+/// chunks for late viewers, and fans every event out to the attached viewers.
+class stream_broadcaster {
+public:
+    stream_broadcaster(std::string execution_id, std::size_t replay_chunks,
+                       std::size_t max_chunk_bytes);
+
+    void publish_status(core::ExecutionStatus status);
+    /// Splits `bytes` into chunks of at most max_chunk_bytes; a UTF-8 sequence cut at the end
+    /// of a read is held back (up to 3 bytes) and sent with the next read or at the end.
+    void publish_output(std::string_view bytes);
+    /// Flushes held bytes, publishes the final event and closes every viewer.
+    void publish_final(const core::ExecutionResult& result);
+
+    /// Attaches a viewer; it first receives the replay buffer (and the last status).
+    void attach(const std::shared_ptr<viewer_queue>& viewer);
+    void detach(const viewer_queue* viewer);
+    std::size_t viewers() const noexcept { return viewers_.size(); }
+
+private:
+    void emit(std::shared_ptr<stream_event> event);
+    void emit_chunk(std::string bytes);
+
+    std::string execution_id_;
+    std::size_t replay_chunks_;
+    std::size_t max_chunk_bytes_;
+    std::uint64_t next_seq_ = 0;
+    std::string held_utf8_;          ///< an incomplete UTF-8 sequence awaiting its rest
+    event_ptr last_status_;
+    std::deque<event_ptr> replay_;
+    std::vector<std::shared_ptr<viewer_queue>> viewers_;
+};
+
+/// Events for a viewer of an execution that has already ended: the kept output re-chunked
+/// (marked replayed) and the final event.
+std::vector<event_ptr> replay_finished(const core::ExecutionResult& result,
+                                       std::size_t max_chunk_bytes);
+
+} // namespace spear::service

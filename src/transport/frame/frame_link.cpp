@@ -1,0 +1,462 @@
+// Frame link: the reader, the writer and the request coroutines of one peer.
+#include "transport/frame/frame_link.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <array>
+#include <chrono>
+#include <vector>
+
+namespace spear::transport::frame {
+
+using namespace asio::experimental::awaitable_operators;
+using core::error;
+using core::error_code;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+/// Bytes asked of the OS per read: a few frames of a fast peer, one syscall per burst.
+constexpr std::size_t read_chunk_bytes = 4096;
+/// Frames queued for the writer beyond one per outstanding request: room for the Error
+/// frames and pongs the reader sends itself.
+constexpr std::size_t queue_headroom = 4;
+
+void log_exception(const std::string& link, std::exception_ptr e) {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::error("frame link " + link + ": request ended with an exception: " + ex.what());
+    }
+}
+
+asio::any_io_executor executor_of(frame_link::stream_type& stream) {
+    if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream))
+        return socket->get_executor();
+    return std::get<asio::serial_port>(stream).get_executor();
+}
+
+} // namespace
+
+frame_link::wakeup::wakeup(const asio::any_io_executor& ex)
+    : timer_(ex, asio::steady_timer::time_point::max()) {}
+
+asio::awaitable<void> frame_link::wakeup::wait() {
+    co_await timer_.async_wait(use_tuple); // completes (aborted) on notify()
+}
+
+frame_link::frame_link(stream_type stream, std::string name, service::execution_service& service,
+                       const core::config& config)
+    : stream_(std::move(stream))
+    , name_(std::move(name))
+    , service_(service)
+    , config_(config)
+    , framing_(std::holds_alternative<asio::ip::tcp::socket>(stream_) ? framing::length_prefixed
+                                                                      : framing::cobs_crc)
+    , decoder_(framing_, config.frame.max_frame_bytes)
+    , max_frame_bytes_(std::max(config.frame.max_frame_bytes, min_frame_bytes))
+    , max_outstanding_(std::max<std::size_t>(config.frame.max_outstanding, 1))
+    , queue_capacity_(max_outstanding_ + queue_headroom)
+    , writer_wakeup_(executor_of(stream_))
+    , space_wakeup_(executor_of(stream_))
+    , idle_timer_(executor_of(stream_))
+    , stall_timer_(executor_of(stream_)) {}
+
+asio::awaitable<void> frame_link::run() {
+    auto self = shared_from_this();
+    arm_idle_timer();
+    co_await (read_then_drain() && write_loop());
+    close();
+    co_await cancel_streams();
+    const auto& d = decoder_.stats();
+    log::info("frame link " + name_ + " closed (" +
+              (close_reason_.empty() ? std::string("closed") : close_reason_) + "): " +
+              std::to_string(stats_.requests) + " requests, " + std::to_string(d.frames) +
+              " frames in, " + std::to_string(stats_.frames_out) + " out, " +
+              std::to_string(d.dropped()) + " dropped (" + std::to_string(d.bad_crc) +
+              " bad crc, " + std::to_string(d.bad_cobs) + " bad cobs, " +
+              std::to_string(d.oversize) + " oversize)");
+}
+
+void frame_link::close() {
+    if (close_reason_.empty())
+        close_reason_ = "closed by the appliance";
+    if (closed_)
+        return;
+    closed_ = true;
+    writes_closed_ = true;
+    boost::system::error_code ignored;
+    if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream_)) {
+        socket->shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        socket->close(ignored);
+    } else {
+        std::get<asio::serial_port>(stream_).close(ignored);
+    }
+    idle_timer_.cancel();
+    stall_timer_.cancel();
+    writer_wakeup_.notify();
+    space_wakeup_.notify();
+}
+
+void frame_link::drain() {
+    draining_ = true;
+    if (outstanding_.empty()) {
+        close_reason_ = "the appliance is shutting down";
+        close();
+    }
+}
+
+// --- reading ------------------------------------------------------------------------------
+
+asio::awaitable<void> frame_link::read_then_drain() {
+    co_await read_loop();
+    // No more requests: let the writer flush what is queued (a fatal-error Error frame, the
+    // last answers), then stop it. Answers of requests still running are dropped.
+    writes_closed_ = true;
+    writer_wakeup_.notify();
+    space_wakeup_.notify();
+}
+
+void frame_link::arm_idle_timer() {
+    const auto idle = config_.frame.idle_timeout_ms;
+    if (framing_ != framing::length_prefixed || idle == 0 || closed_)
+        return;
+    idle_timer_.expires_after(std::chrono::milliseconds(idle));
+    std::weak_ptr<frame_link> weak = weak_from_this();
+    idle_timer_.async_wait([weak](const boost::system::error_code& ec) {
+        auto self = weak.lock();
+        if (ec || !self)
+            return; // re-armed or closed
+        if (self->busy()) {
+            self->arm_idle_timer(); // a long sync request or a stream is not idleness
+            return;
+        }
+        self->close_reason_ = "idle for " + std::to_string(self->config_.frame.idle_timeout_ms) +
+                              " ms";
+        self->close();
+    });
+}
+
+asio::awaitable<void> frame_link::read_loop() {
+    std::array<std::uint8_t, read_chunk_bytes> buffer{};
+    for (;;) {
+        std::size_t n = 0;
+        boost::system::error_code ec;
+        if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream_))
+            std::tie(ec, n) = co_await socket->async_read_some(asio::buffer(buffer), use_tuple);
+        else
+            std::tie(ec, n) = co_await std::get<asio::serial_port>(stream_).async_read_some(
+                asio::buffer(buffer), use_tuple);
+        if (ec || closed_) {
+            if (close_reason_.empty())
+                close_reason_ = ec == asio::error::eof ? "the peer left" : ec.message();
+            co_return;
+        }
+        stats_.bytes_in += n;
+        arm_idle_timer();
+        std::span<const std::uint8_t> input(buffer.data(), n);
+        while (!input.empty() && !closed_) {
+            const auto result = decoder_.feed(input);
+            input = input.subspan(result.consumed);
+            if (result.type == decode_result::kind::frame) {
+                co_await on_frame(result.payload);
+            } else if (result.type == decode_result::kind::error) {
+                co_await on_decode_error(result);
+                if (result.fatal) {
+                    close_reason_ = "bad length prefix";
+                    co_return;
+                }
+            }
+        }
+        if (closed_)
+            co_return;
+    }
+}
+
+asio::awaitable<void> frame_link::on_decode_error(const decode_result& result) {
+    switch (result.error) {
+    case decode_error::bad_cobs:
+    case decode_error::bad_crc:
+        // Line noise on a serial link: answering it would only add noise. Counted, logged
+        // at debug, and the next 0x00 starts a fresh frame.
+        log::debug("frame link " + name_ + ": dropped a frame (" +
+                   std::string(to_string(result.error)) + ")");
+        co_return;
+    case decode_error::oversize: {
+        const auto declared = result.declared_length
+                                  ? " (" + std::to_string(result.declared_length) + " bytes)"
+                                  : std::string();
+        co_await send_error(0, error::make(error_code::payload_too_large,
+                                           "frame over the limit of " +
+                                               std::to_string(config_.frame.max_frame_bytes) +
+                                               " bytes" + declared + "; it was skipped"));
+        co_return;
+    }
+    case decode_error::bad_varint:
+        co_await send_error(0, error::make(error_code::invalid_request,
+                                           "bad length prefix (a varint over 64 bits); the "
+                                           "link cannot resynchronise and closes"));
+        co_return;
+    }
+}
+
+asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload) {
+    // Decode at once: the payload is only valid until the decoder is fed again.
+    auto decoded = decode_request(payload);
+    if (auto* bad = std::get_if<bad_request>(&decoded)) {
+        co_await send_error(bad->request_id, bad->error);
+        co_return;
+    }
+    auto& request = std::get<peer_request>(decoded);
+    const auto id = request.request_id;
+    if (std::holds_alternative<ping_request>(request.body)) {
+        ++stats_.requests;
+        co_await send(encode_pong(id));
+        co_return;
+    }
+    if (draining_) {
+        co_await send_error(id, error::make(error_code::unavailable));
+        co_return;
+    }
+    if (outstanding_.contains(id)) {
+        co_await send_error(id, error::make(error_code::invalid_request,
+                                            "request_id " + std::to_string(id) +
+                                                " is already outstanding on this link"));
+        co_return;
+    }
+    if (outstanding_.size() >= max_outstanding_) {
+        auto refusal = error::make(error_code::too_many_requests,
+                                   "this link already has " + std::to_string(max_outstanding_) +
+                                       " requests outstanding (frame.max_outstanding)");
+        refusal.retry_after_ms = 100;
+        co_await send_error(id, refusal);
+        co_return;
+    }
+    ++stats_.requests;
+    outstanding_.emplace(id, request_state{});
+    auto name = name_;
+    asio::co_spawn(executor_of(stream_), serve(shared_from_this(), id, std::move(request.body)),
+                   [name](std::exception_ptr e) { log_exception(name, e); });
+}
+
+// --- serving ------------------------------------------------------------------------------
+
+asio::awaitable<void> frame_link::serve(std::shared_ptr<frame_link> self, std::uint32_t id,
+                                        request_body body) {
+    (void)self; // keeps the link alive while the request runs
+    bool failed = false;
+    try {
+        if (auto* invoke = std::get_if<core::InvokeFunctionRequest>(&body)) {
+            if (invoke->execution_mode == core::ExecutionMode::stream)
+                co_await serve_stream(id, std::move(*invoke));
+            else
+                co_await serve_invoke(id, std::move(*invoke));
+        } else if (auto* status = std::get_if<status_request>(&body)) {
+            co_await serve_status(id, std::move(*status));
+        } else if (auto* cancel = std::get_if<cancel_request>(&body)) {
+            co_await serve_cancel(id, std::move(*cancel));
+        }
+    } catch (const std::exception& e) {
+        // Logged with detail; the peer gets the generic message.
+        log::error("frame link " + name_ + ": request " + std::to_string(id) + ": " + e.what());
+        failed = true;
+    }
+    if (failed)
+        co_await send_error(id, error::make(error_code::internal));
+    end_request(id);
+}
+
+void frame_link::end_request(std::uint32_t id) {
+    outstanding_.erase(id);
+    if (draining_ && outstanding_.empty() && !closed_) {
+        close_reason_ = "the appliance is shutting down";
+        // Let the last answer go out first: closing writes lets the writer drain the queue.
+        writes_closed_ = true;
+        writer_wakeup_.notify();
+    }
+}
+
+asio::awaitable<void> frame_link::serve_invoke(std::uint32_t id,
+                                               core::InvokeFunctionRequest request) {
+    auto result = co_await service_.invoke_function(std::move(request));
+    if (auto* refused = std::get_if<error>(&result)) {
+        co_await send_error(id, *refused);
+        co_return;
+    }
+    const auto& response = std::get<core::RuntimeExecutionResponse>(result);
+    co_await send(encode_invoke_response(id, response, max_frame_bytes_));
+}
+
+asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
+                                               core::InvokeFunctionRequest request) {
+    auto viewer = service_.make_viewer_queue();
+    const bool detach = request.detach;
+    auto started = service_.start_stream_execution(std::move(request), viewer);
+    if (auto* refused = std::get_if<error>(&started)) {
+        co_await send_error(id, *refused);
+        co_return;
+    }
+    const auto ref = std::get<core::record_ref>(started);
+    const auto execution_id = service_.table().execution_id(ref);
+    if (auto it = outstanding_.find(id); it != outstanding_.end())
+        it->second = request_state{viewer, ref, execution_id, detach};
+
+    const auto chunk_limit = max_chunk_bytes(max_frame_bytes_);
+    std::uint32_t seq = 0;
+    for (;;) {
+        auto next = co_await viewer->pop();
+        if (!next)
+            co_return; // the link closed (or the queue was closed without a final)
+        const auto& event = *next->event;
+        stream_step step;
+        step.execution_id = execution_id;
+        step.status = event.status;
+        step.dropped = static_cast<std::uint32_t>(std::min<std::uint64_t>(next->dropped_before,
+                                                                           UINT32_MAX));
+        switch (event.type) {
+        case service::stream_event::kind::status:
+            step.seq = seq++;
+            if (!co_await send(encode_stream_result(id, step, max_frame_bytes_)))
+                co_return;
+            break;
+        case service::stream_event::kind::chunk: {
+            // A service chunk (up to 16 KiB) becomes as many frames as the limit needs.
+            std::string_view rest = event.bytes;
+            step.status = core::ExecutionStatus::running;
+            while (!rest.empty()) {
+                step.chunk = rest.substr(0, chunk_limit);
+                rest.remove_prefix(step.chunk.size());
+                step.seq = seq++;
+                if (!co_await send(encode_stream_result(id, step, max_frame_bytes_)))
+                    co_return;
+                step.dropped = 0;
+            }
+            break;
+        }
+        case service::stream_event::kind::final: {
+            core::ExecutionResult bare; // a final without its record: the status alone
+            bare.status = event.status;
+            step.seq = seq++;
+            step.final_result = event.result ? event.result.get() : &bare;
+            co_await send(encode_stream_result(id, step, max_frame_bytes_));
+            co_return;
+        }
+        }
+    }
+}
+
+asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request request) {
+    std::variant<service::status_view, error> result;
+    if (request.wait_ms > 0)
+        result = co_await service_.wait_status(std::move(request.execution_id),
+                                               std::chrono::milliseconds(request.wait_ms),
+                                               request.include_result);
+    else
+        result = service_.get_status(request.execution_id, request.include_result);
+    if (auto* missing = std::get_if<error>(&result)) {
+        co_await send_error(id, *missing);
+        co_return;
+    }
+    co_await send(encode_status_response(id, std::get<service::status_view>(result),
+                                         max_frame_bytes_));
+}
+
+asio::awaitable<void> frame_link::serve_cancel(std::uint32_t id, cancel_request request) {
+    auto result = co_await service_.cancel(std::move(request.execution_id),
+                                           std::move(request.reason));
+    if (auto* missing = std::get_if<error>(&result)) {
+        co_await send_error(id, *missing);
+        co_return;
+    }
+    co_await send(encode_cancel_response(id, std::get<service::cancel_view>(result),
+                                         max_frame_bytes_));
+}
+
+asio::awaitable<void> frame_link::cancel_streams() {
+    // Copy first: the stream coroutines erase their entries as their queues close.
+    std::vector<request_state> streams;
+    for (auto& [id, state] : outstanding_)
+        if (state.viewer)
+            streams.push_back(state);
+    for (auto& state : streams) {
+        service_.unwatch(state.ref, state.viewer.get());
+        state.viewer->close();
+    }
+    for (auto& state : streams)
+        if (!state.detach)
+            co_await service_.cancel(state.execution_id, "the frame link closed");
+}
+
+// --- writing ------------------------------------------------------------------------------
+
+asio::awaitable<bool> frame_link::send(bytes message) {
+    while (queue_.size() >= queue_capacity_ && !writes_closed_)
+        co_await space_wakeup_.wait();
+    if (writes_closed_ || message.empty())
+        co_return false;
+    bytes framed;
+    framed.reserve(max_framed_size(framing_, message.size()));
+    append_framed(framing_, message, framed);
+    queue_.push_back(std::move(framed));
+    writer_wakeup_.notify();
+    co_return true;
+}
+
+asio::awaitable<bool> frame_link::send_error(std::uint32_t id, const core::error& e) {
+    ++stats_.refused;
+    co_return co_await send(encode_error(id, e, max_frame_bytes_));
+}
+
+asio::awaitable<void> frame_link::write_loop() {
+    const auto stall = std::chrono::milliseconds(config_.stream.write_timeout_ms);
+    for (;;) {
+        while (queue_.empty() && !writes_closed_)
+            co_await writer_wakeup_.wait();
+        if (queue_.empty() || closed_) {
+            close(); // drained after the reader ended, or while draining: the reader stops too
+            co_return;
+        }
+        auto framed = std::move(queue_.front());
+        queue_.pop_front();
+        space_wakeup_.notify();
+
+        // A peer that accepts nothing for the write timeout is cut off (the timer closes the
+        // stream, which aborts the write).
+        stall_timer_.expires_after(stall);
+        std::weak_ptr<frame_link> weak = weak_from_this();
+        stall_timer_.async_wait([weak](const boost::system::error_code& ec) {
+            if (auto self = weak.lock(); self && !ec) {
+                self->close_reason_ = "the peer accepted nothing for " +
+                                      std::to_string(self->config_.stream.write_timeout_ms) +
+                                      " ms";
+                self->close();
+            }
+        });
+        boost::system::error_code ec;
+        std::size_t n = 0;
+        if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream_))
+            std::tie(ec, n) = co_await asio::async_write(*socket, asio::buffer(framed), use_tuple);
+        else
+            std::tie(ec, n) = co_await asio::async_write(std::get<asio::serial_port>(stream_),
+                                                         asio::buffer(framed), use_tuple);
+        stall_timer_.cancel();
+        if (ec) {
+            if (close_reason_.empty())
+                close_reason_ = "write failed: " + ec.message();
+            close();
+            co_return;
+        }
+        stats_.bytes_out += n;
+        ++stats_.frames_out;
+    }
+}
+
+} // namespace spear::transport::frame

@@ -1,0 +1,134 @@
+// One framed link to a constrained peer (a TCP connection or a serial port): reads frames,
+// serves up to max_outstanding requests at once through the service, writes the answers.
+#pragma once
+
+#include "core/config.hpp"
+#include "service/execution_service.hpp"
+#include "transport/frame/frame_codec.hpp"
+#include "transport/frame/frame_messages.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/serial_port.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <variant>
+
+namespace spear::transport::frame {
+
+namespace asio = boost::asio;
+
+/// Counters of one link, logged when it closes.
+struct link_stats {
+    std::uint64_t bytes_in = 0;
+    std::uint64_t bytes_out = 0;
+    std::uint64_t frames_out = 0;
+    std::uint64_t requests = 0; ///< valid requests served (pings included)
+    std::uint64_t refused = 0;  ///< Error frames sent
+};
+
+/// A link serves its peer alone: nothing a peer sends (garbage, floods, stalls) reaches
+/// another link. Per link: one reader, one writer (never two writes in flight) with a queue
+/// bounded by max_outstanding, one coroutine per outstanding request.
+///
+/// Rules (docs/constrained-peers.md):
+/// - TCP uses varint length-prefixed frames and closes after `idle_timeout_ms` without a byte
+///   from the peer while nothing is outstanding; serial uses COBS/CRC frames and no timeout.
+/// - A request whose request_id is already outstanding, or beyond max_outstanding, gets an
+///   Error frame (invalid_request, too_many_requests) and is not served.
+/// - A frame that does not decode gets an Error frame with its request_id when it can be
+///   read, else request_id 0; an oversize frame gets Error payload_too_large with id 0. A
+///   serial frame with a bad CRC or bad COBS is dropped and counted (line noise), with no
+///   answer. A bad TCP length prefix gets Error id 0, then the link closes.
+/// - A peer that accepts no byte for the stream write timeout is disconnected.
+/// - When the link ends, its stream executions are cancelled unless the request set detach;
+///   sync and async executions run on (their records stay readable).
+class frame_link : public std::enable_shared_from_this<frame_link> {
+public:
+    using stream_type = std::variant<asio::ip::tcp::socket, asio::serial_port>;
+
+    /// `name` identifies the peer in logs ("tcp 127.0.0.1:51234", "serial /dev/ttyUSB0").
+    frame_link(stream_type stream, std::string name, service::execution_service& service,
+               const core::config& config);
+    frame_link(const frame_link&) = delete;
+    frame_link& operator=(const frame_link&) = delete;
+
+    /// Serves the link until the peer leaves, the idle timeout, a fatal framing error, a
+    /// write stall or close(); then cancels its non-detached streams. Keep a shared_ptr.
+    asio::awaitable<void> run();
+    /// Closes the link now (idempotent); outstanding answers are dropped.
+    void close();
+    /// Refuses new requests (unavailable) and closes once nothing is outstanding.
+    void drain();
+
+    bool busy() const noexcept { return !outstanding_.empty(); }
+    const std::string& name() const noexcept { return name_; }
+    const link_stats& stats() const noexcept { return stats_; }
+    const decoder_stats& decoding() const noexcept { return decoder_.stats(); }
+
+private:
+    /// A condition on the single thread: waiters wake when notify() is called.
+    class wakeup {
+    public:
+        explicit wakeup(const asio::any_io_executor& ex);
+        void notify() { timer_.cancel(); }
+        asio::awaitable<void> wait();
+
+    private:
+        asio::steady_timer timer_; ///< never expires; cancel() wakes every waiter
+    };
+
+    struct request_state {
+        std::shared_ptr<service::viewer_queue> viewer; ///< stream mode only
+        core::record_ref ref{};
+        std::string execution_id;
+        bool detach = false;
+    };
+
+    asio::awaitable<void> read_then_drain();
+    asio::awaitable<void> read_loop();
+    asio::awaitable<void> write_loop();
+    asio::awaitable<void> on_frame(std::span<const std::uint8_t> payload);
+    asio::awaitable<void> on_decode_error(const decode_result& result);
+    asio::awaitable<void> serve(std::shared_ptr<frame_link> self, std::uint32_t id,
+                                request_body body);
+    asio::awaitable<void> serve_invoke(std::uint32_t id, core::InvokeFunctionRequest request);
+    asio::awaitable<void> serve_stream(std::uint32_t id, core::InvokeFunctionRequest request);
+    asio::awaitable<void> serve_status(std::uint32_t id, status_request request);
+    asio::awaitable<void> serve_cancel(std::uint32_t id, cancel_request request);
+    asio::awaitable<void> cancel_streams();
+    /// Queues one encoded Frame message for the writer; waits while the queue is full.
+    /// False once the link is closing (the frame is dropped).
+    asio::awaitable<bool> send(bytes message);
+    asio::awaitable<bool> send_error(std::uint32_t id, const core::error& e);
+    void arm_idle_timer();
+    void end_request(std::uint32_t id);
+
+    stream_type stream_;
+    std::string name_;
+    service::execution_service& service_;
+    const core::config& config_;
+    const framing framing_;
+    frame_decoder decoder_;
+    std::size_t max_frame_bytes_;
+    std::size_t max_outstanding_;
+    std::size_t queue_capacity_;
+    std::deque<bytes> queue_;          ///< framed bytes waiting for the writer
+    wakeup writer_wakeup_;
+    wakeup space_wakeup_;
+    asio::steady_timer idle_timer_;    ///< TCP: closes an idle link
+    asio::steady_timer stall_timer_;   ///< closes a link whose peer accepts nothing
+    std::unordered_map<std::uint32_t, request_state> outstanding_;
+    std::string close_reason_;
+    bool closed_ = false;
+    bool writes_closed_ = false;       ///< no new frames are queued; the writer drains
+    bool draining_ = false;
+    link_stats stats_;
+};
+
+} // namespace spear::transport::frame

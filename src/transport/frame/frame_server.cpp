@@ -1,0 +1,213 @@
+// Frame server: accept loop, serial open/reopen loops, and the set of live links.
+#include "transport/frame/frame_server.hpp"
+
+#include "core/log.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/serial_port.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+#include <stdexcept>
+
+namespace spear::transport::frame {
+
+using asio::ip::tcp;
+using core::error;
+using core::error_code;
+
+namespace {
+
+constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
+/// TCP peers served at once: each link holds up to max_outstanding + 4 frames of buffers and
+/// a coroutine per request; the microcontrollers of one gateway are tens, not thousands.
+constexpr std::size_t max_tcp_links = 128;
+
+void log_exception(std::exception_ptr e) {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        log::error(std::string("frame server task ended with an exception: ") + ex.what());
+    }
+}
+
+std::string endpoint_text(const tcp::endpoint& ep) {
+    return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+} // namespace
+
+frame_server::frame_server(asio::io_context& ioc, service::execution_service& service,
+                           const core::config& config)
+    : ioc_(ioc)
+    , service_(service)
+    , config_(config)
+    , acceptor_(ioc) {}
+
+void frame_server::listen() {
+    const auto& fc = config_.frame;
+    if (!fc.tcp_enabled)
+        return;
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(fc.tcp_address, ec);
+    if (ec)
+        throw std::runtime_error("frame.tcp_address '" + fc.tcp_address +
+                                 "' is not an IP address");
+    const tcp::endpoint endpoint{address, fc.tcp_port};
+    acceptor_.open(endpoint.protocol(), ec);
+    if (!ec)
+        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec)
+        acceptor_.bind(endpoint, ec);
+    if (!ec)
+        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec)
+        throw std::runtime_error("cannot listen for frames on " + fc.tcp_address + ":" +
+                                 std::to_string(fc.tcp_port) + ": " + ec.message());
+    log::info("serving frames on tcp://" + endpoint_text(acceptor_.local_endpoint()) +
+              " (max frame " + std::to_string(fc.max_frame_bytes) + " bytes, " +
+              std::to_string(fc.max_outstanding) + " outstanding per link)");
+}
+
+std::optional<tcp::endpoint> frame_server::tcp_endpoint() const {
+    if (!acceptor_.is_open())
+        return std::nullopt;
+    return acceptor_.local_endpoint();
+}
+
+void frame_server::run() {
+    if (acceptor_.is_open())
+        asio::co_spawn(ioc_, accept_loop(), log_exception);
+    for (std::size_t i = 0; i < config_.frame.serial.size(); ++i) {
+        reopen_timers_.push_back(std::make_unique<asio::steady_timer>(ioc_));
+        asio::co_spawn(ioc_, serial_loop(i), log_exception);
+    }
+}
+
+asio::awaitable<void> frame_server::accept_loop() {
+    for (;;) {
+        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        if (stopping_ || ec == asio::error::operation_aborted)
+            co_return;
+        if (ec) {
+            // EMFILE and friends: log, breathe, go on; the listener must survive.
+            log::warn("frame accept failed: " + ec.message());
+            asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+            co_await pause.async_wait(use_tuple);
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        if (links_.size() >= max_tcp_links + config_.frame.serial.size()) {
+            asio::co_spawn(ioc_, refuse(std::move(socket)), log_exception);
+            continue;
+        }
+        const auto remote = socket.remote_endpoint(ec);
+        auto name = "tcp " + (ec ? std::string("?") : endpoint_text(remote));
+        auto link = std::make_shared<frame_link>(std::move(socket), std::move(name), service_,
+                                                 config_);
+        asio::co_spawn(ioc_, serve_link(std::move(link)), log_exception);
+    }
+}
+
+asio::awaitable<void> frame_server::refuse(tcp::socket socket) {
+    // One Error frame (request_id 0) so the peer knows why, then close.
+    const auto message = encode_error(
+        0,
+        error::make(error_code::too_many_requests,
+                    "the appliance serves " + std::to_string(max_tcp_links) +
+                        " frame peers at most; retry later"),
+        config_.frame.max_frame_bytes);
+    bytes framed;
+    append_length_prefixed(message, framed);
+    asio::steady_timer deadline(ioc_, std::chrono::seconds(2));
+    deadline.async_wait([&socket](const boost::system::error_code& ec) {
+        if (!ec) {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+        }
+    });
+    co_await asio::async_write(socket, asio::buffer(framed), use_tuple);
+    deadline.cancel();
+    boost::system::error_code ignored;
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+}
+
+asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
+    const auto& port_config = config_.frame.serial[index];
+    auto& retry = *reopen_timers_[index];
+    bool reported_failure = false;
+    while (!stopping_) {
+        asio::serial_port port(ioc_);
+        boost::system::error_code ec;
+        port.open(port_config.device, ec);
+        if (!ec)
+            port.set_option(asio::serial_port_base::baud_rate(port_config.baud), ec);
+        if (!ec)
+            port.set_option(asio::serial_port_base::character_size(8), ec);
+        if (!ec)
+            port.set_option(asio::serial_port_base::parity(asio::serial_port_base::parity::none),
+                            ec);
+        if (!ec)
+            port.set_option(
+                asio::serial_port_base::stop_bits(asio::serial_port_base::stop_bits::one), ec);
+        if (!ec)
+            port.set_option(
+                asio::serial_port_base::flow_control(asio::serial_port_base::flow_control::none),
+                ec);
+        if (ec) {
+            // Logged once per outage: an unplugged adapter must not flood the log.
+            if (!reported_failure)
+                log::warn("cannot open serial device " + port_config.device + " at " +
+                          std::to_string(port_config.baud) + " baud: " + ec.message() +
+                          "; retrying every " + std::to_string(reopen_delay.count()) + " ms");
+            reported_failure = true;
+        } else {
+            reported_failure = false;
+            log::info("serving frames on serial " + port_config.device + " at " +
+                      std::to_string(port_config.baud) + " baud");
+            auto link = std::make_shared<frame_link>(std::move(port),
+                                                     "serial " + port_config.device, service_,
+                                                     config_);
+            co_await serve_link(std::move(link));
+        }
+        if (stopping_)
+            break;
+        retry.expires_after(reopen_delay);
+        co_await retry.async_wait(use_tuple);
+    }
+}
+
+asio::awaitable<void> frame_server::serve_link(std::shared_ptr<frame_link> link) {
+    links_.push_front(link);
+    const auto self = links_.begin();
+    struct remove_on_exit {
+        std::list<std::shared_ptr<frame_link>>& list;
+        std::list<std::shared_ptr<frame_link>>::iterator it;
+        ~remove_on_exit() { list.erase(it); }
+    } guard{links_, self};
+    if (stopping_)
+        link->drain();
+    co_await link->run();
+}
+
+void frame_server::stop() {
+    stopping_ = true;
+    boost::system::error_code ignored;
+    acceptor_.close(ignored);
+    for (auto& timer : reopen_timers_)
+        timer->cancel();
+    for (auto& link : links_)
+        link->drain();
+}
+
+void frame_server::close_all() {
+    stopping_ = true;
+    for (auto& link : links_)
+        link->close();
+}
+
+} // namespace spear::transport::frame
