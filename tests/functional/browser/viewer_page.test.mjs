@@ -68,7 +68,7 @@ test("page streams lines as they arrive, then the final status", async () => {
   const failedRequests = [];
   page.on("requestfailed", (r) => failedRequests.push(r.url()));
   await page.goto(base + "/");
-  await page.waitForSelector("#fn option[value=gap]");
+  await page.waitForSelector("#fn option[value=gap]", { state: "attached" });
   await page.selectOption("#fn", "gap");
   await page.selectOption("#mode", "stream");
   const t0 = Date.now();
@@ -90,7 +90,7 @@ test("page streams lines as they arrive, then the final status", async () => {
 test("page shows a failure's final status and lists executions", async () => {
   const page = await browser.newPage();
   await page.goto(base + "/");
-  await page.waitForSelector("#fn option[value=fails]");
+  await page.waitForSelector("#fn option[value=fails]", { state: "attached" });
   await page.selectOption("#fn", "fails");
   await page.selectOption("#mode", "async");
   await page.click("#run");
