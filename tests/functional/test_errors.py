@@ -154,5 +154,21 @@ class ErrorTest(unittest.TestCase):
         self.assertNotIn(".cpp", text)
 
 
+class ConnectionLimitTest(unittest.TestCase):
+    def test_connection_limit_and_idle_timeout(self):
+        cfg = base_config(FUNCTIONS, http={"max_connections": 2, "idle_timeout_ms": 800})
+        with Spearlet(cfg) as s:
+            held = [socket.create_connection((s.host, s.port), timeout=5) for _ in range(2)]
+            time.sleep(0.2)
+            out = raw_exchange(s.host, s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(out.startswith(b"HTTP/1.1 429"), out[:80])
+            self.assertIn(b"too_many_requests", out)
+            # Idle connections are closed after idle_timeout_ms, freeing their slots.
+            for sock in held:
+                self.assertEqual(sock.recv(10), b"")
+                sock.close()
+            self.assertEqual(s.get("/health").status, 200)
+
+
 if __name__ == "__main__":
     unittest.main()
