@@ -21,6 +21,11 @@ FUNCTIONS = [
     sh("yes 0123456789abcdefghijklmnopqrstuvwxyz | head -c 8000000", "flood"),
     sh("sleep 0.4; printf '\\377\\376binary'", "binary"),
     sh("for i in $(seq 1 40); do echo v$i; sleep 0.05; done", "ticker"),
+    # A program that block-buffers stdout unless it is a terminal (like most C and Python).
+    {"name": "buffered_pipe", "command": ["/usr/bin/python3", "-c",
+                                          "import time; print('a'); time.sleep(1); print('b')"]},
+    {"name": "buffered_pty", "stdout": "pty",
+     "command": ["/usr/bin/python3", "-c", "import time; print('a'); time.sleep(1); print('b')"]},
 ]
 
 
@@ -147,6 +152,27 @@ class StreamTest(unittest.TestCase):
         times = run(go())
         self.assertLess(times["first"], 0.7, times)
         self.assertGreater(times["second"] - times["first"], 0.7, times)
+
+    def test_pty_stdout_streams_line_by_line(self):
+        async def go(name):
+            ws = await self.invoke({"function_name": name})
+            t0 = time.monotonic()
+            first_chunk_at = None
+            text = ""
+            while True:
+                m = json.loads(await ws.recv())
+                if m["type"] == "chunk":
+                    first_chunk_at = first_chunk_at or time.monotonic() - t0
+                    text += m["chunk_data"]
+                if m.get("is_final"):
+                    break
+            return first_chunk_at, text
+        pty_first, pty_text = run(go("buffered_pty"))
+        pipe_first, pipe_text = run(go("buffered_pipe"))
+        self.assertEqual(pty_text, "a\nb\n")  # raw pty: no \r\n translation
+        self.assertEqual(pipe_text, "a\nb\n")
+        self.assertLess(pty_first, 0.8)    # "a" arrived before "b" was written
+        self.assertGreater(pipe_first, 0.9)  # the pipe buffered until exit
 
     def test_failure_and_timeout_outcomes_in_final(self):
         async def go(name):
