@@ -21,15 +21,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-void log_exception(std::exception_ptr e) {
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::error(std::string("task ended with an exception: ") + ex.what());
-    }
-}
+void log_exception(std::exception_ptr e) { log::task_ended("appliance task", e); }
 
 std::string function_names(const core::config& cfg) {
     std::string names;

@@ -53,3 +53,19 @@ void write(level lvl, std::string_view message) {
 }
 
 } // namespace spear::log
+
+namespace spear::log {
+
+void task_ended(std::string_view task, std::exception_ptr e) noexcept {
+    if (!e)
+        return;
+    try {
+        std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+        error(std::string(task) + " ended with an exception: " + ex.what());
+    } catch (...) {
+        error(std::string(task) + " ended with an unknown exception");
+    }
+}
+
+} // namespace spear::log

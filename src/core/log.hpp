@@ -1,6 +1,7 @@
 // One-line structured logging to stderr: "2026-11-29T02:44:45.123Z info message key=value".
 #pragma once
 
+#include <exception>
 #include <string_view>
 
 namespace spear::log {
@@ -10,6 +11,10 @@ enum class level { debug, info, warn, error };
 /// Minimum level written (default info; SPEAR_LOG_LEVEL=debug|info|warn|error overrides).
 void set_level(level min_level) noexcept;
 void write(level lvl, std::string_view message);
+
+/// For co_spawn completions: logs the exception that ended a task, if any (never silent).
+/// `task` names it in the line ("http session", "execution 1a2b...").
+void task_ended(std::string_view task, std::exception_ptr e) noexcept;
 
 inline void debug(std::string_view m) { write(level::debug, m); }
 inline void info(std::string_view m) { write(level::info, m); }

@@ -225,15 +225,8 @@ void execution_service::start(const std::shared_ptr<live_execution>& live) {
     auto id = table_.execution_id(live->ref);
     // Posted, not run inline: the caller (e.g. an async 202) answers before the spawn.
     auto spawn = [this, live, id = std::move(id)]() {
-        asio::co_spawn(executor_, run_execution(live), [id](std::exception_ptr e) {
-            if (!e)
-                return;
-            try {
-                std::rethrow_exception(e);
-            } catch (const std::exception& ex) {
-                log::error("execution " + id + " ended with an exception: " + ex.what());
-            }
-        });
+        asio::co_spawn(executor_, run_execution(live),
+                       [id](std::exception_ptr e) { log::task_ended("execution " + id, e); });
     };
     asio::post(executor_, std::move(spawn));
 }

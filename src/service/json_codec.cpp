@@ -145,6 +145,21 @@ std::string signal_name(int sig) {
     return abbrev ? std::string("SIG") + abbrev : "SIG" + std::to_string(sig);
 }
 
+/// error_code/error_message (null when none), and exit_code or signal when known.
+void put_outcome(json::object& o, const core::ExecutionResult& r) {
+    o["error_code"] = r.error != error_code::none ? json::value(core::to_string(r.error))
+                                                   : json::value(nullptr);
+    o["error_message"] = r.error_message.empty() && r.error == error_code::none
+                             ? json::value(nullptr)
+                             : json::value(r.error_message);
+    if (r.exit_code)
+        o["exit_code"] = *r.exit_code;
+    if (r.signal) {
+        o["signal"] = *r.signal;
+        o["signal_name"] = signal_name(*r.signal);
+    }
+}
+
 } // namespace
 
 std::variant<core::InvokeFunctionRequest, error> parse_invoke_request(std::string_view text) {
@@ -213,20 +228,7 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
         o["output"] = output_to_json(r.content_type, r.output);
     o["output_size"] = r.output_size;
     o["output_truncated"] = r.output_truncated;
-    if (r.error != error_code::none) {
-        o["error_code"] = core::to_string(r.error);
-        o["error_message"] = r.error_message;
-    } else {
-        o["error_code"] = nullptr;
-        o["error_message"] = r.error_message.empty() ? json::value(nullptr)
-                                                     : json::value(r.error_message);
-    }
-    if (r.exit_code)
-        o["exit_code"] = *r.exit_code;
-    if (r.signal) {
-        o["signal"] = *r.signal;
-        o["signal_name"] = signal_name(*r.signal);
-    }
+    put_outcome(o, r);
     o["queued_at"] = core::format_rfc3339(r.queued_at);
     put_time(o, "started_at", r.started_at);
     put_time(o, "completed_at", r.completed_at);
@@ -381,20 +383,7 @@ const std::string& stream_event_text(const stream_event& event) {
         o["is_final"] = true;
         const auto& r = *event.result;
         o["status"] = core::to_string(r.status);
-        if (r.exit_code)
-            o["exit_code"] = *r.exit_code;
-        if (r.signal) {
-            o["signal"] = *r.signal;
-            o["signal_name"] = signal_name(*r.signal);
-        }
-        if (r.error != error_code::none) {
-            o["error_code"] = core::to_string(r.error);
-            o["error_message"] = r.error_message;
-        } else {
-            o["error_code"] = nullptr;
-            o["error_message"] = r.error_message.empty() ? json::value(nullptr)
-                                                         : json::value(r.error_message);
-        }
+        put_outcome(o, r);
         o["execution_time_ms"] = r.execution_time_ms;
         o["output_size"] = r.output_size;
         o["output_truncated"] = r.output_truncated;

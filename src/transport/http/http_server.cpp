@@ -31,15 +31,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 /// Time allowed to write one response: a client that stops reading cannot hold a slot.
 constexpr std::chrono::seconds write_timeout{30};
 
-void log_exception(std::exception_ptr e) {
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::error(std::string("http session ended with an exception: ") + ex.what());
-    }
-}
+void log_exception(std::exception_ptr e) { log::task_ended("http session", e); }
 
 } // namespace
 
