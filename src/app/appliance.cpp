@@ -4,6 +4,7 @@
 #include "core/log.hpp"
 #include "platform/signals.hpp"
 #include "service/execution_service.hpp"
+#include "transport/frame/frame_server.hpp"
 #include "transport/http/http_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -52,6 +53,18 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
         asio::co_spawn(ioc, http->run_accept_loop(), log_exception);
     }
 
+    std::optional<transport::frame::frame_server> frames;
+    if (cfg.frame.tcp_enabled || !cfg.frame.serial.empty()) {
+        frames.emplace(ioc, service, cfg);
+        try {
+            frames->listen();
+        } catch (const std::exception& e) {
+            log::error(e.what());
+            return 1;
+        }
+        frames->run();
+    }
+
     std::string serving = "spearlet " SPEAR_VERSION " (" + std::string(config_source) + ")";
     if (http) {
         const auto ep = http->local_endpoint();
@@ -80,12 +93,16 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
         auto drain = [&]() -> asio::awaitable<void> {
             if (http)
                 http->stop_accepting();
+            if (frames)
+                frames->stop();
             co_await service.shutdown(std::chrono::milliseconds(cfg.http.shutdown_grace_ms));
             // Let the last responses go out, then close what is left.
             asio::steady_timer settle(ioc, std::chrono::milliseconds(100));
             co_await settle.async_wait(asio::use_awaitable);
             if (http)
                 http->close_all();
+            if (frames)
+                frames->close_all();
             settle.expires_after(std::chrono::milliseconds(100));
             co_await settle.async_wait(asio::use_awaitable);
             log::info("stopped cleanly");

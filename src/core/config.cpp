@@ -484,9 +484,10 @@ void read_frame(object_reader& r, frame_config& frame) {
         tr.finish();
     }
     read_serial(r, frame.serial);
-    read_int(r, "max_frame_bytes", frame.max_frame_bytes, 1, size_max);
+    read_int(r, "max_frame_bytes", frame.max_frame_bytes, limits::frame_bytes_min,
+             limits::frame_bytes_max);
     read_int(r, "max_outstanding", frame.max_outstanding, 1, size_max);
-    read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 1, u32_max);
+    read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 0, u32_max); // 0 = never
 }
 
 void read_status_table(object_reader& r, status_table_config& table) {

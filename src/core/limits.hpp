@@ -87,6 +87,9 @@ inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
 // --- Frames (nanopb over TCP / serial) ----------------------------------------------------
 /// Largest frame accepted or sent: fits a microcontroller's static buffer.
 inline constexpr std::size_t frame_bytes = 4 << 10;
+/// Smallest frame limit: every answer (an error, a cut output, a split chunk) must fit.
+inline constexpr std::size_t frame_bytes_min = 512;
+inline constexpr std::size_t frame_bytes_max = 64 << 10;
 /// Requests one frame link may have outstanding at once.
 inline constexpr std::size_t frame_outstanding = 8;
 /// A frame link with no traffic for this long is closed (TCP only).

@@ -46,10 +46,14 @@ decode_result make_error(decode_error e, std::size_t consumed, bool fatal = fals
 
 std::string_view to_string(decode_error e) noexcept {
     switch (e) {
-    case decode_error::oversize: return "oversize";
-    case decode_error::bad_varint: return "bad_varint";
-    case decode_error::bad_cobs: return "bad_cobs";
-    case decode_error::bad_crc: return "bad_crc";
+    case decode_error::oversize:
+        return "oversize";
+    case decode_error::bad_varint:
+        return "bad_varint";
+    case decode_error::bad_cobs:
+        return "bad_cobs";
+    case decode_error::bad_crc:
+        return "bad_crc";
     }
     return "unknown";
 }
@@ -148,7 +152,8 @@ decode_result frame_decoder::feed_length_prefixed(std::span<const std::uint8_t> 
             break;
         }
         case state::discard:
-        case state::failed: break; // not used by this framing
+        case state::failed:
+            break; // not used by this framing
         }
     }
     decode_result r;

@@ -35,11 +35,11 @@ struct decode_result {
         error,      ///< a frame was dropped (or, if `fatal`, the link cannot go on)
     };
     kind type = kind::needs_more;
-    std::size_t consumed = 0;                  ///< bytes of the input used by this call
-    std::span<const std::uint8_t> payload;     ///< frame: valid until the next feed()
+    std::size_t consumed = 0;              ///< bytes of the input used by this call
+    std::span<const std::uint8_t> payload; ///< frame: valid until the next feed()
     decode_error error = decode_error::oversize;
-    bool fatal = false;                        ///< error: no later frame can be found
-    std::uint64_t declared_length = 0;         ///< oversize on TCP: the length the peer sent
+    bool fatal = false;                ///< error: no later frame can be found
+    std::uint64_t declared_length = 0; ///< oversize on TCP: the length the peer sent
 };
 
 /// Counters of one decoder (a link's health, reported in logs and tests).
@@ -79,7 +79,7 @@ private:
 
     framing kind_;
     std::size_t max_payload_;
-    std::size_t max_encoded_;          ///< serial: COBS bytes of the largest frame
+    std::size_t max_encoded_; ///< serial: COBS bytes of the largest frame
     state state_;
     std::uint64_t length_ = 0;         ///< TCP: the varint being read, then the body length
     unsigned length_bytes_ = 0;        ///< TCP: varint bytes read so far
@@ -104,6 +104,8 @@ void append_framed(framing kind, std::span<const std::uint8_t> message,
 /// Bytes on the wire for a message of `payload` bytes, framing included (worst case for COBS).
 std::size_t max_framed_size(framing kind, std::size_t payload) noexcept;
 /// COBS-encoded size of `n` bytes, delimiter excluded (worst case: one code byte per 254).
-constexpr std::size_t cobs_encoded_size(std::size_t n) noexcept { return n + n / 254 + 1; }
+constexpr std::size_t cobs_encoded_size(std::size_t n) noexcept {
+    return n + n / 254 + 1;
+}
 
 } // namespace spear::transport::frame

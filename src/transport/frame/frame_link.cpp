@@ -28,16 +28,6 @@ constexpr std::size_t read_chunk_bytes = 4096;
 /// frames and pongs the reader sends itself.
 constexpr std::size_t queue_headroom = 4;
 
-void log_exception(const std::string& link, std::exception_ptr e) {
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::error("frame link " + link + ": request ended with an exception: " + ex.what());
-    }
-}
-
 asio::any_io_executor executor_of(frame_link::stream_type& stream) {
     if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream))
         return socket->get_executor();
@@ -78,8 +68,8 @@ asio::awaitable<void> frame_link::run() {
     co_await cancel_streams();
     const auto& d = decoder_.stats();
     log::info("frame link " + name_ + " closed (" +
-              (close_reason_.empty() ? std::string("closed") : close_reason_) + "): " +
-              std::to_string(stats_.requests) + " requests, " + std::to_string(d.frames) +
+              (close_reason_.empty() ? std::string("closed") : close_reason_) +
+              "): " + std::to_string(stats_.requests) + " requests, " + std::to_string(d.frames) +
               " frames in, " + std::to_string(stats_.frames_out) + " out, " +
               std::to_string(d.dropped()) + " dropped (" + std::to_string(d.bad_crc) +
               " bad crc, " + std::to_string(d.bad_cobs) + " bad cobs, " +
@@ -139,8 +129,8 @@ void frame_link::arm_idle_timer() {
             self->arm_idle_timer(); // a long sync request or a stream is not idleness
             return;
         }
-        self->close_reason_ = "idle for " + std::to_string(self->config_.frame.idle_timeout_ms) +
-                              " ms";
+        self->close_reason_ =
+            "idle for " + std::to_string(self->config_.frame.idle_timeout_ms) + " ms";
         self->close();
     });
 }
@@ -242,9 +232,9 @@ asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload
     }
     ++stats_.requests;
     outstanding_.emplace(id, request_state{});
-    auto name = name_;
+    auto task = "frame link " + name_ + " request " + std::to_string(id);
     asio::co_spawn(executor_of(stream_), serve(shared_from_this(), id, std::move(request.body)),
-                   [name](std::exception_ptr e) { log_exception(name, e); });
+                   [task](std::exception_ptr e) { log::task_ended(task, e); });
 }
 
 // --- serving ------------------------------------------------------------------------------
@@ -319,8 +309,8 @@ asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
         stream_step step;
         step.execution_id = execution_id;
         step.status = event.status;
-        step.dropped = static_cast<std::uint32_t>(std::min<std::uint64_t>(next->dropped_before,
-                                                                           UINT32_MAX));
+        step.dropped =
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(next->dropped_before, UINT32_MAX));
         switch (event.type) {
         case service::stream_event::kind::status:
             step.seq = seq++;
@@ -365,19 +355,19 @@ asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request 
         co_await send_error(id, *missing);
         co_return;
     }
-    co_await send(encode_status_response(id, std::get<service::status_view>(result),
-                                         max_frame_bytes_));
+    co_await send(
+        encode_status_response(id, std::get<service::status_view>(result), max_frame_bytes_));
 }
 
 asio::awaitable<void> frame_link::serve_cancel(std::uint32_t id, cancel_request request) {
-    auto result = co_await service_.cancel(std::move(request.execution_id),
-                                           std::move(request.reason));
+    auto result =
+        co_await service_.cancel(std::move(request.execution_id), std::move(request.reason));
     if (auto* missing = std::get_if<error>(&result)) {
         co_await send_error(id, *missing);
         co_return;
     }
-    co_await send(encode_cancel_response(id, std::get<service::cancel_view>(result),
-                                         max_frame_bytes_));
+    co_await send(
+        encode_cancel_response(id, std::get<service::cancel_view>(result), max_frame_bytes_));
 }
 
 asio::awaitable<void> frame_link::cancel_streams() {
@@ -435,8 +425,7 @@ asio::awaitable<void> frame_link::write_loop() {
         stall_timer_.async_wait([weak](const boost::system::error_code& ec) {
             if (auto self = weak.lock(); self && !ec) {
                 self->close_reason_ = "the peer accepted nothing for " +
-                                      std::to_string(self->config_.stream.write_timeout_ms) +
-                                      " ms";
+                                      std::to_string(self->config_.stream.write_timeout_ms) + " ms";
                 self->close();
             }
         });

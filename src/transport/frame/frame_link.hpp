@@ -118,15 +118,15 @@ private:
     std::size_t max_frame_bytes_;
     std::size_t max_outstanding_;
     std::size_t queue_capacity_;
-    std::deque<bytes> queue_;          ///< framed bytes waiting for the writer
+    std::deque<bytes> queue_; ///< framed bytes waiting for the writer
     wakeup writer_wakeup_;
     wakeup space_wakeup_;
-    asio::steady_timer idle_timer_;    ///< TCP: closes an idle link
-    asio::steady_timer stall_timer_;   ///< closes a link whose peer accepts nothing
+    asio::steady_timer idle_timer_;  ///< TCP: closes an idle link
+    asio::steady_timer stall_timer_; ///< closes a link whose peer accepts nothing
     std::unordered_map<std::uint32_t, request_state> outstanding_;
     std::string close_reason_;
     bool closed_ = false;
-    bool writes_closed_ = false;       ///< no new frames are queued; the writer drains
+    bool writes_closed_ = false; ///< no new frames are queued; the writer drains
     bool draining_ = false;
     link_stats stats_;
 };

@@ -86,13 +86,11 @@ void put_text(char* dst, std::size_t capacity, std::string_view text) {
     dst[out] = '\0';
 }
 
-template <std::size_t N>
-void put_text(char (&dst)[N], std::string_view text) {
+template <std::size_t N> void put_text(char (&dst)[N], std::string_view text) {
     put_text(dst, N, text);
 }
 
-template <class BytesField>
-void put_bytes(BytesField& dst, std::string_view src) {
+template <class BytesField> void put_bytes(BytesField& dst, std::string_view src) {
     const auto n = std::min(src.size(), sizeof(dst.bytes));
     if (n > 0) // an empty view may hold a null pointer
         std::memcpy(dst.bytes, src.data(), n);
@@ -110,8 +108,7 @@ std::size_t cut_text(char* text, std::size_t excess) {
     return length - keep;
 }
 
-template <class BytesField>
-std::size_t cut_bytes(BytesField& field, std::size_t excess) {
+template <class BytesField> std::size_t cut_bytes(BytesField& field, std::size_t excess) {
     const std::size_t before = field.size;
     field.size = static_cast<pb_size_t>(before > excess ? before - excess : 0);
     return before - field.size;
@@ -181,7 +178,9 @@ trim_step cut_output(spear_edge_ExecutionResult& result) {
 }
 
 trim_step cut(char* text) {
-    return [text](std::size_t excess) { return cut_text(text, excess); };
+    return [text](std::size_t excess) {
+        return cut_text(text, excess);
+    };
 }
 
 // --- decoding -----------------------------------------------------------------------------
@@ -200,7 +199,9 @@ std::uint32_t peek_request_id(std::span<const std::uint8_t> message) {
     return pb_decode_varint32(&stream, &id) ? id : 0;
 }
 
-std::string text_of(const char* field) { return std::string(field); }
+std::string text_of(const char* field) {
+    return std::string(field);
+}
 
 bad_request refuse(std::uint32_t id, error_code code, std::string message) {
     return bad_request{id, error::make(code, std::move(message))};
@@ -264,9 +265,10 @@ std::variant<peer_request, bad_request> decode_request(std::span<const std::uint
     auto stream = pb_istream_from_buffer(message.data(), message.size());
     if (!pb_decode(&stream, spear_edge_Frame_fields, &frame)) {
         const std::string_view why = PB_GET_ERROR(&stream);
-        const auto code = why.find("overflow") != std::string_view::npos
-                              ? error_code::payload_too_large
-                              : error_code::invalid_request;
+        // nanopb's words for a field over its max_size ("varint overflow" is malformed input).
+        const bool too_large =
+            why == "string overflow" || why == "bytes overflow" || why == "array overflow";
+        const auto code = too_large ? error_code::payload_too_large : error_code::invalid_request;
         return refuse(peek_request_id(message), code,
                       "the frame is not a valid spear_edge.Frame (" + std::string(why) + ")");
     }
@@ -274,7 +276,8 @@ std::variant<peer_request, bad_request> decode_request(std::span<const std::uint
     if (id == 0)
         return refuse(0, error_code::invalid_request, "request_id: must be 1..4294967295");
     switch (frame.which_body) {
-    case spear_edge_Frame_invoke_request_tag: return read_invoke(id, frame.body.invoke_request);
+    case spear_edge_Frame_invoke_request_tag:
+        return read_invoke(id, frame.body.invoke_request);
     case spear_edge_Frame_status_request_tag: {
         const auto& in = frame.body.status_request;
         status_request request{text_of(in.execution_id), in.include_result, in.wait_ms};
@@ -291,8 +294,10 @@ std::variant<peer_request, bad_request> decode_request(std::span<const std::uint
             request.reason = "requested by a frame peer";
         return peer_request{id, std::move(request)};
     }
-    case spear_edge_Frame_ping_tag: return peer_request{id, ping_request{}};
-    case 0: return refuse(id, error_code::invalid_request, "the frame has no body");
+    case spear_edge_Frame_ping_tag:
+        return peer_request{id, ping_request{}};
+    case 0:
+        return refuse(id, error_code::invalid_request, "the frame has no body");
     default:
         return refuse(id, error_code::invalid_request,
                       "body " + std::to_string(frame.which_body) +

@@ -62,9 +62,9 @@ std::variant<peer_request, bad_request> decode_request(std::span<const std::uint
 struct stream_step {
     std::string_view execution_id;
     core::ExecutionStatus status = core::ExecutionStatus::running;
-    std::string_view chunk;                          ///< at most max_chunk_bytes()
-    std::uint32_t seq = 0;                           ///< per request on the link
-    std::uint32_t dropped = 0;                       ///< chunks dropped before this one
+    std::string_view chunk;                              ///< at most max_chunk_bytes()
+    std::uint32_t seq = 0;                               ///< per request on the link
+    std::uint32_t dropped = 0;                           ///< chunks dropped before this one
     const core::ExecutionResult* final_result = nullptr; ///< the outcome (its output unused)
 };
 

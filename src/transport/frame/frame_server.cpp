@@ -11,6 +11,8 @@
 
 #include <stdexcept>
 
+#include <sys/file.h>
+
 namespace spear::transport::frame {
 
 using asio::ip::tcp;
@@ -25,13 +27,7 @@ constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t max_tcp_links = 128;
 
 void log_exception(std::exception_ptr e) {
-    if (!e)
-        return;
-    try {
-        std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-        log::error(std::string("frame server task ended with an exception: ") + ex.what());
-    }
+    log::task_ended("frame server task", e);
 }
 
 std::string endpoint_text(const tcp::endpoint& ep) {
@@ -54,8 +50,7 @@ void frame_server::listen() {
     boost::system::error_code ec;
     const auto address = asio::ip::make_address(fc.tcp_address, ec);
     if (ec)
-        throw std::runtime_error("frame.tcp_address '" + fc.tcp_address +
-                                 "' is not an IP address");
+        throw std::runtime_error("frame.tcp_address '" + fc.tcp_address + "' is not an IP address");
     const tcp::endpoint endpoint{address, fc.tcp_port};
     acceptor_.open(endpoint.protocol(), ec);
     if (!ec)
@@ -106,20 +101,20 @@ asio::awaitable<void> frame_server::accept_loop() {
         }
         const auto remote = socket.remote_endpoint(ec);
         auto name = "tcp " + (ec ? std::string("?") : endpoint_text(remote));
-        auto link = std::make_shared<frame_link>(std::move(socket), std::move(name), service_,
-                                                 config_);
+        auto link =
+            std::make_shared<frame_link>(std::move(socket), std::move(name), service_, config_);
         asio::co_spawn(ioc_, serve_link(std::move(link)), log_exception);
     }
 }
 
 asio::awaitable<void> frame_server::refuse(tcp::socket socket) {
     // One Error frame (request_id 0) so the peer knows why, then close.
-    const auto message = encode_error(
-        0,
-        error::make(error_code::too_many_requests,
-                    "the appliance serves " + std::to_string(max_tcp_links) +
-                        " frame peers at most; retry later"),
-        config_.frame.max_frame_bytes);
+    const auto message =
+        encode_error(0,
+                     error::make(error_code::too_many_requests,
+                                 "the appliance serves " + std::to_string(max_tcp_links) +
+                                     " frame peers at most; retry later"),
+                     config_.frame.max_frame_bytes);
     bytes framed;
     append_length_prefixed(message, framed);
     asio::steady_timer deadline(ioc_, std::chrono::seconds(2));
@@ -144,6 +139,15 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
         asio::serial_port port(ioc_);
         boost::system::error_code ec;
         port.open(port_config.device, ec);
+        // Two processes reading one UART would each get half the bytes: take an advisory lock
+        // (honoured by every spearlet, also when run as root, where TIOCEXCL is not).
+        std::string why;
+        if (!ec && ::flock(port.native_handle(), LOCK_EX | LOCK_NB) != 0) {
+            why = "another process holds its lock (is a second spearlet running?)";
+            ec = asio::error::already_open;
+            boost::system::error_code ignored;
+            port.close(ignored);
+        }
         if (!ec)
             port.set_option(asio::serial_port_base::baud_rate(port_config.baud), ec);
         if (!ec)
@@ -162,16 +166,16 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
             // Logged once per outage: an unplugged adapter must not flood the log.
             if (!reported_failure)
                 log::warn("cannot open serial device " + port_config.device + " at " +
-                          std::to_string(port_config.baud) + " baud: " + ec.message() +
-                          "; retrying every " + std::to_string(reopen_delay.count()) + " ms");
+                          std::to_string(port_config.baud) +
+                          " baud: " + (why.empty() ? ec.message() : why) + "; retrying every " +
+                          std::to_string(reopen_delay.count()) + " ms");
             reported_failure = true;
         } else {
             reported_failure = false;
             log::info("serving frames on serial " + port_config.device + " at " +
                       std::to_string(port_config.baud) + " baud");
-            auto link = std::make_shared<frame_link>(std::move(port),
-                                                     "serial " + port_config.device, service_,
-                                                     config_);
+            auto link = std::make_shared<frame_link>(
+                std::move(port), "serial " + port_config.device, service_, config_);
             co_await serve_link(std::move(link));
         }
         if (stopping_)

@@ -13,7 +13,9 @@
 using namespace spear::transport::frame;
 
 namespace spear::transport::frame {
-std::ostream& operator<<(std::ostream& os, decode_error e) { return os << to_string(e); }
+std::ostream& operator<<(std::ostream& os, decode_error e) {
+    return os << to_string(e);
+}
 std::ostream& operator<<(std::ostream& os, decode_result::kind k) {
     return os << static_cast<int>(k);
 }
@@ -23,7 +25,9 @@ namespace {
 
 using byte_vector = std::vector<std::uint8_t>;
 
-byte_vector bytes_of(std::string_view text) { return byte_vector(text.begin(), text.end()); }
+byte_vector bytes_of(std::string_view text) {
+    return byte_vector(text.begin(), text.end());
+}
 
 /// Everything the decoder reported for a byte sequence fed in the given pieces.
 struct decoded {

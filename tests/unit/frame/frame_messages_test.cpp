@@ -16,8 +16,12 @@ using namespace spear;
 using namespace spear::transport::frame;
 
 namespace spear::core {
-std::ostream& operator<<(std::ostream& os, error_code c) { return os << to_string(c); }
-std::ostream& operator<<(std::ostream& os, ExecutionMode m) { return os << to_string(m); }
+std::ostream& operator<<(std::ostream& os, error_code c) {
+    return os << to_string(c);
+}
+std::ostream& operator<<(std::ostream& os, ExecutionMode m) {
+    return os << to_string(m);
+}
 } // namespace spear::core
 
 namespace {
@@ -144,6 +148,12 @@ BOOST_AUTO_TEST_CASE(pure_garbage_has_request_id_zero) {
     BOOST_TEST(bad.error.code == core::error_code::invalid_request);
 }
 
+BOOST_AUTO_TEST_CASE(overlong_varint_is_invalid_not_too_large) {
+    const bytes message(12, 0xFF); // nanopb says "varint overflow": malformed, not oversize
+    const auto bad = refused(decode_request(message));
+    BOOST_TEST(bad.error.code == core::error_code::invalid_request);
+}
+
 BOOST_AUTO_TEST_CASE(field_over_its_max_size_is_payload_too_large) {
     // id 5, invoke_request { function_name: 100 x 'a' } (the options allow 64 characters).
     bytes message = {0x08, 0x05, 0x12, 102, 0x0A, 100};
@@ -172,8 +182,8 @@ BOOST_AUTO_TEST_CASE(decodes_status_cancel_and_ping) {
     std::strcpy(frame.body.status_request.execution_id, "abc");
     frame.body.status_request.wait_ms = 2000;
     frame.body.status_request.include_result = true;
-    auto status = std::get<status_request>(std::get<peer_request>(
-        decode_request(encode_frame(frame))).body);
+    auto status =
+        std::get<status_request>(std::get<peer_request>(decode_request(encode_frame(frame))).body);
     BOOST_TEST(status.execution_id == "abc");
     BOOST_TEST(status.wait_ms == 2000u);
     BOOST_TEST(status.include_result);
@@ -182,8 +192,8 @@ BOOST_AUTO_TEST_CASE(decodes_status_cancel_and_ping) {
     frame.request_id = 12;
     frame.which_body = spear_edge_Frame_cancel_request_tag;
     std::strcpy(frame.body.cancel_request.execution_id, "abc");
-    auto cancel = std::get<cancel_request>(std::get<peer_request>(
-        decode_request(encode_frame(frame))).body);
+    auto cancel =
+        std::get<cancel_request>(std::get<peer_request>(decode_request(encode_frame(frame))).body);
     BOOST_TEST(cancel.execution_id == "abc");
     BOOST_TEST(!cancel.reason.empty()); // a default reason for the record
 
@@ -264,8 +274,9 @@ BOOST_AUTO_TEST_CASE(long_output_is_cut_to_the_frame_limit_and_flagged) {
 }
 
 BOOST_AUTO_TEST_CASE(invalid_utf8_in_text_becomes_question_marks) {
-    const core::error e = core::error::make(core::error_code::function_not_found,
-                                            "no function named 'a\xff\xfe" "b\xc3\xa9'");
+    const core::error e =
+        core::error::make(core::error_code::function_not_found, "no function named 'a\xff\xfe"
+                                                                "b\xc3\xa9'");
     const auto frame = decode_frame(encode_error(5, e, 4096));
     BOOST_REQUIRE(frame.which_body == spear_edge_Frame_error_tag);
     BOOST_TEST(std::string(frame.body.error.message) == "no function named 'a??b\xc3\xa9'");
@@ -276,9 +287,8 @@ BOOST_AUTO_TEST_CASE(long_text_is_cut_on_a_character_boundary) {
     std::string message;
     for (int i = 0; i < 200; ++i)
         message += "\xc3\xa9"; // 400 bytes of 'é'
-    const auto frame = decode_frame(encode_error(5, core::error::make(core::error_code::internal,
-                                                                      message),
-                                                 4096));
+    const auto frame =
+        decode_frame(encode_error(5, core::error::make(core::error_code::internal, message), 4096));
     const std::string got = frame.body.error.message;
     BOOST_TEST(got.size() == 256u);
     BOOST_TEST(got.size() % 2 == 0u);
@@ -334,8 +344,8 @@ BOOST_AUTO_TEST_CASE(status_response_and_cancel_response) {
 }
 
 BOOST_AUTO_TEST_CASE(a_full_chunk_always_fits_its_frame) {
-    for (const std::size_t limit : {min_frame_bytes, std::size_t{700}, std::size_t{4096},
-                                    std::size_t{65536}}) {
+    for (const std::size_t limit :
+         {min_frame_bytes, std::size_t{700}, std::size_t{4096}, std::size_t{65536}}) {
         const std::string chunk(max_chunk_bytes(limit), '\0');
         stream_step step;
         step.execution_id = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
