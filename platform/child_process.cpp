@@ -351,11 +351,23 @@ spawn_result spawn_child(const spawn_options& options) {
     plan.limits = limits.data();
     plan.limit_count = limits.size();
 
-    const pid_t pid = ::fork();
-    if (pid < 0)
-        return fail(spawn_stage::parent_setup, errno);
+    // vfork, not fork: the child borrows the appliance's memory until it execs, so starting a
+    // function costs the same however much memory the appliance holds (fork copies page
+    // tables: measured 3 -> 7 ms of appliance CPU per start as the status table fills). The
+    // child code is allocation-free and makes only async-signal-safe calls. Every signal is
+    // blocked around the vfork so no handler of ours can run in the child on shared memory;
+    // the child resets dispositions and the mask to defaults itself.
+    sigset_t all_signals;
+    sigset_t previous_mask;
+    ::sigfillset(&all_signals);
+    ::pthread_sigmask(SIG_SETMASK, &all_signals, &previous_mask);
+    const pid_t pid = ::vfork();
     if (pid == 0)
         run_child(plan);
+    const int vfork_error = errno;
+    ::pthread_sigmask(SIG_SETMASK, &previous_mask, nullptr);
+    if (pid < 0)
+        return fail(spawn_stage::parent_setup, vfork_error);
 
     // Also set the group here: whichever of parent and child runs first, the group exists before
     // the parent can signal it. Fails harmlessly (EACCES) if the child has already exec'd.

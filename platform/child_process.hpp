@@ -1,4 +1,4 @@
-// The OS seam for child processes: fork+exec a command in its own process group with pipes (or a
+// The OS seam for child processes: vfork+exec a command in its own process group with pipes (or a
 // pty) as its standard streams and resource limits applied, then signal, observe and reap it.
 #pragma once
 
@@ -70,9 +70,9 @@ struct spawn_failure {
 };
 
 struct spawn_result;
-/// Forks and execs `options.argv`. Everything the child needs (resolved path, argv/envp arrays,
-/// limits) is built before fork; the child only makes async-signal-safe calls, resets signal
-/// dispositions and mask to defaults (the appliance ignores SIGPIPE), and closes every
+/// Starts `options.argv` with vfork + execve. Everything the child needs (resolved path, argv/envp
+/// arrays, limits) is built before fork; the child only makes async-signal-safe calls, resets
+/// signal dispositions and mask to defaults (the appliance ignores SIGPIPE), and closes every
 /// descriptor above stderr, so no socket of the appliance leaks into a function.
 spawn_result spawn_child(const spawn_options& options);
 

@@ -38,13 +38,19 @@ constexpr std::chrono::seconds sse_keepalive{15};
 /// The one mapping from the error enum to WebSocket close codes (RFC 6455 §7.4.1).
 websocket::close_code close_code_for(error_code code) {
     switch (code) {
-    case error_code::none: return websocket::close_code::normal;
-    case error_code::payload_too_large: return websocket::close_code::too_big;
+    case error_code::none:
+        return websocket::close_code::normal;
+    case error_code::payload_too_large:
+        return websocket::close_code::too_big;
     case error_code::too_many_requests:
-    case error_code::status_table_full: return websocket::close_code::try_again_later;
-    case error_code::unavailable: return websocket::close_code::going_away;
-    case error_code::internal: return websocket::close_code::internal_error;
-    default: return websocket::close_code::policy_error;
+    case error_code::status_table_full:
+        return websocket::close_code::try_again_later;
+    case error_code::unavailable:
+        return websocket::close_code::going_away;
+    case error_code::internal:
+        return websocket::close_code::internal_error;
+    default:
+        return websocket::close_code::policy_error;
     }
 }
 
@@ -78,9 +84,8 @@ asio::awaitable<void> write_http_error(beast::tcp_stream& stream, const request&
 void configure(ws_stream& ws, const core::config& config) {
     ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws.read_message_max(config.stream.max_message_bytes);
-    ws.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
-        res.set(beast_http::field::server, "spearlet");
-    }));
+    ws.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast_http::field::server, "spearlet"); }));
 }
 
 /// Sends an error message, then closes with the mapped code.
@@ -88,30 +93,51 @@ asio::awaitable<void> refuse(ws_stream& ws, const error& e) {
     ws.text(true);
     const auto text = service::stream_error_text(e);
     co_await ws.async_write(asio::buffer(text), use_tuple);
-    co_await ws.async_close(websocket::close_reason(close_code_for(e.code), e.message.substr(0, 100)),
-                            use_tuple);
+    co_await ws.async_close(
+        websocket::close_reason(close_code_for(e.code), e.message.substr(0, 100)), use_tuple);
 }
 
-/// Writes one text message; false if it failed or the client accepted nothing for
-/// `write_timeout` (then the connection is closed: the viewer stopped reading).
+/// Write progress of one connection, watched by run_write_watchdog.
+struct write_progress {
+    bool writing = false;
+    std::chrono::steady_clock::time_point since{};
+};
+
+/// Writes one text message; false if it failed.
 asio::awaitable<bool> write_message(ws_stream& ws, std::string_view text,
-                                    std::chrono::milliseconds write_timeout) {
-    asio::steady_timer deadline(co_await asio::this_coro::executor, write_timeout);
-    auto result = co_await (ws.async_write(asio::buffer(text), use_tuple) ||
-                            deadline.async_wait(use_tuple));
-    if (result.index() == 1) {
-        log::info("closing a stream viewer that accepted nothing for " +
-                  std::to_string(write_timeout.count()) + " ms");
-        ws.next_layer().close();
-        co_return false;
+                                    write_progress& progress) {
+    progress.writing = true;
+    progress.since = std::chrono::steady_clock::now();
+    auto [ec, n] = co_await ws.async_write(asio::buffer(text), use_tuple);
+    progress.writing = false;
+    co_return !ec;
+}
+
+/// Closes the connection when one write has made no progress for `timeout` (the client
+/// stopped reading). One timer per connection, ticking at a quarter of the timeout, rather
+/// than a timer per message: at 1000 viewers the per-message timer was most of the cost.
+asio::awaitable<void> run_write_watchdog(ws_stream& ws, const write_progress& progress,
+                                         std::chrono::milliseconds timeout) {
+    asio::steady_timer tick(co_await asio::this_coro::executor);
+    const auto period =
+        std::max<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(50));
+    for (;;) {
+        tick.expires_after(period);
+        auto [ec] = co_await tick.async_wait(use_tuple);
+        if (ec)
+            co_return;
+        if (progress.writing && std::chrono::steady_clock::now() - progress.since >= timeout) {
+            log::info("closing a stream viewer that accepted nothing for " +
+                      std::to_string(timeout.count()) + " ms");
+            ws.next_layer().close();
+            co_return;
+        }
     }
-    co_return !std::get<0>(std::get<0>(result));
 }
 
 /// Drains the viewer queue into the socket; after the final event, closes normally (1000).
 asio::awaitable<void> run_ws_writer(ws_stream& ws, service::viewer_queue& queue,
-                                    std::string execution_id,
-                                    std::chrono::milliseconds write_timeout) {
+                                    std::string execution_id, write_progress& progress) {
     ws.text(true);
     for (;;) {
         auto next = co_await queue.pop();
@@ -119,10 +145,9 @@ asio::awaitable<void> run_ws_writer(ws_stream& ws, service::viewer_queue& queue,
             break;
         if (next->dropped_before > 0 &&
             !co_await write_message(
-                ws, service::dropped_notice_text(execution_id, next->dropped_before),
-                write_timeout))
+                ws, service::dropped_notice_text(execution_id, next->dropped_before), progress))
             co_return;
-        if (!co_await write_message(ws, service::stream_event_text(*next->event), write_timeout))
+        if (!co_await write_message(ws, service::stream_event_text(*next->event), progress))
             co_return;
         if (next->event->type == service::stream_event::kind::final)
             break;
@@ -198,9 +223,11 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
     const auto id = service.table().execution_id(ref);
 
     const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
-    auto outcome = co_await (run_ws_writer(ws, *queue, id, write_timeout) ||
-                             run_ws_reader(ws, &service, id));
-    if (outcome.index() == 1) {
+    write_progress progress;
+    auto outcome =
+        co_await (run_ws_writer(ws, *queue, id, progress) || run_ws_reader(ws, &service, id) ||
+                  run_write_watchdog(ws, progress, write_timeout));
+    if (outcome.index() != 0) {
         // The client left before the final event: its execution goes too, unless detached.
         service.unwatch(ref, queue.get());
         if (!detach)
@@ -221,14 +248,15 @@ asio::awaitable<void> serve_ws_viewer(beast::tcp_stream& stream, request req,
     }
     const auto id = service.table().execution_id(ref);
     const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
-    co_await (run_ws_writer(ws, *queue, id, write_timeout) || run_ws_reader(ws, nullptr, {}));
+    write_progress progress;
+    co_await (run_ws_writer(ws, *queue, id, progress) || run_ws_reader(ws, nullptr, {}) ||
+              run_write_watchdog(ws, progress, write_timeout));
     service.unwatch(ref, queue.get());
 }
 
 /// Server-Sent Events: the same events as the WebSocket viewer, as `event:`/`data:` lines.
 asio::awaitable<void> serve_sse_viewer(beast::tcp_stream& stream, const request& req,
-                                       service::execution_service& service,
-                                       core::record_ref ref,
+                                       service::execution_service& service, core::record_ref ref,
                                        std::shared_ptr<service::viewer_queue> queue) {
     const auto id = service.table().execution_id(ref);
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
@@ -305,8 +333,8 @@ asio::awaitable<void> serve_stream_route(beast::tcp_stream& stream, request req,
         co_return;
     }
 
-    const bool sse = req[beast_http::field::accept].find("text/event-stream") !=
-                     std::string_view::npos;
+    const bool sse =
+        req[beast_http::field::accept].find("text/event-stream") != std::string_view::npos;
     if (!upgrade && !sse) {
         co_await write_http_error(
             stream, req,
