@@ -1,6 +1,7 @@
 // spearlet's command line: --config, --check-config, --print-default-config, --version, --help.
 #include "app/appliance.hpp"
 #include "core/config.hpp"
+#include "runtime/wasm/wasm_runtime.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -102,7 +103,18 @@ int main(int argc, char** argv) {
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
     if (check_only) {
-        std::cout << source << ": ok (" << parsed.value->functions.size() << " functions)\n";
+        // Config errors are syntax and ranges; wasm modules are also read and validated here.
+        bool ok = true;
+        const auto& functions = parsed.value->functions;
+        for (std::size_t i = 0; i < functions.size(); ++i)
+            if (functions[i].runtime == spear::core::runtime_kind::wasm)
+                if (auto problem = spear::runtime::validate_wasm_function(functions[i])) {
+                    std::cerr << source << ": functions[" << i << "].module: " << *problem << "\n";
+                    ok = false;
+                }
+        if (!ok)
+            return 1;
+        std::cout << source << ": ok (" << functions.size() << " functions)\n";
         return 0;
     }
     return spear::app::run_appliance(*parsed.value, source);

@@ -91,16 +91,28 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
           }(),
           cfg.limits.global_concurrency)
     , process_runtime_(std::make_unique<runtime::process_runtime>())
+    , wasm_runtime_(std::make_unique<runtime::wasm_runtime>())
     , started_at_(clock_type::now()) {
     histories_.reserve(cfg.functions.size());
-    for (const auto& f : cfg.functions)
+    for (const auto& f : cfg.functions) {
         histories_.emplace_back(cfg.history.window, f.expected_ms,
                                 cfg.history.default_expected_ms);
+        // Read and validate modules at start; a bad one is logged, and its invokes fail with
+        // the reason while every other function keeps working.
+        if (f.runtime == core::runtime_kind::wasm)
+            if (auto problem = wasm_runtime_->preload(f))
+                log::error("function '" + f.name + "': " + *problem);
+        if (f.runtime == core::runtime_kind::container)
+            log::warn("function '" + f.name + "': the container runtime is not in this version; "
+                      "its invocations will be refused");
+    }
 }
 
 execution_service::~execution_service() = default;
 
-runtime::runtime& execution_service::runtime_for(const core::function_config&) {
+runtime::runtime& execution_service::runtime_for(const core::function_config& function) {
+    if (function.runtime == core::runtime_kind::wasm)
+        return *wasm_runtime_;
     return *process_runtime_;
 }
 
@@ -108,6 +120,11 @@ runtime::runtime& execution_service::runtime_for(const core::function_config&) {
 
 std::optional<error> execution_service::validate(const core::InvokeFunctionRequest& request,
                                                  const core::function_config& function) const {
+    if (function.runtime == core::runtime_kind::container)
+        return error::make(error_code::function_failed,
+                           "function '" + function.name +
+                               "' uses the container runtime, which this version of spearlet "
+                               "does not include");
     if (!request.client_execution_id.empty() && !is_url_safe_id(request.client_execution_id))
         return error::make(error_code::invalid_request,
                            "context.execution_id: must be 1-64 characters of [A-Za-z0-9._-]");

@@ -10,6 +10,7 @@
 #include "core/runtime_history.hpp"
 #include "core/scheduler_policy.hpp"
 #include "runtime/runtime.hpp"
+#include "runtime/wasm/wasm_runtime.hpp"
 #include "service/stream_events.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -150,6 +151,7 @@ private:
     core::scheduler_policy scheduler_;
     std::vector<core::runtime_history> histories_; ///< one per function, config order
     std::unique_ptr<runtime::runtime> process_runtime_;
+    std::unique_ptr<runtime::wasm_runtime> wasm_runtime_;
     std::unordered_map<std::uint64_t, std::shared_ptr<live_execution>> live_; ///< by seq
     core::steady_time started_at_;
     std::uint64_t executions_started_ = 0;

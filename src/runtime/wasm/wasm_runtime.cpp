@@ -1,0 +1,316 @@
+// The wasm runtime: module loading and caching, and the slice loop that runs one execution
+// cooperatively on the io_context (timeout, cancel and fuel checked at every slice boundary).
+#include "runtime/wasm/wasm_runtime.hpp"
+
+#include "core/log.hpp"
+#include "runtime/wasm/sha256.hpp"
+#include "runtime/wasm/wasi_context.hpp"
+#include "runtime/wasm/wasm_engine.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <system_error>
+
+namespace spear::runtime {
+
+using core::error_code;
+using core::ExecutionStatus;
+using clock_type = std::chrono::steady_clock;
+
+struct wasm_runtime::loaded_module {
+    std::string key; ///< the config fields it was loaded from (see load_key)
+    std::shared_ptr<const wasm::module_image> image;
+    std::vector<wasm::wasi_function> bindings; ///< one per import
+    std::vector<std::string> calls;            ///< exports called in order ("_start")
+};
+
+namespace {
+
+/// What a loaded module depends on in its function's config: if any of it differs, the cached
+/// module is not the one the config asks for.
+std::string load_key(const core::function_config& f) {
+    return f.module + '\n' + f.entry + '\n' + f.sha256 + '\n' + std::to_string(f.max_memory_pages);
+}
+
+/// Reads, checks and decodes a function's module. On failure `reason` says why, without the
+/// path (it goes into client-visible messages); the caller adds the path where it may.
+std::shared_ptr<const wasm_runtime::loaded_module> load_module(const core::function_config& f,
+                                                               const wasm_runtime_options& options,
+                                                               const std::string& path,
+                                                               std::string& reason) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        reason = std::string("cannot open the file: ") + std::strerror(errno);
+        return nullptr;
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec || size > options.max_module_bytes) {
+        reason =
+            ec ? "cannot read the file: " + ec.message()
+               : "the file is larger than " + std::to_string(options.max_module_bytes) + " bytes";
+        return nullptr;
+    }
+    std::string bytes(static_cast<std::size_t>(size), '\0');
+    if (!in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()))) {
+        reason = "cannot read the file";
+        return nullptr;
+    }
+    if (!f.sha256.empty()) {
+        const auto actual = wasm::sha256_hex(bytes);
+        if (actual != f.sha256) {
+            reason = "sha256 mismatch: the config says " + f.sha256 + ", the file has " + actual;
+            return nullptr;
+        }
+    }
+
+    auto out = std::make_shared<wasm_runtime::loaded_module>();
+    out->key = load_key(f);
+    wasm::load_limits limits;
+    limits.max_memory_pages = f.max_memory_pages;
+    std::string error;
+    out->image = wasm::module_image::load(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                                          bytes.size(), limits, error);
+    if (!out->image) {
+        reason = "not a valid WebAssembly module: " + error;
+        return nullptr;
+    }
+    for (const auto& import : out->image->imports()) {
+        const auto fn = wasm::bind_wasi_import(import, error);
+        if (!fn) {
+            reason = error;
+            return nullptr;
+        }
+        out->bindings.push_back(*fn);
+    }
+
+    // Entry: the configured export, else a WASI command's _start, else main.
+    const wasm::signature no_result{{}, {}};
+    const wasm::signature i32_result{{}, {wasm::value_type::i32}};
+    auto callable = [&](const std::string& name) {
+        const auto type = out->image->exported_function(name);
+        return type && (*type == no_result || *type == i32_result);
+    };
+    std::string entry = f.entry;
+    if (entry.empty())
+        entry = callable("_start") ? "_start" : "main";
+    if (!callable(entry)) {
+        const auto type = out->image->exported_function(entry);
+        reason = type ? "entry '" + entry + "' has type " + to_string(*type) +
+                            "; it must take no parameters and return nothing or an i32"
+                      : (f.entry.empty() ? std::string("the module exports neither _start nor main "
+                                                       "(set \"entry\")")
+                                         : "the module exports no function '" + entry + "'");
+        return nullptr;
+    }
+    // A WASI reactor initialises itself in _initialize before any other export is called.
+    if (entry != "_start" && callable("_initialize"))
+        out->calls.emplace_back("_initialize");
+    out->calls.push_back(entry);
+    return out;
+}
+
+/// WASI output goes to the execution's sink as the guest writes it.
+class sink_host final : public wasm::wasi_host {
+public:
+    explicit sink_host(output_sink& sink)
+        : sink_(sink) {}
+    void write_stdout(std::string_view bytes) override { sink_.on_stdout(bytes); }
+    void write_stderr(std::string_view bytes) override { sink_.on_stderr(bytes); }
+
+private:
+    output_sink& sink_;
+};
+
+/// Import i of the module calls the WASI function it was bound to at load.
+class wasi_imports final : public wasm::host_functions {
+public:
+    wasi_imports(wasm::wasi_context& wasi, const std::vector<wasm::wasi_function>& bindings)
+        : wasi_(wasi)
+        , bindings_(bindings) {}
+    wasm::host_result call(std::size_t index, const std::uint64_t* params, std::uint64_t* results,
+                           wasm::memory_view memory) override {
+        return wasi_.call(bindings_[index], params, results, memory);
+    }
+
+private:
+    wasm::wasi_context& wasi_;
+    const std::vector<wasm::wasi_function>& bindings_;
+};
+
+core::execution_outcome outcome(ExecutionStatus status, error_code code, std::string message,
+                                std::optional<int> exit_code = std::nullopt) {
+    return core::execution_outcome{status, code, std::move(message), exit_code, std::nullopt};
+}
+
+core::execution_outcome exited(std::uint32_t code, const std::string& memory_note) {
+    const auto as_int = static_cast<int>(code);
+    if (code == 0)
+        return outcome(ExecutionStatus::completed, error_code::none, {}, 0);
+    return outcome(ExecutionStatus::failed, error_code::function_failed,
+                   "exit code " + std::to_string(as_int) + memory_note, as_int);
+}
+
+} // namespace
+
+std::string resolve_module_path(std::string_view configured) {
+    constexpr std::string_view origin = "$ORIGIN/";
+    if (!configured.starts_with(origin))
+        return std::string(configured);
+    std::error_code ec;
+    auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+    if (ec)
+        return std::string(configured.substr(origin.size()));
+    return (exe.parent_path() / configured.substr(origin.size())).lexically_normal().string();
+}
+
+std::optional<std::string> validate_wasm_function(const core::function_config& function,
+                                                  const wasm_runtime_options& options) {
+    const auto path = resolve_module_path(function.module);
+    std::string reason;
+    if (load_module(function, options, path, reason))
+        return std::nullopt;
+    return "module '" + path + "': " + reason;
+}
+
+wasm_runtime::wasm_runtime(wasm_runtime_options options)
+    : options_(options) {}
+wasm_runtime::~wasm_runtime() = default;
+
+std::shared_ptr<const wasm_runtime::loaded_module>
+wasm_runtime::cached(const core::function_config& function, std::string& error) {
+    auto it = cache_.find(&function);
+    if (it != cache_.end() && it->second->key == load_key(function))
+        return it->second;
+    auto module = load_module(function, options_, resolve_module_path(function.module), error);
+    if (module)
+        cache_.insert_or_assign(&function, module);
+    return module;
+}
+
+std::optional<std::string> wasm_runtime::preload(const core::function_config& function) {
+    std::string error;
+    if (cached(function, error))
+        return std::nullopt;
+    return "module '" + resolve_module_path(function.module) + "': " + error;
+}
+
+asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, output_sink& sink,
+                                                           cancel_signal& cancel) {
+    using namespace asio::experimental::awaitable_operators;
+    const auto& fn = *request.function;
+    const auto deadline = clock_type::now() + request.timeout;
+
+    std::string error;
+    const auto module = cached(fn, error);
+    if (!module) {
+        log::warn("wasm function '" + fn.name + "': module '" + resolve_module_path(fn.module) +
+                  "': " + error);
+        co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                          "the wasm module does not load: " + error);
+    }
+
+    wasm::wasi_config config;
+    config.args.push_back(fn.name);
+    config.args.insert(config.args.end(), fn.args.begin(), fn.args.end());
+    auto env = fn.env;
+    for (const auto& [key, value] : request.request_env)
+        env[key] = value;
+    for (const auto& [key, value] : env)
+        config.env.push_back(key + "=" + value);
+    config.stdin_data = std::move(request.input);
+    for (const auto& [guest, host_dir] : fn.mapped_dirs)
+        config.mapped_dirs.emplace_back(guest, host_dir);
+
+    sink_host host(sink);
+    std::optional<wasm::wasi_context> wasi;
+    try {
+        wasi.emplace(std::move(config), host);
+    } catch (const std::exception& e) {
+        co_return outcome(ExecutionStatus::failed, error_code::function_failed, e.what());
+    }
+    wasi_imports imports(*wasi, module->bindings);
+    auto instance = wasm::instance::create(module->image, imports, error);
+    if (!instance)
+        co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                          "the wasm module does not instantiate: " + error);
+    for (const auto& call : module->calls)
+        if (!instance->queue_call(call, error))
+            co_return outcome(ExecutionStatus::failed, error_code::function_failed, error);
+
+    // A failed memory.grow is invisible to the host (the guest just gets -1), so failures say
+    // how full the memory was: a guest that met max_memory_pages shows it here.
+    auto memory_note = [&](bool always) {
+        const auto limit = module->image->max_memory_pages();
+        const auto pages = instance->memory_pages();
+        if (limit == 0 || (!always && pages * 4 < limit * 3))
+            return std::string();
+        return " (linear memory: " + std::to_string(pages) + " of " + std::to_string(limit) +
+               " pages in use, max_memory_pages)";
+    };
+
+    const auto executor = co_await asio::this_coro::executor;
+    const bool metered = fn.fuel > 0;
+    std::uint64_t fuel = fn.fuel;
+    for (;;) {
+        if (cancel.requested())
+            co_return outcome(ExecutionStatus::cancelled, error_code::none, "cancelled");
+        if (clock_type::now() >= deadline)
+            co_return outcome(ExecutionStatus::timeout, error_code::timeout,
+                              "timed out after " + std::to_string(request.timeout.count()) + " ms");
+        if (metered && fuel == 0)
+            co_return outcome(ExecutionStatus::timeout, error_code::timeout,
+                              "instruction budget (fuel) of " + std::to_string(fn.fuel) +
+                                  " exhausted");
+
+        // One slice: sub-slices until the instruction budget or the slice time is used up.
+        auto budget =
+            metered ? std::min(fuel, options_.slice_instructions) : options_.slice_instructions;
+        const auto slice_end = clock_type::now() + options_.slice_time;
+        wasm::slice_result slice;
+        for (;;) {
+            slice = instance->run(std::min(budget, options_.sub_slice_instructions));
+            budget -= std::min(budget, slice.instructions);
+            if (metered)
+                fuel -= std::min(fuel, slice.instructions);
+            if (slice.state != wasm::slice_state::running || budget == 0 ||
+                clock_type::now() >= slice_end)
+                break;
+        }
+
+        switch (slice.state) {
+        case wasm::slice_state::running:
+            co_await asio::post(executor, asio::use_awaitable);
+            break;
+        case wasm::slice_state::yielded: {
+            const auto wait = wasi->take_wait();
+            const auto left = deadline - clock_type::now();
+            if (wait.count() > 0 && left.count() > 0) {
+                asio::steady_timer timer(executor, std::min<clock_type::duration>(wait, left));
+                co_await (timer.async_wait(asio::as_tuple(asio::use_awaitable)) || cancel.wait());
+            } else {
+                co_await asio::post(executor, asio::use_awaitable);
+            }
+            break;
+        }
+        case wasm::slice_state::finished:
+            co_return exited(static_cast<std::uint32_t>(slice.result.value_or(0)),
+                             memory_note(false));
+        case wasm::slice_state::trapped:
+            if (const auto code = wasi->exit_code())
+                co_return exited(*code, memory_note(false));
+            co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                              "wasm trap: " + slice.trap_message + memory_note(true));
+        }
+    }
+}
+
+} // namespace spear::runtime

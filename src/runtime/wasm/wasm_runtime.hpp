@@ -1,0 +1,76 @@
+// The wasm runtime: runs a function's WebAssembly module (WASI preview1 command) in wabt's
+// interpreter on the io_context thread, in bounded slices of instructions, yielding between
+// slices so every other client keeps being served; input on stdin, output streamed from stdout.
+#pragma once
+
+#include "runtime/runtime.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+namespace spear::runtime {
+
+struct wasm_runtime_options {
+    /// Instructions a guest runs before the io_context gets the thread back. wabt's interpreter
+    /// runs ~100-130 M instructions/s on this class of core (release build), so 30 000 is
+    /// ~0.25 ms. An HTTP request takes a few io_context rounds, each waiting up to one slice
+    /// per running guest: measured, GET /health beside a computing guest answered at p50
+    /// 3.7 ms with 100 000, 1.0 ms with 30 000 and 0.4 ms with 10 000, while the guest lost
+    /// < 2 % at 30 000 and 13 % at 10 000 (tools/bench/wasm_bench.py).
+    std::uint64_t slice_instructions = 30'000;
+    /// A slice also ends once it has run this long (checked every sub-slice), so a slower
+    /// build (sanitizers: ~10x) or a slower core keeps the same latency bound.
+    std::chrono::microseconds slice_time{300};
+    /// Instructions between two clock reads within a slice.
+    std::uint64_t sub_slice_instructions = 10'000;
+    /// Largest module file read (a decoded module takes ~3x its size in memory).
+    std::size_t max_module_bytes = 64u << 20;
+};
+
+/// The file a function's `module` names. A leading "$ORIGIN/" stands for the directory of the
+/// running spearlet binary (as in an ELF rpath), so a config can name modules installed next
+/// to it: "$ORIGIN/../share/spear-edge/functions/wasm/echo.wasm". Other relative paths are
+/// relative to the working directory.
+std::string resolve_module_path(std::string_view configured);
+
+/// Checks a wasm function the way its first run would: the module file is readable, matches
+/// its sha256, decodes and validates, imports only WASI preview1 functions, has an entry and
+/// starts within max_memory_pages. nullopt when it is fine, else one line naming the file and
+/// the reason (for --check-config and the startup log; it holds a host path).
+std::optional<std::string> validate_wasm_function(const core::function_config& function,
+                                                  const wasm_runtime_options& options = {});
+
+class wasm_runtime final : public runtime {
+public:
+    explicit wasm_runtime(wasm_runtime_options options = {});
+    ~wasm_runtime() override;
+
+    /// Outcomes: completed (entry returned, or proc_exit(0)); failed (proc_exit or an i32
+    /// result != 0 with that exit code, a trap with its message, a module that does not load);
+    /// timeout (the deadline passed, or the fuel budget ran out); cancelled. Each run gets a
+    /// fresh instance: nothing from one run is visible to the next.
+    asio::awaitable<core::execution_outcome> run(run_request request, output_sink& sink,
+                                                 cancel_signal& cancel) override;
+
+    /// Loads and caches the function's module now (it is otherwise loaded on first run):
+    /// nullopt, or the error as validate_wasm_function words it. A failed load is not cached,
+    /// so a fixed file is picked up by the next run; a loaded module is kept until exit.
+    std::optional<std::string> preload(const core::function_config& function);
+    std::size_t cached_modules() const noexcept { return cache_.size(); }
+
+    struct loaded_module;
+
+private:
+    std::shared_ptr<const loaded_module> cached(const core::function_config& function,
+                                                std::string& error);
+
+    wasm_runtime_options options_;
+    std::unordered_map<const core::function_config*, std::shared_ptr<const loaded_module>> cache_;
+};
+
+} // namespace spear::runtime

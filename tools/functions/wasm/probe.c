@@ -1,0 +1,91 @@
+// wasm guest "probe": reports what the host gives it, for tests. The input is one command per
+// line: "args", "env", "state" (a counter kept in linear memory: 1 on every fresh instance),
+// "clock", "random", "stderr TEXT", "sleep MS", "cat PATH", "ls PATH", "write PATH",
+// "exit N" (exits at once with code N). Each command prints one or more lines.
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char** environ;
+static int calls = 0;
+static char input[65536];
+
+static void command(char* line, int argc, char** argv) {
+    if (strcmp(line, "args") == 0) {
+        printf("argc=%d\n", argc);
+        for (int i = 0; i < argc; ++i)
+            printf("argv[%d]=%s\n", i, argv[i]);
+    } else if (strcmp(line, "env") == 0) {
+        for (char** e = environ; *e; ++e)
+            printf("env %s\n", *e);
+    } else if (strcmp(line, "state") == 0) {
+        printf("calls=%d\n", ++calls);
+    } else if (strcmp(line, "clock") == 0) {
+        struct timespec rt, mono;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        clock_gettime(CLOCK_MONOTONIC, &mono);
+        printf("realtime=%lld monotonic_ok=%d\n", (long long)rt.tv_sec, mono.tv_sec >= 0);
+    } else if (strcmp(line, "random") == 0) {
+        unsigned char r[16];
+        if (getentropy(r, sizeof r) != 0) {
+            printf("random failed\n");
+            return;
+        }
+        for (size_t i = 0; i < sizeof r; ++i)
+            printf("%02x", r[i]);
+        printf("\n");
+    } else if (strncmp(line, "stderr ", 7) == 0) {
+        fprintf(stderr, "%s\n", line + 7);
+    } else if (strncmp(line, "sleep ", 6) == 0) {
+        const long ms = atol(line + 6);
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        nanosleep(&ts, NULL);
+        printf("slept %ld\n", ms);
+    } else if (strncmp(line, "cat ", 4) == 0) {
+        FILE* f = fopen(line + 4, "r");
+        if (!f) {
+            printf("cat failed: %s\n", strerror(errno));
+            return;
+        }
+        char buf[4096];
+        size_t n;
+        while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+            fwrite(buf, 1, n, stdout);
+        fclose(f);
+    } else if (strncmp(line, "ls ", 3) == 0) {
+        DIR* d = opendir(line + 3);
+        if (!d) {
+            printf("ls failed: %s\n", strerror(errno));
+            return;
+        }
+        struct dirent* e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.')
+                printf("entry %s\n", e->d_name);
+        closedir(d);
+    } else if (strncmp(line, "write ", 6) == 0) {
+        FILE* f = fopen(line + 6, "w");
+        printf("write %s\n", f ? "succeeded" : strerror(errno));
+        if (f)
+            fclose(f);
+    } else if (strncmp(line, "exit ", 5) == 0) {
+        printf("exiting with %d\n", atoi(line + 5));
+        exit(atoi(line + 5));
+    } else if (line[0] != '\0') {
+        printf("unknown command: %s\n", line);
+    }
+}
+
+int main(int argc, char** argv) {
+    const ssize_t len = read(0, input, sizeof input - 1);
+    if (len <= 0)
+        return 0;
+    input[len] = '\0';
+    for (char* line = strtok(input, "\n"); line; line = strtok(NULL, "\n"))
+        command(line, argc, argv);
+    return 0;
+}
