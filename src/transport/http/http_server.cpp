@@ -138,7 +138,7 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
             }
         }
         boost::system::error_code ec = hec;
-        if (!ec && !refusal) {
+        if (!ec && !refusal && !parser.is_done()) { // a bodiless request is complete already
             auto [bec, bn] = co_await beast_http::async_read(stream, buffer, parser, use_tuple);
             ec = bec;
         }
