@@ -92,6 +92,9 @@ inline constexpr std::size_t frame_bytes_min = 512;
 inline constexpr std::size_t frame_bytes_max = 64 << 10;
 /// Requests one frame link may have outstanding at once.
 inline constexpr std::size_t frame_outstanding = 8;
+/// TCP frame links served at once: each holds max_outstanding + 4 frames of buffers and a
+/// coroutine per request; the microcontrollers of one gateway are tens, not thousands.
+inline constexpr std::size_t frame_tcp_links = 128;
 /// A frame link with no traffic for this long is closed (TCP only).
 inline constexpr std::uint32_t frame_idle_timeout_ms = 300'000;
 

@@ -184,8 +184,8 @@ std::optional<wasi_function> bind_wasi_import(const import_info& import, std::st
     }
     for (auto name : writing_functions)
         if (name == import.name)
-            return wasi_function::stub_rofs;
-    return wasi_function::stub_nosys;
+            return wasi_function::unsupported_rofs;
+    return wasi_function::unsupported_nosys;
 }
 
 // --- wasi_host defaults ---------------------------------------------------------------------
@@ -445,10 +445,10 @@ host_result wasi_context::call(wasi_function fn, const std::uint64_t* p, std::ui
         wait_ = std::chrono::nanoseconds{0};
         r.action = host_action::yield;
         break;
-    case wasi_function::stub_nosys:
+    case wasi_function::unsupported_nosys:
         err = abi::errno_nosys;
         break;
-    case wasi_function::stub_rofs:
+    case wasi_function::unsupported_rofs:
         err = abi::errno_rofs;
         break;
     }

@@ -18,7 +18,7 @@
 namespace spear::runtime::wasm {
 
 /// The preview1 functions this layer implements; any other preview1 name returning an errno
-/// binds to one of the two stubs.
+/// binds to one of the two "unsupported" answers (ENOSYS, or EROFS for writes).
 enum class wasi_function : std::uint8_t {
     args_get,            ///< argv pointers and strings
     args_sizes_get,      ///< argc and the size of the strings
@@ -44,8 +44,8 @@ enum class wasi_function : std::uint8_t {
     proc_exit,           ///< ends the execution with the code
     random_get,          ///< the OS random source
     sched_yield,         ///< ends the slice
-    stub_nosys,          ///< any other preview1 function: ENOSYS
-    stub_rofs,           ///< preview1 functions that would write files: EROFS
+    unsupported_nosys,          ///< any other preview1 function: ENOSYS
+    unsupported_rofs,           ///< preview1 functions that would write files: EROFS
 };
 
 /// Binds one import of a module to the layer. nullopt (and `error`, naming the import) when

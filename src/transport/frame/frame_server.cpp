@@ -1,7 +1,9 @@
 // Frame server: accept loop, serial open/reopen loops, and the set of live links.
 #include "transport/frame/frame_server.hpp"
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
+#include "transport/tcp_listener.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -22,9 +24,7 @@ using core::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-/// TCP peers served at once: each link holds up to max_outstanding + 4 frames of buffers and
-/// a coroutine per request; the microcontrollers of one gateway are tens, not thousands.
-constexpr std::size_t max_tcp_links = 128;
+constexpr std::size_t max_tcp_links = core::limits::frame_tcp_links;
 
 void log_exception(std::exception_ptr e) {
     log::task_ended("frame server task", e);
@@ -47,21 +47,7 @@ void frame_server::listen() {
     const auto& fc = config_.frame;
     if (!fc.tcp_enabled)
         return;
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(fc.tcp_address, ec);
-    if (ec)
-        throw std::runtime_error("frame.tcp_address '" + fc.tcp_address + "' is not an IP address");
-    const tcp::endpoint endpoint{address, fc.tcp_port};
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec)
-        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec)
-        acceptor_.bind(endpoint, ec);
-    if (!ec)
-        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-        throw std::runtime_error("cannot listen for frames on " + fc.tcp_address + ":" +
-                                 std::to_string(fc.tcp_port) + ": " + ec.message());
+    open_listener(acceptor_, fc.tcp_address, fc.tcp_port, "frames");
     log::info("serving frames on tcp://" + endpoint_text(acceptor_.local_endpoint()) +
               " (max frame " + std::to_string(fc.max_frame_bytes) + " bytes, " +
               std::to_string(fc.max_outstanding) + " outstanding per link)");

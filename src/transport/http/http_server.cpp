@@ -2,6 +2,7 @@
 #include "transport/http/http_server.hpp"
 
 #include "core/log.hpp"
+#include "transport/tcp_listener.hpp"
 #include "transport/ws/stream_endpoints.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -44,23 +45,7 @@ http_server::http_server(asio::io_context& ioc, service::execution_service& serv
     , router_(service, config.http)
     , acceptor_(ioc) {}
 
-void http_server::listen() {
-    boost::system::error_code ec;
-    const auto address = asio::ip::make_address(config_.address, ec);
-    if (ec)
-        throw std::runtime_error("http.address '" + config_.address + "' is not an IP address");
-    const tcp::endpoint endpoint{address, config_.port};
-    acceptor_.open(endpoint.protocol(), ec);
-    if (!ec)
-        acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
-    if (!ec)
-        acceptor_.bind(endpoint, ec);
-    if (!ec)
-        acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec)
-        throw std::runtime_error("cannot listen on " + config_.address + ":" +
-                                 std::to_string(config_.port) + ": " + ec.message());
-}
+void http_server::listen() { open_listener(acceptor_, config_.address, config_.port, "HTTP"); }
 
 tcp::endpoint http_server::local_endpoint() const { return acceptor_.local_endpoint(); }
 

@@ -308,9 +308,9 @@ BOOST_AUTO_TEST_CASE(imports_bind_by_name_and_signature) {
     BOOST_TEST(!fn);
     BOOST_TEST(error.find("fd_write") != std::string::npos);
     fn = bind_wasi_import(wasi_import("sock_accept", {{i32, i32, i32}, {i32}}), error);
-    BOOST_TEST((fn == wasi_function::stub_nosys));
+    BOOST_TEST((fn == wasi_function::unsupported_nosys));
     fn = bind_wasi_import(wasi_import("path_unlink_file", {{i32, i32, i32}, {i32}}), error);
-    BOOST_TEST((fn == wasi_function::stub_rofs));
+    BOOST_TEST((fn == wasi_function::unsupported_rofs));
     fn = bind_wasi_import(wasi_import("clock_time_get", {{i32, i64, i32}, {i32}}), error);
     BOOST_TEST((fn == wasi_function::clock_time_get));
     fn = bind_wasi_import(import_info{"env", "log", import_kind::function, {{i32}, {}}}, error);
@@ -319,8 +319,8 @@ BOOST_AUTO_TEST_CASE(imports_bind_by_name_and_signature) {
     fn = bind_wasi_import(import_info{wabi::module_name, "memory", import_kind::memory, {}}, error);
     BOOST_TEST(!fn);
     guest g;
-    BOOST_TEST(g.call(wasi_function::stub_nosys, {}) == wabi::errno_nosys);
-    BOOST_TEST(g.call(wasi_function::stub_rofs, {}) == wabi::errno_rofs);
+    BOOST_TEST(g.call(wasi_function::unsupported_nosys, {}) == wabi::errno_nosys);
+    BOOST_TEST(g.call(wasi_function::unsupported_rofs, {}) == wabi::errno_rofs);
 }
 
 BOOST_AUTO_TEST_CASE(a_mapped_directory_is_a_preopen_with_its_guest_name) {
