@@ -20,6 +20,9 @@ struct InvokeFunctionRequest {
     std::optional<std::uint32_t> timeout_ms;    ///< context.timeout_ms
     std::map<std::string, std::string> environment; ///< context.environment
     bool detach = false;                        ///< stream: keep running if the caller leaves
+    /// Sync only: answer as async (202) if not finished within this time ("Prefer:
+    /// respond-async, wait=N", RFC 7240). Opt-in: a sync call is never promoted otherwise.
+    std::optional<std::uint32_t> respond_async_after_ms;
 };
 
 } // namespace spear::core

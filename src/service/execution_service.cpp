@@ -337,6 +337,7 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
             live = find_live(found.ref);
         }
     }
+    const auto promote_after = request.respond_async_after_ms;
     if (!replay) {
         auto submitted = submit(std::move(request), nullptr);
         if (auto* refused = std::get_if<error>(&submitted))
@@ -349,10 +350,24 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
         const auto& fn = config_.functions[live->function];
         const auto per_run = std::chrono::milliseconds(config_.timeout_for(fn)) +
                              std::chrono::milliseconds(config_.limits.kill_grace_ms);
-        const auto bound = per_run * static_cast<long>(fn.queue_depth + 2);
+        auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(
+            per_run * static_cast<long>(fn.queue_depth + 2));
+        if (promote_after)
+            bound = std::min(bound, std::chrono::milliseconds(*promote_after));
         ++sync_waiters_;
-        co_await live->done.wait_for(std::chrono::duration_cast<std::chrono::milliseconds>(bound));
+        co_await live->done.wait_for(bound);
         --sync_waiters_;
+        if (promote_after && !live->done.is_set()) {
+            // Opted-in promotion: the caller gets the async answer and polls.
+            auto pending = table_.snapshot(live->ref, false, clock_type::now());
+            auto request_id = pending.client_execution_id.empty() ? pending.execution_id
+                                                                  : pending.client_execution_id;
+            auto response = core::RuntimeExecutionResponse::new_async(
+                std::move(request_id), std::move(pending), estimate_remaining(*live),
+                histories_[live->function].source(), wall_now());
+            response.metadata["promoted"] = "true";
+            co_return response;
+        }
     }
 
     core::ExecutionResult result;

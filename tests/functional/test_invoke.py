@@ -75,6 +75,29 @@ class InvokeTest(unittest.TestCase):
             done = self.s.wait_status(body["execution_id"])
             self.assertEqual(done["result"]["output"]["data"], "later")
 
+    def test_prefer_wait_promotes_a_slow_sync_call_only_when_asked(self):
+        prefer = {"Prefer": "respond-async, wait=1"}
+        # Finishes within the wait: an ordinary sync answer.
+        r = self.s.post("/functions/sleepy/invoke", body=b"100", headers=prefer)
+        self.assertEqual(r.status, 200, r)
+        # Still running after 1 s: promoted to async, and it says so.
+        t0 = time.monotonic()
+        r = self.s.post("/functions/sleepy/invoke", body=b"2500", headers=prefer)
+        elapsed = time.monotonic() - t0
+        self.assertEqual(r.status, 202, r)
+        self.assertGreater(elapsed, 0.9)
+        self.assertLess(elapsed, 2.2)
+        self.assertEqual(r.header("Preference-Applied"), "respond-async")
+        body = r.json()
+        self.assertEqual(body["metadata"]["promoted"], "true")
+        self.assertEqual(body["result"]["status"], "running")
+        self.assertEqual(r.header("Location"), f"/status/{body['execution_id']}")
+        self.assertEqual(self.s.wait_status(body["execution_id"])["status"], "completed")
+        # The JSON endpoint honours the same header.
+        r = self.s.execute("sleepy", "2000", headers=prefer)
+        self.assertEqual(r.status, 202, r)
+        self.s.wait_status(r.json()["execution_id"])
+
     def test_async_returns_202_then_status_resolves(self):
         r = self.s.execute("nap200", "zzz", mode="async")
         self.assertEqual(r.status, 202, r)

@@ -98,6 +98,8 @@ response invoke_response(const core::RuntimeExecutionResponse& r, const request&
     auto res = json_response(invoke_status(r), service::to_json(r), req);
     set_execution_headers(res, r.result);
     if (r.is_async) {
+        if (r.metadata.contains("promoted"))
+            res.set("Preference-Applied", "respond-async");
         res.set(field::location, r.status_endpoint);
         res.set(field::retry_after,
                 std::to_string(core::retry_after_seconds(r.estimated_completion_ms)));
@@ -113,15 +115,52 @@ response method_not_allowed(const request& req, std::string_view allow) {
     return res;
 }
 
-/// RFC 7240: "Prefer: respond-async" (possibly among other preferences).
-bool prefers_async(const request& req) {
-    for (const auto& f : req)
-        if (f.name() == field::prefer) {
-            const auto v = f.value();
-            if (v.find("respond-async") != std::string_view::npos)
-                return true;
+/// RFC 7240 preferences: "respond-async" and "wait=N" (seconds), from any Prefer header.
+struct preferences {
+    bool respond_async = false;
+    std::optional<std::uint32_t> wait_s;
+};
+
+preferences parse_prefer(const request& req) {
+    preferences p;
+    for (const auto& f : req) {
+        if (f.name() != field::prefer)
+            continue;
+        std::string_view v = f.value();
+        while (!v.empty()) {
+            const auto comma = v.find(',');
+            auto token = v.substr(0, comma);
+            while (!token.empty() && token.front() == ' ')
+                token.remove_prefix(1);
+            while (!token.empty() && token.back() == ' ')
+                token.remove_suffix(1);
+            if (token == "respond-async")
+                p.respond_async = true;
+            else if (token.starts_with("wait=")) {
+                std::uint32_t seconds = 0;
+                auto digits = token.substr(5);
+                auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
+                if (ec == std::errc{} && ptr == digits.data() + digits.size())
+                    p.wait_s = seconds;
+            }
+            if (comma == std::string_view::npos)
+                break;
+            v.remove_prefix(comma + 1);
         }
-    return false;
+    }
+    return p;
+}
+
+/// Applies Prefer to a sync invoke: "respond-async" alone makes it async; with "wait=N" it
+/// stays sync for up to N seconds and is answered as async (202) if not finished by then.
+void apply_prefer(const request& req, core::InvokeFunctionRequest& invoke) {
+    const auto p = parse_prefer(req);
+    if (!p.respond_async || invoke.execution_mode != core::ExecutionMode::sync)
+        return;
+    if (p.wait_s)
+        invoke.respond_async_after_ms = *p.wait_s * 1000u;
+    else
+        invoke.execution_mode = core::ExecutionMode::async;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {
@@ -187,8 +226,9 @@ asio::awaitable<response> router::handle(request req) {
         auto parsed_request = service::parse_invoke_request(req.body());
         if (auto* bad = std::get_if<error>(&parsed_request))
             co_return error_response(*bad, req);
-        auto result = co_await service_.invoke_function(
-            std::get<core::InvokeFunctionRequest>(std::move(parsed_request)));
+        auto invoke = std::get<core::InvokeFunctionRequest>(std::move(parsed_request));
+        apply_prefer(req, invoke);
+        auto result = co_await service_.invoke_function(std::move(invoke));
         if (auto* refused = std::get_if<error>(&result))
             co_return error_response(*refused, req);
         co_return invoke_response(std::get<core::RuntimeExecutionResponse>(result), req);
@@ -213,8 +253,7 @@ asio::awaitable<response> router::handle(request req) {
                     req);
             invoke.execution_mode = *m;
         }
-        if (prefers_async(req))
-            invoke.execution_mode = core::ExecutionMode::async;
+        apply_prefer(req, invoke);
         if (auto timeout = t.param("timeout_ms")) {
             auto v = parse_int(*timeout);
             if (!v || *v <= 0 || *v > UINT32_MAX)
