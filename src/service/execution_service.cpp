@@ -15,13 +15,15 @@
 
 namespace spear::service {
 
-using core::ExecutionStatus;
 using core::error_code;
+using core::ExecutionStatus;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
 
-core::wall_time wall_now() { return std::chrono::system_clock::now(); }
+core::wall_time wall_now() {
+    return std::chrono::system_clock::now();
+}
 
 bool is_url_safe_id(std::string_view id) {
     if (id.empty() || id.size() > core::limits::client_execution_id_bytes)
@@ -48,13 +50,13 @@ struct execution_service::live_execution {
 
     core::record_ref ref;
     std::uint32_t function = 0;
-    core::InvokeFunctionRequest request;   ///< input and environment, moved into the run
-    std::int64_t initial_estimate_ms = 0;  ///< for the 202 response
+    core::InvokeFunctionRequest request;  ///< input and environment, moved into the run
+    std::int64_t initial_estimate_ms = 0; ///< for the 202 response
     core::estimate_source source = core::estimate_source::fallback;
     runtime::cancel_signal cancel;
-    runtime::async_event done;             ///< set once the record is terminal
+    runtime::async_event done;                  ///< set once the record is terminal
     std::optional<core::ExecutionResult> final; ///< full snapshot taken when it ended
-    stream_broadcaster stream;             ///< live output for stream callers and viewers
+    stream_broadcaster stream;                  ///< live output for stream callers and viewers
     bool started = false;
     core::steady_time started_steady{};
     std::string cancel_reason;
@@ -63,7 +65,9 @@ struct execution_service::live_execution {
 /// Routes a runtime's output into the record (capped) and to the stream's viewers.
 class execution_service::record_sink final : public runtime::output_sink {
 public:
-    record_sink(core::ring_status_table& table, live_execution& live) : table_(table), live_(live) {}
+    record_sink(core::ring_status_table& table, live_execution& live)
+        : table_(table)
+        , live_(live) {}
     void on_stdout(std::string_view bytes) override {
         table_.append_output(live_.ref, bytes);
         live_.stream.publish_output(bytes);
@@ -95,15 +99,15 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
     , started_at_(clock_type::now()) {
     histories_.reserve(cfg.functions.size());
     for (const auto& f : cfg.functions) {
-        histories_.emplace_back(cfg.history.window, f.expected_ms,
-                                cfg.history.default_expected_ms);
+        histories_.emplace_back(cfg.history.window, f.expected_ms, cfg.history.default_expected_ms);
         // Read and validate modules at start; a bad one is logged, and its invokes fail with
         // the reason while every other function keeps working.
         if (f.runtime == core::runtime_kind::wasm)
             if (auto problem = wasm_runtime_->preload(f))
                 log::error("function '" + f.name + "': " + *problem);
         if (f.runtime == core::runtime_kind::container)
-            log::warn("function '" + f.name + "': the container runtime is not in this version; "
+            log::warn("function '" + f.name +
+                      "': the container runtime is not in this version; "
                       "its invocations will be refused");
     }
 }
@@ -148,33 +152,31 @@ std::optional<error> execution_service::validate(const core::InvokeFunctionReque
     return std::nullopt;
 }
 
-std::pair<std::int64_t, core::estimate_source>
-execution_service::estimate_for_new(std::uint32_t function) {
-    const auto& history = histories_[function];
+std::int64_t execution_service::estimate_start_after(std::uint32_t function,
+                                                     std::size_t queued_ahead) const {
     const auto now = clock_type::now();
-    std::vector<std::int64_t> elapsed;
+    std::vector<std::int64_t> running_elapsed;
     for (const auto& [seq, live] : live_)
         if (live->function == function && live->started)
-            elapsed.push_back(core::elapsed_ms(live->started_steady, now));
-    const auto estimate =
-        core::estimate_new_completion_ms(history.typical_ms(), elapsed, scheduler_.queued(function),
-                                         scheduler_.effective_concurrency(function));
-    return {estimate, history.source()};
+            running_elapsed.push_back(core::elapsed_ms(live->started_steady, now));
+    return core::estimate_new_completion_ms(histories_[function].typical_ms(), running_elapsed,
+                                            queued_ahead,
+                                            scheduler_.effective_concurrency(function));
+}
+
+std::pair<std::int64_t, core::estimate_source>
+execution_service::estimate_for_new(std::uint32_t function) {
+    return {estimate_start_after(function, scheduler_.queued(function)),
+            histories_[function].source()};
 }
 
 std::int64_t execution_service::estimate_remaining(const live_execution& live) {
-    const auto& history = histories_[live.function];
-    const auto now = clock_type::now();
     if (live.started)
-        return core::estimate_remaining_ms(history.typical_ms(),
-                                           core::elapsed_ms(live.started_steady, now));
+        return core::estimate_remaining_ms(
+            histories_[live.function].typical_ms(),
+            core::elapsed_ms(live.started_steady, clock_type::now()));
     const auto position = scheduler_.queue_position({live.function, live.ref.seq});
-    std::vector<std::int64_t> elapsed;
-    for (const auto& [seq, other] : live_)
-        if (other->function == live.function && other->started)
-            elapsed.push_back(core::elapsed_ms(other->started_steady, now));
-    return core::estimate_new_completion_ms(history.typical_ms(), elapsed, position.value_or(0),
-                                            scheduler_.effective_concurrency(live.function));
+    return estimate_start_after(live.function, position.value_or(0));
 }
 
 std::variant<std::shared_ptr<execution_service::live_execution>, error>
@@ -225,11 +227,15 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     live_.emplace(ref.seq, live);
 
     switch (scheduler_.admit({function, ref.seq})) {
-    case core::admit_result::start_now: start(live); break;
-    case core::admit_result::queued: live->stream.publish_status(ExecutionStatus::pending); break;
+    case core::admit_result::start_now:
+        start(live);
+        break;
+    case core::admit_result::queued:
+        live->stream.publish_status(ExecutionStatus::pending);
+        break;
     case core::admit_result::queue_full: // excluded by the check above; keep the record honest
-        finish_pending(live, {ExecutionStatus::failed, error_code::too_many_requests,
-                              "queue full", std::nullopt, std::nullopt});
+        finish_pending(live, {ExecutionStatus::failed, error_code::too_many_requests, "queue full",
+                              std::nullopt, std::nullopt});
         return error::make(error_code::too_many_requests);
     }
     return live;
@@ -317,9 +323,12 @@ void execution_service::on_execution_end(const std::shared_ptr<live_execution>& 
 asio::awaitable<execution_service::invoke_result>
 execution_service::invoke_function(core::InvokeFunctionRequest request) {
     switch (request.execution_mode) {
-    case core::ExecutionMode::sync: co_return co_await handle_sync_execution(std::move(request));
-    case core::ExecutionMode::async: co_return handle_async_execution(std::move(request));
-    case core::ExecutionMode::stream: break;
+    case core::ExecutionMode::sync:
+        co_return co_await handle_sync_execution(std::move(request));
+    case core::ExecutionMode::async:
+        co_return handle_async_execution(std::move(request));
+    case core::ExecutionMode::stream:
+        break;
     }
     co_return error::make(error_code::use_stream_endpoint,
                           "stream mode is served over WebSocket: connect to /stream and send this "
@@ -380,7 +389,7 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
     auto request_id =
         result.client_execution_id.empty() ? result.execution_id : result.client_execution_id;
     auto response = core::RuntimeExecutionResponse::new_sync(std::move(request_id),
-                                                              std::move(result), wall_now());
+                                                             std::move(result), wall_now());
     if (replay)
         response.metadata["replayed"] = "true";
     co_return response;
@@ -404,7 +413,8 @@ execution_service::handle_async_execution(core::InvokeFunctionRequest request) {
     if (auto* refused = std::get_if<error>(&submitted))
         return *refused;
     auto live = std::get<std::shared_ptr<live_execution>>(std::move(submitted));
-    auto snapshot = live->final ? *live->final : table_.snapshot(live->ref, false, clock_type::now());
+    auto snapshot =
+        live->final ? *live->final : table_.snapshot(live->ref, false, clock_type::now());
     auto request_id =
         snapshot.client_execution_id.empty() ? snapshot.execution_id : snapshot.client_execution_id;
     return core::RuntimeExecutionResponse::new_async(std::move(request_id), std::move(snapshot),
@@ -433,10 +443,10 @@ execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue
     const auto ref = std::get<core::record_ref>(resolved);
     if (auto live = find_live(ref)) {
         if (live->stream.viewers() >= config_.stream.max_viewers_per_execution) {
-            auto refused = error::make(error_code::too_many_requests,
-                                       "execution has the maximum of " +
-                                           std::to_string(config_.stream.max_viewers_per_execution) +
-                                           " viewers");
+            auto refused = error::make(
+                error_code::too_many_requests,
+                "execution has the maximum of " +
+                    std::to_string(config_.stream.max_viewers_per_execution) + " viewers");
             refused.retry_after_ms = 1000;
             return refused;
         }
@@ -468,13 +478,15 @@ execution_service::find_live(core::record_ref ref) const {
 std::variant<core::record_ref, error> execution_service::resolve_or_error(std::string_view id) {
     const auto found = table_.find(id, clock_type::now());
     switch (found.status) {
-    case core::lookup_status::found: return found.ref;
+    case core::lookup_status::found:
+        return found.ref;
     case core::lookup_status::evicted:
         return error::make(error_code::execution_evicted,
                            "execution '" + std::string(id.substr(0, 64)) +
                                "' was evicted from the status table (its slot was reused or "
                                "its record expired)");
-    case core::lookup_status::not_found: break;
+    case core::lookup_status::not_found:
+        break;
     }
     return error::make(error_code::execution_not_found,
                        "no execution '" + std::string(id.substr(0, 64)) +
@@ -506,7 +518,8 @@ std::variant<status_view, error> execution_service::get_status(std::string_view 
 }
 
 asio::awaitable<std::variant<status_view, error>>
-execution_service::wait_status(std::string id, std::chrono::milliseconds wait, bool include_result) {
+execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
+                               bool include_result) {
     auto resolved = resolve_or_error(id);
     if (auto* missing = std::get_if<error>(&resolved))
         co_return *missing;
@@ -526,8 +539,8 @@ execution_service::wait_status(std::string id, std::chrono::milliseconds wait, b
     co_return make_status(ref, include_result);
 }
 
-asio::awaitable<std::variant<cancel_view, error>>
-execution_service::cancel(std::string id, std::string reason) {
+asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std::string id,
+                                                                            std::string reason) {
     auto resolved = resolve_or_error(id);
     if (auto* missing = std::get_if<error>(&resolved))
         co_return *missing;
@@ -622,17 +635,17 @@ asio::awaitable<void> execution_service::shutdown(std::chrono::milliseconds grac
     for (const auto& [seq, live] : live_)
         (live->started ? running : pending).push_back(live);
     for (const auto& live : pending)
-        finish_pending(live, {ExecutionStatus::cancelled, error_code::unavailable,
-                              "cancelled: the appliance is shutting down", std::nullopt,
-                              std::nullopt});
+        finish_pending(live,
+                       {ExecutionStatus::cancelled, error_code::unavailable,
+                        "cancelled: the appliance is shutting down", std::nullopt, std::nullopt});
     for (const auto& live : running) {
         live->cancel_reason = "cancelled: the appliance is shutting down";
         live->cancel.cancel();
     }
 
     // 3. Wait (bounded) for the runtimes to report the ends.
-    const auto stop_end = clock_type::now() +
-                          std::chrono::milliseconds(config_.limits.kill_grace_ms + 3000);
+    const auto stop_end =
+        clock_type::now() + std::chrono::milliseconds(config_.limits.kill_grace_ms + 3000);
     while (!live_.empty() && clock_type::now() < stop_end) {
         tick.expires_after(poll);
         co_await tick.async_wait(asio::use_awaitable);

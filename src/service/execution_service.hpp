@@ -58,10 +58,10 @@ struct function_view {
 };
 
 struct health_view {
-    bool ready = true;           ///< false while shutting down
+    bool ready = true; ///< false while shutting down
     std::size_t running = 0;
     std::size_t pending = 0;
-    std::size_t records = 0;     ///< held in the status table
+    std::size_t records = 0; ///< held in the status table
     std::size_t capacity = 0;
     std::array<std::size_t, core::status_count> by_status{};
     std::uint64_t evictions = 0;
@@ -138,6 +138,9 @@ private:
     void finish_pending(const std::shared_ptr<live_execution>& live,
                         const core::execution_outcome& outcome);
     void on_execution_end(const std::shared_ptr<live_execution>& live);
+    /// Completion estimate for an execution of `function` with `queued_ahead` queued before it,
+    /// given the elapsed time of the function's running executions.
+    std::int64_t estimate_start_after(std::uint32_t function, std::size_t queued_ahead) const;
     std::pair<std::int64_t, core::estimate_source> estimate_for_new(std::uint32_t function);
     std::int64_t estimate_remaining(const live_execution& live);
     status_view make_status(core::record_ref ref, bool include_result);

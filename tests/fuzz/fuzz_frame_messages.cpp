@@ -1,20 +1,14 @@
 // libFuzzer target: the frame message decoder (nanopb spear_edge.Frame -> service requests).
 // Every input either decodes into a request or is refused with an error whose Error frame
 // encodes within the smallest frame limit.
+#include "fuzz_support.hpp"
 #include "transport/frame/frame_messages.hpp"
 
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
-namespace {
-
-void check(bool ok) {
-    if (!ok)
-        __builtin_trap();
-}
-
-} // namespace
+using spear::fuzz::check;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     using namespace spear::transport::frame;

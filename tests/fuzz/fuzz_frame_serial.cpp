@@ -1,6 +1,7 @@
 // libFuzzer target: the serial framing (COBS + CRC-16, 0x00-delimited) decoder. The input is
 // decoded as line bytes in reads of a size chosen by its first byte, and also framed and
 // decoded back, which must give the input exactly.
+#include "fuzz_support.hpp"
 #include "transport/frame/frame_codec.hpp"
 
 #include <algorithm>
@@ -9,15 +10,12 @@
 #include <span>
 #include <vector>
 
+using spear::fuzz::check;
+
 namespace {
 
 /// Small on purpose: oversize and discard paths run often.
 constexpr std::size_t max_payload = 300;
-
-void check(bool ok) {
-    if (!ok)
-        __builtin_trap();
-}
 
 } // namespace
 
@@ -27,12 +25,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         return 0;
 
     // 1. Arbitrary line bytes: never crash, never hand out more than the limit.
-    const std::size_t step = data[0] + 1u;
-    std::span<const std::uint8_t> rest(data + 1, size - 1);
     frame_decoder decoder(framing::cobs_crc, max_payload);
-    while (!rest.empty()) {
-        auto piece = rest.first(std::min(step, rest.size()));
-        rest = rest.subspan(piece.size());
+    spear::fuzz::for_each_read(data, size, [&](std::span<const std::uint8_t> piece) {
         while (!piece.empty()) {
             const auto r = decoder.feed(piece);
             check(r.consumed <= piece.size() && !r.fatal);
@@ -42,7 +36,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             else if (r.type == decode_result::kind::needs_more)
                 check(piece.empty());
         }
-    }
+        return true;
+    });
 
     // 2. Round trip: the input as one message comes back unchanged (if within the limit).
     const std::span<const std::uint8_t> message(data, std::min(size, max_payload));

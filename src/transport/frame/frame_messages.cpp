@@ -183,6 +183,15 @@ trim_step cut(char* text) {
     };
 }
 
+/// encode_within for a body that carries a result: what is cut first when the frame is over
+/// the limit (output, then messages, then the content type) is the same for all of them.
+template <class Body>
+bytes encode_result_within(spear_edge_Frame& frame, Body& out, std::size_t max_bytes) {
+    return encode_within(frame, max_bytes,
+                         {cut_output(out.result), cut(out.message), cut(out.result.error_message),
+                          cut(out.result.content_type)});
+}
+
 // --- decoding -----------------------------------------------------------------------------
 
 /// Reads the request_id of a frame nanopb refused: field 1 (varint) comes first in every
@@ -327,9 +336,7 @@ bytes encode_invoke_response(std::uint32_t request_id, const core::RuntimeExecut
     put_text(out.status_endpoint, r.status_endpoint);
     out.estimated_completion_ms = r.estimated_completion_ms;
     out.execution_mode = to_wire(r.execution_mode);
-    return encode_within(frame, max_bytes,
-                         {cut_output(out.result), cut(out.message), cut(out.result.error_message),
-                          cut(out.result.content_type)});
+    return encode_result_within(frame, out, max_bytes);
 }
 
 bytes encode_status_response(std::uint32_t request_id, const service::status_view& status,
@@ -347,9 +354,7 @@ bytes encode_status_response(std::uint32_t request_id, const service::status_vie
     put_text(out.execution_id, status.result.execution_id);
     put_text(out.function_name, status.result.function_name);
     out.estimated_completion_ms = status.estimated_completion_ms;
-    return encode_within(frame, max_bytes,
-                         {cut_output(out.result), cut(out.message), cut(out.result.error_message),
-                          cut(out.result.content_type)});
+    return encode_result_within(frame, out, max_bytes);
 }
 
 bytes encode_cancel_response(std::uint32_t request_id, const service::cancel_view& cancel,
