@@ -47,6 +47,7 @@ struct ring_status_table::slot {
     bool ran = false; ///< went through running (started_* are valid)
     std::string function_name;
     std::string client_execution_id;
+    std::uint64_t request_hash = 0;
     std::string content_type;
     error_code error = error_code::none;
     std::string error_message;
@@ -98,6 +99,7 @@ ring_status_table::ring_status_table(const ring_status_table_options& options)
         free_.push_back(static_cast<std::uint32_t>(i - 1));
     terminal_fifo_.resize(n);
     client_ids_.reserve(n);
+    dropped_ring_.resize(n);
     scratch_.reserve(n);
 }
 
@@ -151,15 +153,65 @@ void ring_status_table::release(std::uint32_t index) {
     auto& s = slots_[index];
     --counts_[status_index(s.status)];
     if (!s.client_execution_id.empty()) {
-        // The map names the newest record carrying a client id; leave it if that is another.
-        if (auto it = client_ids_.find(s.client_execution_id);
-            it != client_ids_.end() && it->second == index)
-            client_ids_.erase(it);
+        erase_client_entry(index);
+        remember_dropped(s.function_name, s.client_execution_id);
     }
     s.seq = 0;
     ++evictions_;
     free_.push_back(index);
 }
+
+void ring_status_table::erase_client_entry(std::uint32_t index) {
+    auto [first, last] = client_ids_.equal_range(std::string_view(slots_[index].client_execution_id));
+    for (auto it = first; it != last; ++it)
+        if (it->second == index) {
+            client_ids_.erase(it);
+            return;
+        }
+}
+
+namespace {
+
+std::uint64_t hash_client_id(std::string_view function_name, std::string_view client_id) {
+    std::string scoped;
+    scoped.reserve(function_name.size() + 1 + client_id.size());
+    scoped.append(function_name).push_back('\0');
+    scoped.append(client_id);
+    return std::hash<std::string_view>{}(scoped);
+}
+
+void count_down(std::unordered_map<std::uint64_t, std::uint32_t>& counts, std::uint64_t key) {
+    if (auto it = counts.find(key); it != counts.end() && --it->second == 0)
+        counts.erase(it);
+}
+
+} // namespace
+
+void ring_status_table::remember_dropped(std::string_view function_name,
+                                         std::string_view client_id) {
+    auto& entry = dropped_ring_[dropped_next_];
+    if (entry.plain != 0 || entry.scoped != 0) { // the ring is full: forget the oldest
+        count_down(dropped_plain_, entry.plain);
+        count_down(dropped_scoped_, entry.scoped);
+    }
+    entry = {std::hash<std::string_view>{}(client_id), hash_client_id(function_name, client_id)};
+    ++dropped_plain_[entry.plain];
+    ++dropped_scoped_[entry.scoped];
+    dropped_next_ = (dropped_next_ + 1) % dropped_ring_.size();
+}
+
+void ring_status_table::discard(record_ref ref) {
+    auto* s = held_slot(ref);
+    if (s == nullptr || s->status != ExecutionStatus::pending || s->ran)
+        return;
+    --counts_[status_index(s->status)];
+    if (!s->client_execution_id.empty())
+        erase_client_entry(ref.slot);
+    s->seq = 0;
+    free_.push_back(ref.slot);
+}
+
+std::uint64_t ring_status_table::request_hash(record_ref ref) const { return at(ref).request_hash; }
 
 void ring_status_table::expire(steady_time now) {
     if (options_.ttl.count() == 0)
@@ -211,6 +263,7 @@ std::variant<record_ref, error> ring_status_table::insert(const new_execution& e
     s.ran = false;
     s.function_name.assign(e.function_name);
     s.client_execution_id.assign(e.client_execution_id);
+    s.request_hash = e.request_hash;
     s.content_type.assign(default_content_type);
     s.error = error_code::none;
     s.error_message.clear();
@@ -231,7 +284,7 @@ std::variant<record_ref, error> ring_status_table::insert(const new_execution& e
     s.stderr_len = 0;
     ++counts_[status_index(ExecutionStatus::pending)];
     if (!e.client_execution_id.empty())
-        client_ids_.insert_or_assign(std::string(e.client_execution_id), index);
+        client_ids_.emplace(std::string(e.client_execution_id), index);
     return record_ref{index, seq};
 }
 
@@ -249,20 +302,41 @@ lookup_result ring_status_table::find(std::string_view id, steady_time now) {
         }
     }
     // Not one of ours: it may be a caller's own execution id (which may even look like ours).
-    return find_client_id(id, now);
+    if (id.empty())
+        return {};
+    lookup_result found;
+    std::string_view function;
+    for (auto [it, last] = client_ids_.equal_range(id); it != last; ++it) {
+        const auto& s = slots_[it->second];
+        if (!function.empty() && s.function_name != function)
+            return {lookup_status::ambiguous, {}};
+        function = s.function_name;
+        if (s.seq > found.ref.seq)
+            found = {lookup_status::found, record_ref{it->second, s.seq}};
+    }
+    if (found.status == lookup_status::found)
+        return found;
+    if (dropped_plain_.contains(std::hash<std::string_view>{}(id)))
+        return {lookup_status::evicted, {}};
+    return {};
 }
 
-lookup_result ring_status_table::find_client_id(std::string_view client_id, steady_time now) {
+lookup_result ring_status_table::find_client_id(std::string_view client_id,
+                                                std::string_view function_name, steady_time now) {
     expire(now);
     if (client_id.empty())
         return {};
-    const auto it = client_ids_.find(client_id);
-    if (it == client_ids_.end())
-        return {};
-    const auto& s = slots_[it->second];
-    if (s.seq == 0 || s.client_execution_id != client_id)
-        return {};
-    return {lookup_status::found, record_ref{it->second, s.seq}};
+    lookup_result found;
+    for (auto [it, last] = client_ids_.equal_range(client_id); it != last; ++it) {
+        const auto& s = slots_[it->second];
+        if (s.function_name == function_name && s.seq > found.ref.seq)
+            found = {lookup_status::found, record_ref{it->second, s.seq}};
+    }
+    if (found.status == lookup_status::found)
+        return found;
+    if (dropped_scoped_.contains(hash_client_id(function_name, client_id)))
+        return {lookup_status::evicted, {}};
+    return {};
 }
 
 // --- transitions --------------------------------------------------------------------------

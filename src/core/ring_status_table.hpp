@@ -32,9 +32,10 @@ struct ring_status_table_options {
 /// Data for a new record (status pending).
 struct new_execution {
     std::string_view function_name;
-    std::string_view client_execution_id; ///< may be empty
+    std::string_view client_execution_id; ///< may be empty; scoped to the function
     ExecutionMode mode = ExecutionMode::sync;
     steady_time expected_completion{}; ///< used to compute Retry-After when the table is full
+    std::uint64_t request_hash = 0;    ///< binds the client id to one request (idempotency)
 };
 
 /// A reference to a live record: its slot and the seq it was issued with.
@@ -48,6 +49,7 @@ enum class lookup_status : std::uint8_t {
     found,     ///< the record is held
     not_found, ///< never issued by this boot (or not an id at all)
     evicted,   ///< issued, but the slot was reused or the record expired
+    ambiguous, ///< a client id that records of several functions carry
 };
 
 struct lookup_result {
@@ -84,10 +86,22 @@ public:
     /// expected_completion among them (at least 1000).
     std::variant<record_ref, error> insert(const new_execution& e, steady_time now, wall_time wall);
 
-    /// Resolves an id (ours, or a client-supplied execution id still held) to a record.
+    /// Resolves an id: ours, else a client-supplied execution id (found when the records
+    /// that carry it belong to one function, ambiguous when to several, evicted when its
+    /// record was dropped not long ago: see find_client_id).
     lookup_result find(std::string_view id, steady_time now);
-    /// Resolves a client-supplied execution id; not_found if no held record carries it.
-    lookup_result find_client_id(std::string_view client_id, steady_time now);
+    /// Resolves a client-supplied execution id within one function (client ids are scoped to
+    /// their function): the newest held record of `function_name` carrying it; evicted when
+    /// such a record was dropped and no newer one holds the id (the table remembers the last
+    /// `slots` dropped client ids, by 64-bit hash); else not_found.
+    lookup_result find_client_id(std::string_view client_id, std::string_view function_name,
+                                 steady_time now);
+    /// The request hash the record was inserted with.
+    std::uint64_t request_hash(record_ref ref) const;
+    /// Drops a record that was inserted but never handed out (a submission the scheduler
+    /// refused): its slot is free again and its id is as if never issued. Ignored unless
+    /// `ref` is held and pending.
+    void discard(record_ref ref);
     /// True if `ref` still names a held record.
     bool holds(record_ref ref) const noexcept;
 
@@ -157,8 +171,20 @@ private:
             return std::hash<std::string_view>{}(s);
         }
     };
-    /// client id -> slot of the newest held record carrying it
-    std::unordered_map<std::string, std::uint32_t, string_hash, std::equal_to<>> client_ids_;
+    /// client id -> slot, one entry per held record carrying it (of any function)
+    std::unordered_multimap<std::string, std::uint32_t, string_hash, std::equal_to<>> client_ids_;
+    /// Client ids of dropped records, newest last: a ring of `slots` entries, counted by hash
+    /// so a lookup is O(1). `scoped` hashes the function name with the id.
+    struct dropped_client_id {
+        std::uint64_t plain = 0;
+        std::uint64_t scoped = 0;
+    };
+    std::vector<dropped_client_id> dropped_ring_;
+    std::size_t dropped_next_ = 0;
+    std::unordered_map<std::uint64_t, std::uint32_t> dropped_plain_;
+    std::unordered_map<std::uint64_t, std::uint32_t> dropped_scoped_;
+    void remember_dropped(std::string_view function_name, std::string_view client_id);
+    void erase_client_entry(std::uint32_t index);
     std::array<std::size_t, status_count> counts_{};
     std::uint64_t next_seq_ = 1;
     std::uint64_t evictions_ = 0;

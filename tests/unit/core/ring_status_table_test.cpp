@@ -378,15 +378,15 @@ BOOST_AUTO_TEST_CASE(evicts_oldest_terminal_first) {
 BOOST_AUTO_TEST_CASE(client_execution_id_lookup_and_eviction) {
     ring_status_table table(small_options(2));
     const auto a = must_insert(table, "f", t0, "order-42");
-    auto found = table.find_client_id("order-42", t0);
+    auto found = table.find_client_id("order-42", "f", t0);
     BOOST_TEST((found.status == lookup_status::found));
     BOOST_TEST((found.ref == a));
     found = table.find("order-42", t0); // find falls back to client ids
     BOOST_TEST((found.status == lookup_status::found));
     BOOST_TEST((found.ref == a));
     BOOST_TEST(table.snapshot(a, false, t0).client_execution_id == "order-42");
-    BOOST_TEST((table.find_client_id("order-43", t0).status == lookup_status::not_found));
-    BOOST_TEST((table.find_client_id("", t0).status == lookup_status::not_found));
+    BOOST_TEST((table.find_client_id("order-43", "f", t0).status == lookup_status::not_found));
+    BOOST_TEST((table.find_client_id("", "f", t0).status == lookup_status::not_found));
 
     // A client id that happens to look like one of ours, from another boot.
     const auto lookalike = format_execution_id({test_boot + 7, 1, 0});
@@ -398,22 +398,68 @@ BOOST_AUTO_TEST_CASE(client_execution_id_lookup_and_eviction) {
     complete(table, a, t0);
     complete(table, b, t0 + 1ms);
     must_insert(table, "f", t0 + 2ms); // evicts a
-    BOOST_TEST((table.find_client_id("order-42", t0).status == lookup_status::not_found));
-    BOOST_TEST((table.find("order-42", t0).status == lookup_status::not_found));
-    BOOST_TEST((table.find_client_id(lookalike, t0).status == lookup_status::found));
+    BOOST_TEST((table.find_client_id("order-42", "f", t0).status == lookup_status::evicted));
+    BOOST_TEST((table.find("order-42", t0).status == lookup_status::evicted));
+    BOOST_TEST((table.find_client_id("order-42", "g", t0).status == lookup_status::not_found));
+    BOOST_TEST((table.find_client_id(lookalike, "f", t0).status == lookup_status::found));
 
     // The same client id twice: the newest record answers; dropping the older one keeps it.
     ring_status_table dup(small_options(3));
     const auto first = must_insert(dup, "f", t0, "same");
     complete(dup, first, t0);
     const auto second = must_insert(dup, "f", t0, "same");
-    BOOST_TEST((dup.find_client_id("same", t0).ref == second));
+    BOOST_TEST((dup.find_client_id("same", "f", t0).ref == second));
     must_insert(dup, "f", t0);
     must_insert(dup, "f", t0); // evicts first
     BOOST_TEST(!dup.holds(first));
-    found = dup.find_client_id("same", t0);
+    found = dup.find_client_id("same", "f", t0);
     BOOST_TEST((found.status == lookup_status::found));
     BOOST_TEST((found.ref == second));
+}
+
+BOOST_AUTO_TEST_CASE(client_ids_are_scoped_to_their_function) {
+    ring_status_table table(small_options(4));
+    const auto a = must_insert(table, "f", t0, "key");
+    BOOST_TEST((table.find_client_id("key", "g", t0).status == lookup_status::not_found));
+    BOOST_TEST((table.find("key", t0).ref == a)); // one function carries it: unambiguous
+    const auto b = must_insert(table, "g", t0, "key");
+    BOOST_TEST((table.find_client_id("key", "f", t0).ref == a));
+    BOOST_TEST((table.find_client_id("key", "g", t0).ref == b));
+    BOOST_TEST((table.find("key", t0).status == lookup_status::ambiguous));
+}
+
+BOOST_AUTO_TEST_CASE(request_hash_is_kept_with_the_record) {
+    ring_status_table table(small_options(2));
+    auto inserted = table.insert({"f", "key", ExecutionMode::async, {}, 0xfeedu}, t0, w0);
+    const auto ref = std::get<record_ref>(inserted);
+    BOOST_TEST(table.request_hash(ref) == 0xfeedu);
+}
+
+BOOST_AUTO_TEST_CASE(dropped_client_ids_are_remembered_for_a_ring_of_slots) {
+    ring_status_table table(small_options(1));
+    const auto a = must_insert(table, "f", t0, "k1");
+    complete(table, a, t0);
+    const auto b = must_insert(table, "f", t0 + 1ms, "k2"); // drops k1
+    BOOST_TEST((table.find_client_id("k1", "f", t0).status == lookup_status::evicted));
+    complete(table, b, t0 + 1ms);
+    must_insert(table, "f", t0 + 2ms); // drops k2; the one-entry ring forgets k1
+    BOOST_TEST((table.find_client_id("k1", "f", t0).status == lookup_status::not_found));
+    BOOST_TEST((table.find_client_id("k2", "f", t0).status == lookup_status::evicted));
+}
+
+BOOST_AUTO_TEST_CASE(discard_frees_the_slot_as_if_never_issued) {
+    ring_status_table table(small_options(1));
+    const auto a = must_insert(table, "f", t0, "key");
+    const auto id = table.execution_id(a);
+    table.discard(a);
+    BOOST_TEST(!table.holds(a));
+    BOOST_TEST(table.size() == 0u);
+    BOOST_TEST(table.evictions() == 0u);
+    BOOST_TEST((table.find_client_id("key", "f", t0).status == lookup_status::not_found));
+    const auto b = must_insert(table, "f", t0); // the slot is free again, nothing was evicted
+    BOOST_TEST(b.slot == a.slot);
+    BOOST_TEST(table.evictions() == 0u);
+    BOOST_TEST((table.find(id, t0).status == lookup_status::evicted)); // its seq is in the past
 }
 
 BOOST_AUTO_TEST_CASE(list_filters_by_function_and_status) {
