@@ -2,6 +2,7 @@
 // Config may lower a limit (or raise it up to the ceiling); nothing else defines one.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 
@@ -62,6 +63,11 @@ inline constexpr std::uint32_t execution_timeout_ms = 30'000;
 inline constexpr std::uint32_t execution_timeout_ms_max = 3'600'000;
 /// SIGTERM-to-SIGKILL grace when stopping a process group.
 inline constexpr std::uint32_t kill_grace_ms = 2'000;
+/// A cancel waits the kill grace plus this for the runtime to confirm the stop (reaping a
+/// SIGKILLed group is quick; a runtime that takes longer is reported as still stopping).
+inline constexpr std::chrono::milliseconds cancel_confirm_margin{2'000};
+/// Shutdown waits the kill grace plus this for every killed execution to report its end.
+inline constexpr std::chrono::milliseconds shutdown_stop_margin{3'000};
 /// Function and execution-id strings: short enough for microcontroller frames.
 inline constexpr std::size_t function_name_bytes = 64;
 inline constexpr std::size_t client_execution_id_bytes = 64;

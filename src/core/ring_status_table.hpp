@@ -96,6 +96,8 @@ public:
     /// `slots` dropped client ids, by 64-bit hash); else not_found.
     lookup_result find_client_id(std::string_view client_id, std::string_view function_name,
                                  steady_time now);
+    /// The seq the next successful insert will take (keys the scheduler before the insert).
+    std::uint64_t next_seq() const noexcept { return next_seq_; }
     /// The request hash the record was inserted with.
     std::uint64_t request_hash(record_ref ref) const;
     /// Drops a record that was inserted but never handed out (a submission the scheduler

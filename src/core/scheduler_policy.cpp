@@ -109,17 +109,14 @@ std::size_t scheduler_policy::effective_concurrency(std::uint32_t function) cons
     return std::min(functions_.at(function).limits.max_concurrency, global_concurrency_);
 }
 
-std::vector<scheduled_item> scheduler_policy::drain_queued() {
-    std::vector<scheduled_item> drained;
-    drained.reserve(queued_total());
-    for (std::size_t i = 0; i < functions_.size(); ++i) {
-        for (auto key : functions_[i].queue)
-            drained.push_back({static_cast<std::uint32_t>(i), key});
-        functions_[i].queue.clear();
+void scheduler_policy::withdraw(scheduled_item item) {
+    if (remove_queued(item))
+        return;
+    auto& fn = functions_.at(item.function);
+    if (fn.running > 0) {
+        --fn.running;
+        --running_total_;
     }
-    std::sort(drained.begin(), drained.end(),
-              [](const scheduled_item& a, const scheduled_item& b) { return a.key < b.key; });
-    return drained;
 }
 
 } // namespace spear::core

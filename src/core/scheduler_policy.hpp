@@ -46,6 +46,11 @@ public:
     /// index is unknown). Starts nothing: removing a waiter frees no slot.
     bool remove_queued(scheduled_item item);
 
+    /// Undoes admit() of an item that never ran (its record could not be created): a queued
+    /// item leaves its queue, a started one gives its slot back. Starts nothing: the slot was
+    /// free before this item took it.
+    void withdraw(scheduled_item item);
+
     /// 0-based position of a queued item in its function's queue, nullopt if not queued.
     std::optional<std::size_t> queue_position(scheduled_item item) const;
 
@@ -55,9 +60,6 @@ public:
     std::size_t queued_total() const noexcept;
     /// min(function's max_concurrency, global limit): what estimates should assume.
     std::size_t effective_concurrency(std::uint32_t function) const;
-    /// Pops every queued item (shutdown), in key order; they are no longer tracked.
-    /// Running counts are unchanged.
-    std::vector<scheduled_item> drain_queued();
 
 private:
     std::vector<scheduled_item> start_ready();

@@ -1,4 +1,4 @@
-// The service layer: mode dispatch, admission, scheduling and the life of each execution.
+// The service layer: mode dispatch, admission, and the driver of each execution's state machine.
 #include "service/execution_service.hpp"
 
 #include "core/log.hpp"
@@ -6,7 +6,6 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -17,6 +16,7 @@ namespace spear::service {
 
 using core::error_code;
 using core::ExecutionStatus;
+using enum core::execution_action;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -34,6 +34,37 @@ bool is_url_safe_id(std::string_view id) {
     });
 }
 
+/// FNV-1a over the parts of a request that decide what runs: the idempotency key is bound
+/// to it, so the same key with another input, timeout or environment is a conflict. The mode
+/// is left out: asking for the result of the same work in another mode is the same request.
+class request_hasher {
+public:
+    void add(std::string_view bytes) {
+        for (const auto c : bytes) {
+            hash_ ^= static_cast<unsigned char>(c);
+            hash_ *= 0x100000001b3ULL;
+        }
+        hash_ ^= 0xff; // a separator no byte sequence can imitate by shifting
+        hash_ *= 0x100000001b3ULL;
+    }
+    std::uint64_t value() const noexcept { return hash_; }
+
+private:
+    std::uint64_t hash_ = 0xcbf29ce484222325ULL;
+};
+
+std::uint64_t request_hash(const core::InvokeFunctionRequest& request) {
+    request_hasher h;
+    h.add(request.function_name);
+    h.add(request.input);
+    h.add(request.timeout_ms ? std::to_string(*request.timeout_ms) : std::string());
+    for (const auto& [key, value] : request.environment) {
+        h.add(key);
+        h.add(value);
+    }
+    return h.value();
+}
+
 } // namespace
 
 std::uint32_t make_boot_nonce() {
@@ -41,38 +72,45 @@ std::uint32_t make_boot_nonce() {
     return static_cast<std::uint32_t>(rd());
 }
 
-/// Everything the service keeps about an execution while it is pending or running.
+/// Everything the service keeps about an execution while it is pending or running. Its state
+/// is `fsm` alone; the other members are what the driver needs to perform the actions.
 struct execution_service::live_execution {
-    live_execution(const asio::any_io_executor& ex, std::string id, const core::config& cfg)
-        : cancel(ex)
+    live_execution(const asio::any_io_executor& ex, std::string id, const core::config& cfg,
+                   core::admit_result admitted, core::steady_time now)
+        : fsm(admitted, now)
+        , cancel(ex)
         , done(ex)
         , stream(std::move(id), cfg.stream.replay_chunks, core::limits::stream_chunk_bytes) {}
 
+    core::execution_fsm fsm;
     core::record_ref ref;
     std::uint32_t function = 0;
     core::InvokeFunctionRequest request;  ///< input and environment, moved into the run
     std::int64_t initial_estimate_ms = 0; ///< for the 202 response
     core::estimate_source source = core::estimate_source::fallback;
-    runtime::cancel_signal cancel;
-    runtime::async_event done;                  ///< set once the record is terminal
-    std::optional<core::ExecutionResult> final; ///< full snapshot taken when it ended
+    runtime::cancel_signal cancel;              ///< fired by the `kill` action
+    runtime::async_event done;                  ///< set by `wake_waiters` (the record is final)
+    std::optional<core::ExecutionResult> final; ///< the record as it ended
     stream_broadcaster stream;                  ///< live output for stream callers and viewers
-    bool started = false;
-    core::steady_time started_steady{};
-    std::string cancel_reason;
 };
 
-/// Routes a runtime's output into the record (capped) and to the stream's viewers.
+/// Routes a runtime's output into the record (capped) and to the stream's viewers, while the
+/// state machine says the execution lives.
 class execution_service::record_sink final : public runtime::output_sink {
 public:
     record_sink(core::ring_status_table& table, live_execution& live)
         : table_(table)
         , live_(live) {}
     void on_stdout(std::string_view bytes) override {
+        if (!live_.fsm.on_output().has(append_output))
+            return;
         table_.append_output(live_.ref, bytes);
         live_.stream.publish_output(bytes);
     }
-    void on_stderr(std::string_view bytes) override { table_.append_stderr(live_.ref, bytes); }
+    void on_stderr(std::string_view bytes) override {
+        if (live_.fsm.on_output().has(append_output))
+            table_.append_stderr(live_.ref, bytes);
+    }
 
 private:
     core::ring_status_table& table_;
@@ -96,7 +134,9 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
           cfg.limits.global_concurrency)
     , process_runtime_(std::make_unique<runtime::process_runtime>())
     , wasm_runtime_(std::make_unique<runtime::wasm_runtime>())
-    , started_at_(clock_type::now()) {
+    , started_at_(clock_type::now())
+    , sync_waiters_gone_(executor_)
+    , all_ended_(executor_) {
     histories_.reserve(cfg.functions.size());
     for (const auto& f : cfg.functions) {
         histories_.emplace_back(cfg.history.window, f.expected_ms, cfg.history.default_expected_ms);
@@ -157,8 +197,8 @@ std::int64_t execution_service::estimate_start_after(std::uint32_t function,
     const auto now = clock_type::now();
     std::vector<std::int64_t> running_elapsed;
     for (const auto& [seq, live] : live_)
-        if (live->function == function && live->started)
-            running_elapsed.push_back(core::elapsed_ms(live->started_steady, now));
+        if (live->function == function && live->fsm.phase() == core::execution_phase::running)
+            running_elapsed.push_back(live->fsm.run_ms(now));
     return core::estimate_new_completion_ms(histories_[function].typical_ms(), running_elapsed,
                                             queued_ahead,
                                             scheduler_.effective_concurrency(function));
@@ -171,15 +211,41 @@ execution_service::estimate_for_new(std::uint32_t function) {
 }
 
 std::int64_t execution_service::estimate_remaining(const live_execution& live) {
-    if (live.started)
-        return core::estimate_remaining_ms(
-            histories_[live.function].typical_ms(),
-            core::elapsed_ms(live.started_steady, clock_type::now()));
+    if (live.fsm.phase() == core::execution_phase::running)
+        return core::estimate_remaining_ms(histories_[live.function].typical_ms(),
+                                           live.fsm.run_ms(clock_type::now()));
     const auto position = scheduler_.queue_position({live.function, live.ref.seq});
     return estimate_start_after(live.function, position.value_or(0));
 }
 
-std::variant<std::shared_ptr<execution_service::live_execution>, error>
+std::optional<std::variant<execution_service::submission, error>>
+execution_service::find_previous(const core::InvokeFunctionRequest& request,
+                                 const core::function_config& fn) {
+    if (request.client_execution_id.empty())
+        return std::nullopt;
+    const auto& key = request.client_execution_id;
+    const auto found = table_.find_client_id(key, fn.name, clock_type::now());
+    switch (found.status) {
+    case core::lookup_status::found:
+        if (table_.request_hash(found.ref) != request_hash(request))
+            return error::make(error_code::conflict,
+                               "context.execution_id '" + key + "' was already used for another "
+                               "request to function '" + fn.name +
+                               "' (other input, timeout or environment); use a new key");
+        return submission{find_live(found.ref), found.ref, true};
+    case core::lookup_status::evicted:
+        return error::make(error_code::execution_evicted,
+                           "context.execution_id '" + key + "' named an execution of function '" +
+                               fn.name + "' that was evicted from the status table; use a new "
+                               "key to run it again");
+    case core::lookup_status::not_found:
+    case core::lookup_status::ambiguous:
+        break;
+    }
+    return std::nullopt;
+}
+
+std::variant<execution_service::submission, error>
 execution_service::submit(core::InvokeFunctionRequest&& request,
                           const std::shared_ptr<viewer_queue>& viewer) {
     if (shutting_down_)
@@ -192,13 +258,19 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     const auto& fn = config_.functions[function];
     if (auto invalid = validate(request, fn))
         return *invalid;
+    if (auto previous = find_previous(request, fn)) {
+        if (auto* accepted = std::get_if<submission>(&*previous); accepted && viewer)
+            if (auto refused = attach_viewer(accepted->ref, viewer))
+                return *refused;
+        return std::move(*previous);
+    }
 
-    // Refuse before taking a slot: a full queue must not leave a record behind.
-    const bool can_start = scheduler_.queued(function) == 0 &&
-                           scheduler_.running(function) < fn.max_concurrency &&
-                           scheduler_.running_total() < config_.limits.global_concurrency;
+    // Admission is decided once, by the scheduler, keyed by the seq the record will take; a
+    // record the table cannot hold withdraws it again.
     auto [estimate, source] = estimate_for_new(function);
-    if (!can_start && scheduler_.queued(function) >= fn.queue_depth) {
+    const core::scheduled_item item{function, table_.next_seq()};
+    const auto admitted = scheduler_.admit(item);
+    if (admitted == core::admit_result::queue_full) {
         auto refused = error::make(error_code::too_many_requests,
                                    "function '" + fn.name + "' has " +
                                        std::to_string(scheduler_.queued(function)) +
@@ -206,17 +278,19 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
         refused.retry_after_ms = estimate;
         return refused;
     }
-
     const auto now = clock_type::now();
     const core::new_execution record{fn.name, request.client_execution_id, request.execution_mode,
-                                     now + core::millis(estimate)};
+                                     now + core::millis(estimate), request_hash(request)};
     auto inserted = table_.insert(record, now, wall_now());
-    if (auto* refused = std::get_if<error>(&inserted))
+    if (auto* refused = std::get_if<error>(&inserted)) {
+        scheduler_.withdraw(item);
         return *refused;
+    }
     const auto ref = std::get<core::record_ref>(inserted);
     table_.set_content_type(ref, fn.content_type);
 
-    auto live = std::make_shared<live_execution>(executor_, table_.execution_id(ref), config_);
+    auto live = std::make_shared<live_execution>(executor_, table_.execution_id(ref), config_,
+                                                 admitted, now);
     live->ref = ref;
     live->function = function;
     live->request = std::move(request);
@@ -225,47 +299,65 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     if (viewer)
         live->stream.attach(viewer);
     live_.emplace(ref.seq, live);
-
-    switch (scheduler_.admit({function, ref.seq})) {
-    case core::admit_result::start_now:
-        start(live);
-        break;
-    case core::admit_result::queued:
-        live->stream.publish_status(ExecutionStatus::pending);
-        break;
-    case core::admit_result::queue_full: // excluded by the check above; keep the record honest
-        finish_pending(live, {ExecutionStatus::failed, error_code::too_many_requests, "queue full",
-                              std::nullopt, std::nullopt});
-        return error::make(error_code::too_many_requests);
-    }
-    return live;
+    perform(live, live->fsm.initial_actions());
+    return submission{live, ref, false};
 }
 
-// --- running ------------------------------------------------------------------------------
+// --- the driver ---------------------------------------------------------------------------
 
-void execution_service::start(const std::shared_ptr<live_execution>& live) {
-    ++executions_started_;
-    auto id = table_.execution_id(live->ref);
-    // Posted, not run inline: the caller (e.g. an async 202) answers before the spawn.
-    auto spawn = [this, live, id = std::move(id)]() {
-        asio::co_spawn(executor_, run_execution(live),
-                       [id](std::exception_ptr e) { log::task_ended("execution " + id, e); });
-    };
-    asio::post(executor_, std::move(spawn));
+void execution_service::perform(const std::shared_ptr<live_execution>& live,
+                                core::execution_actions actions) {
+    const auto now = clock_type::now();
+    if (actions.has(leave_queue))
+        scheduler_.remove_queued({live->function, live->ref.seq});
+    if (actions.has(kill))
+        live->cancel.cancel();
+    if (actions.has(start_runtime)) {
+        ++executions_started_;
+        // Posted, not run inline: the caller (e.g. an async 202) answers before the spawn.
+        // A cancel that lands before the post runs is seen by `started` (never run).
+        auto spawn = [this, live]() {
+            auto id = table_.execution_id(live->ref);
+            asio::co_spawn(executor_, run_execution(live),
+                           [id](std::exception_ptr e) { log::task_ended("execution " + id, e); });
+        };
+        asio::post(executor_, std::move(spawn));
+    }
+    if (actions.has(mark_running)) {
+        table_.mark_running(live->ref, now, wall_now());
+        auto& history = histories_[live->function];
+        history.record_queue_wait(live->fsm.queue_ms());
+        table_.set_expected_completion(live->ref, now + core::millis(history.typical_ms()));
+    }
+    if (actions.has(publish_status))
+        live->stream.publish_status(live->fsm.status());
+    if (actions.has(finish_record)) {
+        table_.finish(live->ref, live->fsm.outcome(), now, wall_now());
+        live->final = table_.snapshot(live->ref, true, now);
+        live->stream.publish_final(*live->final);
+    }
+    if (actions.has(record_history))
+        histories_[live->function].record_run(live->fsm.run_ms(now));
+    if (actions.has(wake_waiters)) {
+        live->done.set();
+        live_.erase(live->ref.seq);
+        if (shutting_down_ && live_.empty())
+            all_ended_.set();
+    }
+    if (actions.has(start_next))
+        for (const auto& next : scheduler_.finish(live->function))
+            if (auto it = live_.find(next.key); it != live_.end()) {
+                auto waiting = it->second; // perform may erase it from live_
+                perform(waiting, waiting->fsm.on_admitted(now));
+            }
 }
 
 asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_execution> live) {
-    const auto& fn = config_.functions[live->function];
-    auto now = clock_type::now();
-    table_.mark_running(live->ref, now, wall_now());
-    live->started = true;
-    live->started_steady = now;
-    histories_[live->function].record_queue_wait(
-        core::elapsed_ms(table_.queued_steady(live->ref), now));
-    table_.set_expected_completion(live->ref,
-                                   now + core::millis(histories_[live->function].typical_ms()));
-    live->stream.publish_status(ExecutionStatus::running);
+    perform(live, live->fsm.on_started(clock_type::now()));
+    if (live->fsm.phase() != core::execution_phase::running)
+        co_return; // stopped before it started: the runtime is never called
 
+    const auto& fn = config_.functions[live->function];
     runtime::run_request request;
     request.function = &fn;
     request.execution_id = table_.execution_id(live->ref);
@@ -279,43 +371,14 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
     try {
         outcome = co_await runtime_for(fn).run(std::move(request), sink, live->cancel);
     } catch (const std::exception& e) {
+        // Whatever a runtime throws, the execution ends and gives back what it holds.
         log::error("runtime error in execution " + table_.execution_id(live->ref) + ": " +
                    e.what());
         outcome = {ExecutionStatus::failed, error_code::internal,
                    std::string(core::default_message(error_code::internal)), std::nullopt,
                    std::nullopt};
     }
-    if (outcome.status == ExecutionStatus::cancelled && !live->cancel_reason.empty())
-        outcome.error_message = live->cancel_reason;
-
-    now = clock_type::now();
-    table_.finish(live->ref, outcome, now, wall_now());
-    if (outcome.status == ExecutionStatus::completed || outcome.status == ExecutionStatus::failed)
-        histories_[live->function].record_run(core::elapsed_ms(live->started_steady, now));
-    on_execution_end(live);
-
-    // Free the function's slot and start whatever the policy says may start now.
-    if (!shutting_down_) {
-        for (const auto& item : scheduler_.finish(live->function))
-            if (auto next = live_.find(item.key); next != live_.end())
-                start(next->second);
-    } else {
-        scheduler_.finish(live->function);
-    }
-}
-
-void execution_service::finish_pending(const std::shared_ptr<live_execution>& live,
-                                       const core::execution_outcome& outcome) {
-    scheduler_.remove_queued({live->function, live->ref.seq});
-    table_.finish(live->ref, outcome, clock_type::now(), wall_now());
-    on_execution_end(live);
-}
-
-void execution_service::on_execution_end(const std::shared_ptr<live_execution>& live) {
-    live->final = table_.snapshot(live->ref, true, clock_type::now());
-    live->stream.publish_final(*live->final);
-    live->done.set();
-    live_.erase(live->ref.seq);
+    perform(live, live->fsm.on_ended(std::move(outcome), clock_type::now()));
 }
 
 // --- invoke -------------------------------------------------------------------------------
@@ -337,35 +400,27 @@ execution_service::invoke_function(core::InvokeFunctionRequest request) {
 
 asio::awaitable<execution_service::invoke_result>
 execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
-    std::shared_ptr<live_execution> live;
-    std::optional<core::record_ref> replay;
-    if (!request.client_execution_id.empty()) {
-        const auto found = table_.find_client_id(request.client_execution_id, clock_type::now());
-        if (found.status == core::lookup_status::found) {
-            replay = found.ref;
-            live = find_live(found.ref);
-        }
-    }
     const auto promote_after = request.respond_async_after_ms;
-    if (!replay) {
-        auto submitted = submit(std::move(request), nullptr);
-        if (auto* refused = std::get_if<error>(&submitted))
-            co_return *refused;
-        live = std::get<std::shared_ptr<live_execution>>(std::move(submitted));
-    }
+    auto submitted = submit(std::move(request), nullptr);
+    if (auto* refused = std::get_if<error>(&submitted))
+        co_return *refused;
+    const auto accepted = std::get<submission>(std::move(submitted));
+    const auto& live = accepted.live;
 
     if (live) {
-        // Bound: every queued execution ahead and this one may each run to their timeout.
-        const auto& fn = config_.functions[live->function];
-        const auto per_run = std::chrono::milliseconds(config_.timeout_for(fn)) +
+        // A safety bound only, never reached while runtimes keep their contract: every
+        // execution ends by its own timeout, and each one queued ahead may run to the longest
+        // timeout there is. With no Prefer, a sync caller is answered at the end, never 202.
+        const auto per_run = std::chrono::milliseconds(config_.limits.max_timeout_ms) +
                              std::chrono::milliseconds(config_.limits.kill_grace_ms);
-        auto bound = std::chrono::duration_cast<std::chrono::milliseconds>(
-            per_run * static_cast<long>(fn.queue_depth + 2));
+        const auto ahead = static_cast<std::int64_t>(scheduler_.queued(live->function));
+        auto bound = per_run * (ahead + 1) + core::limits::cancel_confirm_margin;
         if (promote_after)
             bound = std::min(bound, std::chrono::milliseconds(*promote_after));
         ++sync_waiters_;
         co_await live->done.wait_for(bound);
-        --sync_waiters_;
+        if (--sync_waiters_ == 0 && shutting_down_)
+            sync_waiters_gone_.set();
         if (promote_after && !live->done.is_set()) {
             // Opted-in promotion: the caller gets the async answer and polls.
             auto pending = table_.snapshot(live->ref, false, clock_type::now());
@@ -382,44 +437,37 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
     core::ExecutionResult result;
     if (live && live->final)
         result = *live->final;
-    else if (live)
-        result = table_.snapshot(live->ref, true, clock_type::now());
     else
-        result = table_.snapshot(*replay, true, clock_type::now());
+        result = table_.snapshot(accepted.ref, true, clock_type::now());
     auto request_id =
         result.client_execution_id.empty() ? result.execution_id : result.client_execution_id;
     auto response = core::RuntimeExecutionResponse::new_sync(std::move(request_id),
                                                              std::move(result), wall_now());
-    if (replay)
+    if (accepted.replayed)
         response.metadata["replayed"] = "true";
     co_return response;
 }
 
 execution_service::invoke_result
 execution_service::handle_async_execution(core::InvokeFunctionRequest request) {
-    if (!request.client_execution_id.empty()) {
-        const auto found = table_.find_client_id(request.client_execution_id, clock_type::now());
-        if (found.status == core::lookup_status::found) {
-            auto status = make_status(found.ref, true);
-            auto request_id = request.client_execution_id;
-            auto response = core::RuntimeExecutionResponse::new_async(
-                std::move(request_id), std::move(status.result), status.estimated_completion_ms,
-                status.source, wall_now());
-            response.metadata["replayed"] = "true";
-            return response;
-        }
-    }
     auto submitted = submit(std::move(request), nullptr);
     if (auto* refused = std::get_if<error>(&submitted))
         return *refused;
-    auto live = std::get<std::shared_ptr<live_execution>>(std::move(submitted));
-    auto snapshot =
-        live->final ? *live->final : table_.snapshot(live->ref, false, clock_type::now());
-    auto request_id =
-        snapshot.client_execution_id.empty() ? snapshot.execution_id : snapshot.client_execution_id;
-    return core::RuntimeExecutionResponse::new_async(std::move(request_id), std::move(snapshot),
-                                                     live->initial_estimate_ms, live->source,
-                                                     wall_now());
+    const auto accepted = std::get<submission>(std::move(submitted));
+    auto status = make_status(accepted.ref, accepted.replayed);
+    if (!accepted.replayed) { // a new execution answers with the estimate it was accepted with
+        status.estimated_completion_ms = accepted.live->initial_estimate_ms;
+        status.source = accepted.live->source;
+    }
+    auto request_id = status.result.client_execution_id.empty()
+                          ? status.result.execution_id
+                          : status.result.client_execution_id;
+    auto response = core::RuntimeExecutionResponse::new_async(
+        std::move(request_id), std::move(status.result), status.estimated_completion_ms,
+        status.source, wall_now());
+    if (accepted.replayed)
+        response.metadata["replayed"] = "true";
+    return response;
 }
 
 std::variant<core::record_ref, error>
@@ -428,19 +476,15 @@ execution_service::start_stream_execution(core::InvokeFunctionRequest request,
     auto submitted = submit(std::move(request), viewer);
     if (auto* refused = std::get_if<error>(&submitted))
         return *refused;
-    return std::get<std::shared_ptr<live_execution>>(submitted)->ref;
+    return std::get<submission>(submitted).ref;
 }
 
 std::shared_ptr<viewer_queue> execution_service::make_viewer_queue() const {
     return std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
 }
 
-std::variant<core::record_ref, error>
-execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer) {
-    auto resolved = resolve_or_error(id);
-    if (auto* missing = std::get_if<error>(&resolved))
-        return *missing;
-    const auto ref = std::get<core::record_ref>(resolved);
+std::optional<error> execution_service::attach_viewer(core::record_ref ref,
+                                                      const std::shared_ptr<viewer_queue>& viewer) {
     if (auto live = find_live(ref)) {
         if (live->stream.viewers() >= config_.stream.max_viewers_per_execution) {
             auto refused = error::make(
@@ -451,12 +495,23 @@ execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue
             return refused;
         }
         live->stream.attach(viewer);
-        return ref;
+        return std::nullopt;
     }
     for (auto& e : replay_finished(table_.snapshot(ref, true, clock_type::now()),
                                    core::limits::stream_chunk_bytes))
         viewer->push(std::move(e));
     viewer->close();
+    return std::nullopt;
+}
+
+std::variant<core::record_ref, error>
+execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer) {
+    auto resolved = resolve_or_error(id);
+    if (auto* missing = std::get_if<error>(&resolved))
+        return *missing;
+    const auto ref = std::get<core::record_ref>(resolved);
+    if (auto refused = attach_viewer(ref, viewer))
+        return *refused;
     return ref;
 }
 
@@ -485,6 +540,11 @@ std::variant<core::record_ref, error> execution_service::resolve_or_error(std::s
                            "execution '" + std::string(id.substr(0, 64)) +
                                "' was evicted from the status table (its slot was reused or "
                                "its record expired)");
+    case core::lookup_status::ambiguous:
+        return error::make(error_code::conflict,
+                           "execution id '" + std::string(id.substr(0, 64)) +
+                               "' is a client id that executions of several functions carry; "
+                               "use the execution_id the appliance answered with");
     case core::lookup_status::not_found:
         break;
     }
@@ -503,7 +563,7 @@ status_view execution_service::make_status(core::record_ref ref, bool include_re
     if (auto live = find_live(ref)) {
         view.estimated_completion_ms = estimate_remaining(*live);
         view.source = histories_[live->function].source();
-        if (!live->started)
+        if (live->fsm.phase() == core::execution_phase::pending)
             view.queue_position = scheduler_.queue_position({live->function, ref.seq});
     }
     return view;
@@ -555,24 +615,25 @@ asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std:
                        std::string(core::to_string(view.final_status));
         co_return view;
     }
-    if (!live->started) {
-        finish_pending(live, {ExecutionStatus::cancelled, error_code::none,
-                              "cancelled while pending: " + reason, std::nullopt, std::nullopt});
-        view.success = true;
-        view.final_status = ExecutionStatus::cancelled;
-        view.message = "removed from the queue before it started";
+    const bool was_pending = live->fsm.phase() == core::execution_phase::pending;
+    perform(live, live->fsm.on_cancel_requested(reason, clock_type::now()));
+    // Answer once the runtime has really stopped the function (bounded by the kill grace).
+    if (!live->fsm.is_ended())
+        co_await live->done.wait_for(std::chrono::milliseconds(config_.limits.kill_grace_ms) +
+                                     core::limits::cancel_confirm_margin);
+    if (!live->fsm.is_ended()) {
+        view.still_stopping = true;
+        view.final_status = ExecutionStatus::running;
+        view.message = "stop requested; the execution has not stopped yet (poll its status)";
         co_return view;
     }
-    live->cancel_reason = "cancelled while running: " + reason;
-    live->cancel.cancel();
-    // Answer once the runtime has really stopped the process group (bounded).
-    co_await live->done.wait_for(std::chrono::milliseconds(config_.limits.kill_grace_ms + 2000));
-    view.final_status = live->final ? live->final->status : ExecutionStatus::cancelled;
+    view.final_status = live->fsm.outcome().status;
     view.success = view.final_status == ExecutionStatus::cancelled;
-    view.message = view.success ? "stopped while running"
-                                : "execution ended with status " +
-                                      std::string(core::to_string(view.final_status)) +
-                                      " before the cancel took effect";
+    view.message = !view.success ? "execution ended with status " +
+                                       std::string(core::to_string(view.final_status)) +
+                                       " before the cancel took effect"
+                   : was_pending ? "removed from the queue before it started"
+                                 : "stopped while running";
     co_return view;
 }
 
@@ -619,37 +680,25 @@ health_view execution_service::health() {
 
 asio::awaitable<void> execution_service::shutdown(std::chrono::milliseconds grace) {
     shutting_down_ = true;
-    asio::steady_timer tick(executor_);
-    const auto poll = std::chrono::milliseconds(20);
 
     // 1. In-flight sync requests get the grace period to finish on their own.
-    const auto grace_end = clock_type::now() + grace;
-    while (sync_waiters_ > 0 && clock_type::now() < grace_end) {
-        tick.expires_after(poll);
-        co_await tick.async_wait(asio::use_awaitable);
-    }
+    if (sync_waiters_ > 0)
+        co_await sync_waiters_gone_.wait_for(grace);
 
-    // 2. Pending executions leave their queues first (so nothing new starts), then running
-    //    ones are cancelled; their runtimes kill their process groups.
-    std::vector<std::shared_ptr<live_execution>> pending, running;
+    // 2. Every execution still live gets the shutdown event: pending ones leave their queues
+    //    and end at once (in submission order, so nothing new starts), running ones are killed.
+    std::vector<std::shared_ptr<live_execution>> lives;
     for (const auto& [seq, live] : live_)
-        (live->started ? running : pending).push_back(live);
-    for (const auto& live : pending)
-        finish_pending(live,
-                       {ExecutionStatus::cancelled, error_code::unavailable,
-                        "cancelled: the appliance is shutting down", std::nullopt, std::nullopt});
-    for (const auto& live : running) {
-        live->cancel_reason = "cancelled: the appliance is shutting down";
-        live->cancel.cancel();
-    }
+        lives.push_back(live);
+    std::sort(lives.begin(), lives.end(),
+              [](const auto& a, const auto& b) { return a->ref.seq < b->ref.seq; });
+    for (const auto& live : lives)
+        perform(live, live->fsm.on_shutdown(clock_type::now()));
 
-    // 3. Wait (bounded) for the runtimes to report the ends.
-    const auto stop_end =
-        clock_type::now() + std::chrono::milliseconds(config_.limits.kill_grace_ms + 3000);
-    while (!live_.empty() && clock_type::now() < stop_end) {
-        tick.expires_after(poll);
-        co_await tick.async_wait(asio::use_awaitable);
-    }
+    // 3. Wait (bounded) for the runtimes to report the ends of the killed ones.
+    if (!live_.empty())
+        co_await all_ended_.wait_for(std::chrono::milliseconds(config_.limits.kill_grace_ms) +
+                                     core::limits::shutdown_stop_margin);
     if (!live_.empty())
         log::warn(std::to_string(live_.size()) + " executions did not stop in time");
 }

@@ -1,9 +1,11 @@
-// The service layer: validates invocations, dispatches on the execution mode, schedules and
-// runs executions through the runtimes, and answers status, cancel, list and health queries.
-// Every transport (HTTP, WebSocket, frames) calls this one object; it never sees a socket.
+// The service layer: validates invocations, dispatches on the execution mode, and drives each
+// execution's state machine (core::execution_fsm) by performing the actions it returns; answers
+// status, cancel, list and health queries. Every transport (HTTP, WebSocket, frames) calls
+// this one object; it never sees a socket.
 #pragma once
 
 #include "core/config.hpp"
+#include "core/execution_fsm.hpp"
 #include "core/execution_result.hpp"
 #include "core/invoke_request.hpp"
 #include "core/ring_status_table.hpp"
@@ -41,6 +43,9 @@ struct cancel_view {
     std::string message;
     core::ExecutionStatus final_status = core::ExecutionStatus::cancelled;
     std::string execution_id;
+    /// The stop was sent but the execution had not stopped within the wait (success false,
+    /// final_status running): HTTP answers 202, the client polls its status.
+    bool still_stopping = false;
 };
 
 /// One configured function with its live figures (GET /functions).
@@ -113,11 +118,13 @@ public:
     /// ended answers success=false with its final status (transports: 409 conflict).
     asio::awaitable<std::variant<cancel_view, error>> cancel(std::string id, std::string reason);
 
+    /// The id of a held or once-held record (transports never reach into the table).
+    std::string execution_id(core::record_ref ref) const { return table_.execution_id(ref); }
+
     core::list_page list(const core::list_query& query);
     std::vector<function_view> functions();
     health_view health();
     const core::config& config() const noexcept { return config_; }
-    core::ring_status_table& table() noexcept { return table_; }
 
     /// Graceful shutdown: refuse new submissions, let live sync requests finish within the
     /// grace period, then cancel everything still pending or running and wait (bounded) for
@@ -128,16 +135,27 @@ public:
 private:
     struct live_execution;
     class record_sink;
+    /// An accepted submission: a new execution, or (same client id, same request) the one
+    /// already accepted, whose `live` is null once it has ended.
+    struct submission {
+        std::shared_ptr<live_execution> live;
+        core::record_ref ref;
+        bool replayed = false;
+    };
 
-    std::variant<std::shared_ptr<live_execution>, error>
-    submit(core::InvokeFunctionRequest&& request, const std::shared_ptr<viewer_queue>& viewer);
+    std::variant<submission, error> submit(core::InvokeFunctionRequest&& request,
+                                           const std::shared_ptr<viewer_queue>& viewer);
     std::optional<error> validate(const core::InvokeFunctionRequest& request,
                                   const core::function_config& function) const;
-    void start(const std::shared_ptr<live_execution>& live);
+    /// The idempotency check every submission path goes through: nullopt when the client id
+    /// is new for this function, else the record to replay or the refusal (409, 410).
+    std::optional<std::variant<submission, error>>
+    find_previous(const core::InvokeFunctionRequest& request, const core::function_config& fn);
+    /// Performs what the execution's state machine asked for, in the machine's order.
+    void perform(const std::shared_ptr<live_execution>& live, core::execution_actions actions);
     asio::awaitable<void> run_execution(std::shared_ptr<live_execution> live);
-    void finish_pending(const std::shared_ptr<live_execution>& live,
-                        const core::execution_outcome& outcome);
-    void on_execution_end(const std::shared_ptr<live_execution>& live);
+    std::optional<error> attach_viewer(core::record_ref ref,
+                                       const std::shared_ptr<viewer_queue>& viewer);
     /// Completion estimate for an execution of `function` with `queued_ahead` queued before it,
     /// given the elapsed time of the function's running executions.
     std::int64_t estimate_start_after(std::uint32_t function, std::size_t queued_ahead) const;
@@ -160,6 +178,8 @@ private:
     std::uint64_t executions_started_ = 0;
     std::size_t sync_waiters_ = 0;
     bool shutting_down_ = false;
+    runtime::async_event sync_waiters_gone_; ///< set during shutdown when no sync caller waits
+    runtime::async_event all_ended_;         ///< set during shutdown when nothing is live
 };
 
 /// The ids of a boot: a random nonce so ids differ across restarts.

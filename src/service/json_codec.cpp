@@ -282,7 +282,9 @@ json::object to_json(const cancel_view& cancel) {
     o["execution_id"] = cancel.execution_id;
     o["message"] = cancel.message;
     o["final_status"] = core::to_string(cancel.final_status);
-    if (!cancel.success) {
+    if (cancel.still_stopping)
+        o["stopping"] = true;
+    else if (!cancel.success) {
         json::object e;
         e["code"] = core::to_string(error_code::conflict);
         e["message"] = cancel.message;

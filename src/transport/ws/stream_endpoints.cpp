@@ -220,7 +220,7 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
         co_return;
     }
     const auto ref = std::get<core::record_ref>(started);
-    const auto id = service.table().execution_id(ref);
+    const auto id = service.execution_id(ref);
 
     const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
     write_progress progress;
@@ -246,7 +246,7 @@ asio::awaitable<void> serve_ws_viewer(beast::tcp_stream& stream, request req,
         service.unwatch(ref, queue.get());
         co_return;
     }
-    const auto id = service.table().execution_id(ref);
+    const auto id = service.execution_id(ref);
     const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
     write_progress progress;
     co_await (run_ws_writer(ws, *queue, id, progress) || run_ws_reader(ws, nullptr, {}) ||
@@ -258,7 +258,7 @@ asio::awaitable<void> serve_ws_viewer(beast::tcp_stream& stream, request req,
 asio::awaitable<void> serve_sse_viewer(beast::tcp_stream& stream, const request& req,
                                        service::execution_service& service, core::record_ref ref,
                                        std::shared_ptr<service::viewer_queue> queue) {
-    const auto id = service.table().execution_id(ref);
+    const auto id = service.execution_id(ref);
     std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                        "Cache-Control: no-cache\r\nConnection: close\r\n"
                        "X-Accel-Buffering: no\r\nX-Execution-Id: " +

@@ -141,6 +141,19 @@ BOOST_AUTO_TEST_CASE(finish_without_running_does_not_underflow) {
     BOOST_TEST((s.admit({0, 3}) == admit_result::queued)); // limit 1 still holds
 }
 
+BOOST_AUTO_TEST_CASE(withdraw_undoes_an_admission) {
+    scheduler_policy s({fn(1, 2)}, 4);
+    BOOST_TEST((s.admit({0, 1}) == admit_result::start_now));
+    BOOST_TEST((s.admit({0, 2}) == admit_result::queued));
+    s.withdraw({0, 2}); // queued: leaves the queue
+    BOOST_TEST(s.queued(0) == 0u);
+    BOOST_TEST(s.running(0) == 1u);
+    s.withdraw({0, 1}); // started: gives its slot back
+    BOOST_TEST(s.running(0) == 0u);
+    BOOST_TEST(s.running_total() == 0u);
+    BOOST_TEST((s.admit({0, 3}) == admit_result::start_now));
+}
+
 BOOST_AUTO_TEST_CASE(remove_queued_and_positions_update) {
     scheduler_policy s({fn(1), fn(1)}, 4);
     BOOST_TEST((s.admit({0, 1}) == admit_result::start_now));
@@ -162,26 +175,6 @@ BOOST_AUTO_TEST_CASE(remove_queued_and_positions_update) {
     BOOST_TEST(position(s, {0, 4}) == 0);
     BOOST_TEST(s.remove_queued({0, 4}));
     BOOST_TEST(s.finish(0).empty());
-}
-
-BOOST_AUTO_TEST_CASE(drain_queued) {
-    scheduler_policy s({fn(1), fn(1)}, 2);
-    BOOST_TEST((s.admit({0, 1}) == admit_result::start_now));
-    BOOST_TEST((s.admit({1, 2}) == admit_result::start_now));
-    BOOST_TEST((s.admit({1, 3}) == admit_result::queued));
-    BOOST_TEST((s.admit({0, 4}) == admit_result::queued));
-    BOOST_TEST((s.admit({1, 5}) == admit_result::queued));
-
-    const auto drained = s.drain_queued();
-    BOOST_TEST(keys(drained) == (std::vector<std::uint64_t>{3, 4, 5}));
-    BOOST_TEST_REQUIRE(drained.size() == 3u);
-    BOOST_TEST(drained[0].function == 1u);
-    BOOST_TEST(drained[1].function == 0u);
-    BOOST_TEST(s.queued_total() == 0u);
-    BOOST_TEST(s.running_total() == 2u); // running ones are the caller's to cancel
-    BOOST_TEST(!s.queue_position({1, 3}).has_value());
-    BOOST_TEST(s.finish(0).empty()); // nothing left to start
-    BOOST_TEST(s.drain_queued().empty());
 }
 
 BOOST_AUTO_TEST_CASE(rejects_zero_limits_and_unknown_functions) {
