@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 namespace spear::transport::http {
 
@@ -31,6 +32,15 @@ std::string quoted(std::string_view text, std::size_t n = 100) {
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
 
+/// 1..65535 in decimal; Boost.URL's port_number() wraps larger values, so parse here.
+std::optional<std::uint16_t> parse_port(std::string_view text) {
+    std::uint32_t v = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc{} || ptr != text.data() + text.size() || v == 0 || v > 65535)
+        return std::nullopt;
+    return static_cast<std::uint16_t>(v);
+}
+
 /// A parsed Host header (or allowed_hosts entry): name plus optional port.
 struct host_value {
     std::string name; ///< lowercase; IPv6 kept in brackets
@@ -46,9 +56,9 @@ std::optional<host_value> parse_host(std::string_view text) {
     h.name = lower(std::string_view(parsed->encoded_host()));
     h.ip_literal = parsed->host_type() != urls::host_type::name;
     if (parsed->has_port() && !parsed->port().empty()) {
-        if (parsed->port_number() == 0)
-            return std::nullopt; // not a port
-        h.port = parsed->port_number();
+        h.port = parse_port(parsed->port());
+        if (!h.port)
+            return std::nullopt;
     }
     return h;
 }
@@ -93,9 +103,10 @@ std::optional<request_gate::origin_value> request_gate::parse_origin(std::string
     o.host = lower(std::string_view(parsed->encoded_host()));
     o.port = default_port(o.scheme);
     if (parsed->has_port() && !parsed->port().empty()) {
-        if (parsed->port_number() == 0)
+        const auto port = parse_port(parsed->port());
+        if (!port)
             return std::nullopt;
-        o.port = parsed->port_number();
+        o.port = *port;
     }
     return o;
 }

@@ -41,7 +41,7 @@ BOOST_AUTO_TEST_CASE(host_allows_loopback_names_ip_literals_and_configured_names
         BOOST_TEST(passes(g, make(get, {{"Host", host}})), host);
     for (const char* host : {"evil.example", "evil.example:8080", "localhost.evil.example",
                              "pinned.test", "pinned.test:1235", "a@localhost", "localhost:x",
-                             "localhost:99999", "", "local host", "gateway.test.:1/x"})
+                             "localhost:99999", "localhost:0", "", "local host", "gateway.test.:1/x"})
         BOOST_TEST(!passes(g, make(get, {{"Host", host}})), host);
 }
 
@@ -71,6 +71,7 @@ BOOST_AUTO_TEST_CASE(origin_same_origin_or_configured) {
     BOOST_TEST(!passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "http://localhost:8080"}})));
     BOOST_TEST(!passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "null"}})));
     BOOST_TEST(!passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "http://127.0.0.1:8080/x"}})));
+    BOOST_TEST(!passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "http://127.0.0.1:73616"}})));
     // Configured origins, compared case-insensitively with default ports filled in.
     BOOST_TEST(passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "http://dashboard.test:3000"}})));
     BOOST_TEST(passes(g, make(post, {{"Host", "127.0.0.1:8080"}, {"Origin", "https://secure.test:443"}})));
