@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <limits>
 #include <set>
 
@@ -64,6 +65,60 @@ bool sha256_text(std::string_view s) {
            });
 }
 
+bool port_text(std::string_view s) {
+    if (s.empty() || s.size() > 5 || !std::all_of(s.begin(), s.end(), [](char c) {
+            return c >= '0' && c <= '9';
+        }))
+        return false;
+    const auto n = std::stoul(std::string(s));
+    return n >= 1 && n <= 65535;
+}
+/// "name", "name:port", "[v6]" or "[v6]:port" as a Host header carries them.
+bool host_port_text(std::string_view s) {
+    std::string_view host = s;
+    std::string_view port;
+    if (s.starts_with('[')) {
+        const auto close = s.find(']');
+        if (close == std::string_view::npos || close == 1)
+            return false;
+        host = s.substr(1, close - 1);
+        if (!std::all_of(host.begin(), host.end(), [](char c) {
+                return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+            }))
+            return false;
+        const auto rest = s.substr(close + 1);
+        if (rest.empty())
+            return true;
+        if (rest.front() != ':')
+            return false;
+        return port_text(rest.substr(1));
+    }
+    if (const auto colon = s.find(':'); colon != std::string_view::npos) {
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+        if (!port_text(port))
+            return false;
+    }
+    return !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+               c == '.' || c == '-' || c == '_';
+    });
+}
+bool allowed_host_text(std::string_view s) { return s == "*" || host_port_text(s); }
+/// A browser's serialized origin: scheme "://" host [":" port], no path, no trailing slash.
+bool allowed_origin_text(std::string_view s) {
+    if (s == "*")
+        return true;
+    for (std::string_view scheme : {"http://", "https://"})
+        if (s.size() > scheme.size() && std::equal(scheme.begin(), scheme.end(), s.begin(),
+                                                   [](char a, char b) {
+                                                       return a == std::tolower(
+                                                                        static_cast<unsigned char>(b));
+                                                   }))
+            return host_port_text(s.substr(scheme.size()));
+    return false;
+}
+
 struct text_rule {
     bool (*ok)(std::string_view);
     const char* reason; ///< reported for a wrong type as well as for bad content
@@ -79,6 +134,13 @@ constexpr text_rule node_id_rule{node_id_text, "must be 1..128 printable ASCII c
 constexpr text_rule function_name_rule{function_name_text, "must match [A-Za-z0-9_.-]{1,64}"};
 constexpr text_rule env_name_rule{env_name,
                                   "must be a non-empty environment variable name without '='"};
+constexpr text_rule allowed_host_rule{
+    allowed_host_text, "must be \"*\" or a host name or address with an optional port, as a "
+                       "Host header carries it (\"gateway.local\", \"gateway.local:8080\", "
+                       "\"[fe80::1]:8080\")"};
+constexpr text_rule allowed_origin_rule{
+    allowed_origin_text, "must be \"*\" or an origin as browsers send it: http:// or https://, "
+                         "a host, an optional port, no path (\"http://gateway.local:8080\")"};
 constexpr text_rule sha256_rule{sha256_text, "must be 64 lowercase hexadecimal characters"};
 
 // --- Addresses ----------------------------------------------------------------------------
@@ -402,6 +464,8 @@ void read_http(object_reader& r, http_config& http) {
     read_int(r, "max_long_poll_ms", http.max_long_poll_ms, 0, limits::long_poll_ms_max,
              "0 disables long-polling");
     read_int(r, "shutdown_grace_ms", http.shutdown_grace_ms, 0, u32_max);
+    read_text_list(r, "allowed_hosts", http.allowed_hosts, allowed_host_rule);
+    read_text_list(r, "allowed_origins", http.allowed_origins, allowed_origin_rule);
 
     // design.md §5: never serve an open API beyond this host by accident.
     if (http.enabled && kind == address_kind::other && http.auth_token.empty() &&

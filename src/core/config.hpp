@@ -31,6 +31,12 @@ struct http_config {
     std::uint32_t idle_timeout_ms = limits::http_idle_timeout_ms;
     std::uint32_t max_long_poll_ms = limits::long_poll_ms;
     std::uint32_t shutdown_grace_ms = limits::shutdown_grace_ms;
+    /// Host header names accepted beyond the loopback names and IP literals (DNS-rebinding
+    /// defence): "name" (any port) or "name:port"; "*" accepts every Host.
+    std::vector<std::string> allowed_hosts;
+    /// Origins (e.g. "http://gateway.local:3000") whose pages may call the API and open
+    /// WebSockets besides the page's own origin; "*" accepts every origin.
+    std::vector<std::string> allowed_origins;
 };
 
 struct stream_config {

@@ -33,6 +33,9 @@ constexpr error_info infos[] = {
     {error_code::unavailable, "unavailable", "the appliance is shutting down"},
     {error_code::route_not_found, "route_not_found", "no such endpoint"},
     {error_code::method_not_allowed, "method_not_allowed", "method not allowed on this endpoint"},
+    {error_code::forbidden, "forbidden", "the request is not allowed from where it came"},
+    {error_code::unsupported_media_type, "unsupported_media_type",
+     "the body must be sent as Content-Type: application/json"},
 };
 
 } // namespace

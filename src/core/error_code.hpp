@@ -27,6 +27,8 @@ enum class error_code : std::uint8_t {
     unavailable,            ///< the appliance is shutting down
     route_not_found,        ///< no such endpoint
     method_not_allowed,     ///< the endpoint exists, not with this method
+    forbidden,              ///< refused whoever asks: a Host or Origin the appliance does not serve
+    unsupported_media_type, ///< a browser sent a JSON route a body that is not application/json
 };
 
 /// snake_case wire name ("invalid_request").

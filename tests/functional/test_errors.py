@@ -91,7 +91,7 @@ class ErrorTest(unittest.TestCase):
 
     def test_oversize_chunked_body_413(self):
         chunk = b"x" * 3000
-        req = (b"POST /functions/echo/invoke HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n"
+        req = (b"POST /functions/echo/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n"
                + b"%x\r\n" % len(chunk) + chunk + b"\r\n" + b"%x\r\n" % len(chunk) + chunk +
                b"\r\n0\r\n\r\n")
         out = raw_exchange(self.s.host, self.s.port, req)
@@ -122,7 +122,7 @@ class ErrorTest(unittest.TestCase):
 
     def test_half_sent_request_is_dropped_after_header_timeout(self):
         with socket.create_connection((self.s.host, self.s.port), timeout=5) as sock:
-            sock.sendall(b"POST /functions/echo/invoke HTTP/1.1\r\nHost: x\r\nContent-Le")
+            sock.sendall(b"POST /functions/echo/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le")
             t0 = time.monotonic()
             data = sock.recv(100)  # the server closes the connection
             self.assertEqual(data, b"")
@@ -130,9 +130,9 @@ class ErrorTest(unittest.TestCase):
 
     def test_pipelined_requests_answered_in_order(self):
         req = b"".join(
-            b"POST /functions/echo/invoke HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n%s"
+            b"POST /functions/echo/invoke HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n\r\n%s"
             % (len(p), p) for p in (b"one", b"two", b"three"))
-        req += b"GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+        req += b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
         out = raw_exchange(self.s.host, self.s.port, req)
         self.assertEqual(out.count(b"HTTP/1.1 200"), 4, out)
         self.assertLess(out.index(b"\r\n\r\none"), out.index(b"\r\n\r\ntwo"))
@@ -160,7 +160,7 @@ class ConnectionLimitTest(unittest.TestCase):
         with Spearlet(cfg) as s:
             held = [socket.create_connection((s.host, s.port), timeout=5) for _ in range(2)]
             time.sleep(0.2)
-            out = raw_exchange(s.host, s.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            out = raw_exchange(s.host, s.port, b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             self.assertTrue(out.startswith(b"HTTP/1.1 429"), out[:80])
             self.assertIn(b"too_many_requests", out)
             # Idle connections are closed after idle_timeout_ms, freeing their slots.

@@ -35,7 +35,7 @@ def raw_ws_connect(host, port, path, rcvbuf=4096):
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
     sock.settimeout(30)
     sock.connect((host, port))
-    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+    sock.sendall((f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                   "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                   "Sec-WebSocket-Version: 13\r\n\r\n").encode())
     return sock
@@ -254,7 +254,7 @@ class StreamTest(unittest.TestCase):
             # A viewer that never reads, with a tiny receive window.
             stalled = socket.create_connection((self.s.host, self.s.port))
             stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            stalled.sendall((f"GET /executions/{eid}/stream HTTP/1.1\r\nHost: x\r\n"
+            stalled.sendall((f"GET /executions/{eid}/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                              "Upgrade: websocket\r\nConnection: Upgrade\r\n"
                              "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                              "Sec-WebSocket-Version: 13\r\n\r\n").encode())
@@ -343,7 +343,7 @@ class StreamTest(unittest.TestCase):
     def test_invalid_utf8_text_frame_closes_1007(self):
         # A raw client: masked text frame with bytes that are not UTF-8.
         sock = socket.create_connection((self.s.host, self.s.port), timeout=5)
-        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+        sock.sendall(b"GET /stream HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
                      b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                      b"Sec-WebSocket-Version: 13\r\n\r\n")
         head = b""

@@ -32,8 +32,8 @@ struct error_pair {
     spear_edge_ErrorCode wire;
 };
 
-/// Every core code and its wire code. HTTP-only codes (route_not_found, method_not_allowed)
-/// cannot arise on frames; they travel as invalid_request.
+/// Every core code and its wire code. HTTP-only codes (route_not_found, method_not_allowed,
+/// forbidden, unsupported_media_type) cannot arise on frames; they travel as invalid_request.
 constexpr error_pair error_map[] = {
     {error_code::none, spear_edge_ErrorCode_ERROR_CODE_NONE},
     {error_code::invalid_request, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
@@ -53,6 +53,8 @@ constexpr error_pair error_map[] = {
     {error_code::unavailable, spear_edge_ErrorCode_ERROR_CODE_UNAVAILABLE},
     {error_code::route_not_found, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
     {error_code::method_not_allowed, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
+    {error_code::forbidden, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
+    {error_code::unsupported_media_type, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
 };
 
 // --- text and bytes into static fields ----------------------------------------------------

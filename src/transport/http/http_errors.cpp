@@ -29,6 +29,8 @@ status status_for(error_code code) noexcept {
     case error_code::unavailable: return status::service_unavailable;
     case error_code::route_not_found: return status::not_found;
     case error_code::method_not_allowed: return status::method_not_allowed;
+    case error_code::forbidden: return status::forbidden;
+    case error_code::unsupported_media_type: return status::unsupported_media_type;
     }
     return status::internal_server_error;
 }

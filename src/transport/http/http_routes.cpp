@@ -1,5 +1,6 @@
 // HTTP routes over the execution service: parse the target, call the service, encode JSON.
 #include "transport/http/http_routes.hpp"
+#include "transport/http/request_gate.hpp"
 
 #include "core/execution_id.hpp"
 #include "core/runtime_history.hpp"
@@ -223,6 +224,15 @@ asio::awaitable<response> router::handle(request req) {
     if (s.size() == 2 && s[0] == "functions" && s[1] == "execute") {
         if (method != verb::post)
             co_return method_not_allowed(req, "POST");
+        // A page can send text/plain or a form without a preflight; a JSON body cannot. Plain
+        // clients (curl -d sends a form type) have no Origin or Sec-Fetch-* and pass.
+        if (request_gate::from_browser(req) && !request_gate::is_json(req))
+            co_return error_response(
+                error::make(error_code::unsupported_media_type,
+                            "a browser request to /functions/execute must send Content-Type: "
+                            "application/json (got '" +
+                                std::string(req[field::content_type].substr(0, 80)) + "')"),
+                req);
         auto parsed_request = service::parse_invoke_request(req.body());
         if (auto* bad = std::get_if<error>(&parsed_request))
             co_return error_response(*bad, req);

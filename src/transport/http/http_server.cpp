@@ -43,6 +43,7 @@ http_server::http_server(asio::io_context& ioc, service::execution_service& serv
     , full_config_(config)
     , config_(config.http)
     , router_(service, config.http)
+    , gate_(config.http)
     , acceptor_(ioc) {}
 
 void http_server::listen() { open_listener(acceptor_, config_.address, config_.port, "HTTP"); }
@@ -113,7 +114,11 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
         std::optional<error> refusal;
         if (!hec) {
             const auto& header = parser.get();
-            if (header.payload_size() && *header.payload_size() > config_.max_body_bytes) {
+            // Browser defences first, before any body is read or route (stream ones too) runs.
+            if (auto refused = gate_.check(header)) {
+                log::debug("refused a request: " + refused->message);
+                refusal = std::move(refused);
+            } else if (header.payload_size() && *header.payload_size() > config_.max_body_bytes) {
                 refusal = error::make(error_code::payload_too_large,
                                       "the body is over the limit of " +
                                           std::to_string(config_.max_body_bytes) + " bytes");

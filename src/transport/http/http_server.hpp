@@ -4,6 +4,7 @@
 
 #include "core/config.hpp"
 #include "transport/http/http_routes.hpp"
+#include "transport/http/request_gate.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -46,6 +47,7 @@ private:
     const core::config& full_config_;
     const core::http_config& config_;
     router router_;
+    request_gate gate_; ///< Host/Origin checks before any route, streams included
     boost::asio::ip::tcp::acceptor acceptor_;
     std::list<session_entry> sessions_;
     bool stopping_ = false;

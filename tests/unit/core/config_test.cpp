@@ -390,6 +390,32 @@ BOOST_AUTO_TEST_CASE(serial_ports_are_checked) {
     BOOST_TEST(errors.size() == 4u, describe({std::nullopt, errors}));
 }
 
+BOOST_AUTO_TEST_CASE(http_allowed_hosts_and_origins) {
+    const auto defaults = must_parse("{}");
+    BOOST_TEST(defaults.http.allowed_hosts.empty());
+    BOOST_TEST(defaults.http.allowed_origins.empty());
+
+    const auto cfg = must_parse(R"({"http": {
+        "allowed_hosts": ["gateway.local", "gateway.local:8080", "[fe80::1]:80", "10.0.0.7", "*"],
+        "allowed_origins": ["http://gateway.local:8080", "HTTPS://Dash.Example", "*"]}})");
+    BOOST_TEST(cfg.http.allowed_hosts.size() == 5u);
+    BOOST_TEST(cfg.http.allowed_hosts[1] == "gateway.local:8080");
+    BOOST_TEST(cfg.http.allowed_origins.size() == 3u);
+
+    const auto errors = must_fail(R"({"http": {
+        "allowed_hosts": ["ok.local", "http://x", "a b", "x:0", "x:65536", "[::1", "", 3],
+        "allowed_origins": ["http://ok.local", "http://x/", "ftp://x", "x.local", "null",
+                            "http://x:99999", "http://"],
+        }})");
+    for (int i = 1; i <= 7; ++i)
+        BOOST_TEST(has_error(errors, "http.allowed_hosts[" + std::to_string(i) + "]", "Host header"), i);
+    for (int i = 1; i <= 6; ++i)
+        BOOST_TEST(has_error(errors, "http.allowed_origins[" + std::to_string(i) + "]", "origin"), i);
+    BOOST_TEST(errors.size() == 13u, describe({std::nullopt, errors}));
+    BOOST_TEST(has_error(must_fail(R"({"http": {"allowed_hosts": "x"}})"), "http.allowed_hosts",
+                         "array"));
+}
+
 BOOST_AUTO_TEST_CASE(non_loopback_without_token_refused) {
     const auto errors = must_fail(R"({"http": {"address": "0.0.0.0"}})");
     BOOST_REQUIRE(errors.size() == 1u);
