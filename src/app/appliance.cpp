@@ -11,7 +11,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
@@ -78,41 +77,37 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
     // SIGTERM/SIGINT: stop accepting, drain sync requests within the grace period, cancel the
     // rest, close connections, stop. A second signal during the drain stops at once.
     asio::signal_set signals(ioc, SIGTERM, SIGINT);
-    bool stopping = false;
+    // A second signal stops the loop at once; the suspended session frames are destroyed with
+    // the io_context afterwards, and they leave session lists they co-own (session_list.hpp).
+    auto on_signal_again = [&](const boost::system::error_code& ec, int) {
+        if (ec)
+            return;
+        log::warn("second signal: stopping now");
+        ioc.stop();
+    };
     auto on_signal = [&](const boost::system::error_code& ec, int sig) {
         if (ec)
             return;
-        if (stopping) {
-            log::warn("second signal: stopping now");
-            ioc.stop();
-            return;
-        }
-        stopping = true;
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": shutting down");
+        // The designed order: stop accepting; the service drains sync callers within the
+        // grace, cancels the rest and waits for the runtimes; then the connections write their
+        // last responses and close (each step bounded, none polled).
         auto drain = [&]() -> asio::awaitable<void> {
             if (http)
                 http->stop_accepting();
             if (frames)
                 frames->stop();
             co_await service.shutdown(std::chrono::milliseconds(cfg.http.shutdown_grace_ms));
-            // Let the last responses go out, then close what is left.
-            asio::steady_timer settle(ioc, std::chrono::milliseconds(100));
-            co_await settle.async_wait(asio::use_awaitable);
             if (http)
-                http->close_all();
+                co_await http->drain(core::limits::connection_drain);
             if (frames)
-                frames->close_all();
-            settle.expires_after(std::chrono::milliseconds(100));
-            co_await settle.async_wait(asio::use_awaitable);
+                co_await frames->drain(core::limits::connection_drain);
             log::info("stopped cleanly");
             ioc.stop();
         };
         asio::co_spawn(ioc, drain, log_exception);
-        signals.async_wait([&](const boost::system::error_code& ec2, int sig2) {
-            if (!ec2 && sig2)
-                ioc.stop();
-        });
+        signals.async_wait(on_signal_again);
     };
     signals.async_wait(on_signal);
 

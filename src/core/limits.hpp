@@ -26,6 +26,8 @@ inline constexpr std::uint32_t long_poll_ms = 30'000;
 inline constexpr std::uint32_t long_poll_ms_max = 300'000;
 /// Grace period on SIGTERM for in-flight sync requests before their executions are cancelled.
 inline constexpr std::uint32_t shutdown_grace_ms = 5'000;
+/// At shutdown, time for connections to write their last responses (and again to close).
+inline constexpr std::chrono::milliseconds connection_drain{1'000};
 
 // --- Status table -------------------------------------------------------------------------
 /// Ring status table slots: 1024 recent executions is hours of history on a busy gateway.

@@ -81,7 +81,7 @@ asio::awaitable<void> frame_server::accept_loop() {
             continue;
         }
         socket.set_option(tcp::no_delay(true), ec);
-        if (links_.size() >= max_tcp_links + config_.frame.serial.size()) {
+        if (links_->size() >= max_tcp_links + config_.frame.serial.size()) {
             asio::co_spawn(ioc_, refuse(std::move(socket)), log_exception);
             continue;
         }
@@ -172,13 +172,7 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
 }
 
 asio::awaitable<void> frame_server::serve_link(std::shared_ptr<frame_link> link) {
-    links_.push_front(link);
-    const auto self = links_.begin();
-    struct remove_on_exit {
-        std::list<std::shared_ptr<frame_link>>& list;
-        std::list<std::shared_ptr<frame_link>>::iterator it;
-        ~remove_on_exit() { list.erase(it); }
-    } guard{links_, self};
+    auto membership = session_list<std::shared_ptr<frame_link>>::join(links_, link);
     if (stopping_)
         link->drain();
     co_await link->run();
@@ -190,14 +184,23 @@ void frame_server::stop() {
     acceptor_.close(ignored);
     for (auto& timer : reopen_timers_)
         timer->cancel();
-    for (auto& link : links_)
+    for (auto& link : links_->all())
         link->drain();
 }
 
 void frame_server::close_all() {
     stopping_ = true;
-    for (auto& link : links_)
+    for (auto& link : links_->all())
         link->close();
+}
+
+asio::awaitable<void> frame_server::drain(std::chrono::milliseconds bound) {
+    stop();
+    const bool drained = co_await links_->wait_empty(ioc_.get_executor(), bound);
+    if (drained)
+        co_return;
+    close_all();
+    co_await links_->wait_empty(ioc_.get_executor(), bound);
 }
 
 } // namespace spear::transport::frame

@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "service/execution_service.hpp"
 #include "transport/frame/frame_link.hpp"
+#include "transport/session_list.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/io_context.hpp>
@@ -43,7 +44,10 @@ public:
     void stop();
     /// Closes every link (end of shutdown).
     void close_all();
-    std::size_t links() const noexcept { return links_.size(); }
+    /// Shutdown, after the service has drained: stop(), let busy links answer for at most
+    /// `bound`, then close what is left and wait (at most `bound` again) for every link to end.
+    asio::awaitable<void> drain(std::chrono::milliseconds bound);
+    std::size_t links() const noexcept { return links_->size(); }
 
     /// Delay before a serial device is opened again after it failed or closed.
     static constexpr std::chrono::milliseconds reopen_delay{1000};
@@ -59,7 +63,8 @@ private:
     const core::config& config_;
     asio::ip::tcp::acceptor acceptor_;
     std::vector<std::unique_ptr<asio::steady_timer>> reopen_timers_; ///< one per serial port
-    std::list<std::shared_ptr<frame_link>> links_;
+    std::shared_ptr<session_list<std::shared_ptr<frame_link>>> links_ =
+        std::make_shared<session_list<std::shared_ptr<frame_link>>>();
     bool stopping_ = false;
 };
 

@@ -64,7 +64,7 @@ asio::awaitable<void> http_server::run_accept_loop() {
         }
         socket.set_option(tcp::no_delay(true), ec);
         beast::tcp_stream stream(std::move(socket));
-        if (sessions_.size() >= config_.max_connections)
+        if (sessions_->size() >= config_.max_connections)
             asio::co_spawn(ioc_, refuse_connection(std::move(stream)), log_exception);
         else
             asio::co_spawn(ioc_, run_session(std::move(stream)), log_exception);
@@ -83,13 +83,8 @@ asio::awaitable<void> http_server::refuse_connection(beast::tcp_stream stream) {
 }
 
 asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
-    sessions_.push_front(session_entry{&stream, false});
-    const auto self = sessions_.begin();
-    struct remove_on_exit {
-        std::list<session_entry>& list;
-        std::list<session_entry>::iterator it;
-        ~remove_on_exit() { list.erase(it); }
-    } guard{sessions_, self};
+    auto membership = session_list<session_entry>::join(sessions_, session_entry{&stream, false});
+    auto* const self = &membership.entry();
 
     beast::flat_buffer buffer(config_.max_header_bytes + config_.max_body_bytes + 4096);
     for (;;) {
@@ -183,15 +178,24 @@ void http_server::stop_accepting() {
     stopping_ = true;
     boost::system::error_code ignored;
     acceptor_.close(ignored);
-    for (auto& s : sessions_)
+    for (auto& s : sessions_->all())
         if (!s.busy)
             s.stream->cancel();
 }
 
 void http_server::close_all() {
     stopping_ = true;
-    for (auto& s : sessions_)
+    for (auto& s : sessions_->all())
         s.stream->cancel();
+}
+
+asio::awaitable<void> http_server::drain(std::chrono::milliseconds bound) {
+    stop_accepting();
+    const bool drained = co_await sessions_->wait_empty(ioc_.get_executor(), bound);
+    if (drained)
+        co_return;
+    close_all();
+    co_await sessions_->wait_empty(ioc_.get_executor(), bound);
 }
 
 } // namespace spear::transport::http

@@ -4,6 +4,7 @@
 
 #include "core/config.hpp"
 #include "transport/http/http_routes.hpp"
+#include "transport/session_list.hpp"
 #include "transport/http/request_gate.hpp"
 
 #include <boost/asio/awaitable.hpp>
@@ -11,7 +12,8 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
-#include <list>
+#include <chrono>
+#include <memory>
 
 namespace spear::transport::http {
 
@@ -31,7 +33,11 @@ public:
     void stop_accepting();
     /// Closes every remaining connection (end of shutdown).
     void close_all();
-    std::size_t connections() const noexcept { return sessions_.size(); }
+    /// Shutdown, after the service has drained: stops accepting, lets busy connections write
+    /// their last response (keep-alive off) for at most `bound`, then closes what is left and
+    /// waits (at most `bound` again) until every session has ended.
+    boost::asio::awaitable<void> drain(std::chrono::milliseconds bound);
+    std::size_t connections() const noexcept { return sessions_->size(); }
 
 private:
     struct session_entry {
@@ -49,7 +55,8 @@ private:
     router router_;
     request_gate gate_; ///< Host/Origin checks before any route, streams included
     boost::asio::ip::tcp::acceptor acceptor_;
-    std::list<session_entry> sessions_;
+    std::shared_ptr<session_list<session_entry>> sessions_ =
+        std::make_shared<session_list<session_entry>>();
     bool stopping_ = false;
 };
 
