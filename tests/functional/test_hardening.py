@@ -5,6 +5,7 @@ import json
 import os
 import pty
 import re
+import signal
 import socket
 import subprocess
 import tempfile
@@ -136,6 +137,39 @@ class DescriptorsTest(unittest.TestCase):
 
     def test_grandchild_sees_only_stdio(self):
         self.check_function_sees_only_stdio("lsfd_grandchild")
+
+
+class AcceptBurstTest(unittest.TestCase):
+    """The CLOEXEC accept path (accept4 beside Asio's reactor) serves every queued connection:
+    a burst of connects that all queue while the appliance is stopped must all be served."""
+
+    def test_burst_of_connections_all_served(self):
+        s = Spearlet(base_config([sh("cat", "echo")], frame={
+            "tcp": {"enabled": True, "address": "127.0.0.1", "port": 0}}))
+        try:
+            frame_addr = FRAME_TCP_RE.search(s.log())
+            frame_addr = (frame_addr.group(1), int(frame_addr.group(2)))
+            os.kill(s.proc.pid, signal.SIGSTOP)  # everything below queues in the backlog
+            try:
+                http = [socket.create_connection((s.host, s.port), timeout=5) for _ in range(20)]
+                frames = [socket.create_connection(frame_addr, timeout=5) for _ in range(5)]
+            finally:
+                os.kill(s.proc.pid, signal.SIGCONT)
+            for c in http:
+                c.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            for i, c in enumerate(http):
+                answer = c.recv(100)  # times out (5 s) if this connection was never accepted
+                self.assertTrue(answer.startswith(b"HTTP/1.1 200"), f"connection {i}: {answer}")
+                c.close()
+            # A frame link accepted and served answers a ping with a pong; an unaccepted one
+            # times out. Ping: Frame{request_id=1, ping={}} after its varint length.
+            ping = bytes([0x08, 0x01, 0x52, 0x00])
+            for i, c in enumerate(frames):
+                c.sendall(bytes([len(ping)]) + ping)
+                self.assertTrue(c.recv(100), f"frame link {i} got no answer")
+                c.close()
+        finally:
+            s.close()
 
 
 class PreferWaitOverflowTest(unittest.TestCase):
