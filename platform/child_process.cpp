@@ -2,6 +2,7 @@
 // resource limits, an exec-failure report pipe, group signals and reaping.
 #include "platform/child_process.hpp"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <pty.h>
 #include <signal.h>
@@ -154,10 +155,86 @@ struct child_plan {
     int report_fd = -1;
     const limit_setting* limits = nullptr;
     std::size_t limit_count = 0;
+    fd_cleanup close_fds = fd_cleanup::automatic;
 };
 
 /// The report fd's number in the child: right above stderr, everything above it is closed.
 constexpr int child_report_fd = STDERR_FILENO + 1;
+
+/// The highest descriptor number close_each_from tries: fs.nr_open's default. Only reached with
+/// neither close_range nor /proc; a soft RLIMIT_NOFILE above it fails the spawn instead of
+/// spending seconds in close().
+constexpr rlim_t close_each_max = 1 << 20;
+
+/// The descriptor named by a /proc/self/fd entry; -1 for "." and "..".
+int fd_of_entry(const char* name) noexcept {
+    if (*name < '0' || *name > '9')
+        return -1;
+    int fd = 0;
+    for (; *name >= '0' && *name <= '9'; ++name)
+        fd = fd * 10 + (*name - '0');
+    return fd;
+}
+
+/// Closes every descriptor >= `first` listed in /proc/self/fd. Child-safe: open + getdents64
+/// into a stack buffer (opendir would allocate). False if /proc cannot be read.
+bool close_listed_from(int first) noexcept {
+    const int dir = ::open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dir < 0)
+        return false;
+    alignas(dirent64) char buffer[2048];
+    bool ok = true;
+    for (;;) {
+        const ssize_t n = ::getdents64(dir, buffer, sizeof buffer);
+        if (n <= 0) {
+            ok = n == 0;
+            break;
+        }
+        bool closed = false;
+        for (ssize_t at = 0; at < n;) {
+            const auto* entry = reinterpret_cast<const dirent64*>(buffer + at);
+            at += entry->d_reclen;
+            const int fd = fd_of_entry(entry->d_name);
+            if (fd >= first && fd != dir) {
+                ::close(fd); // EBADF/EINTR/EIO: the number is released either way
+                closed = true;
+            }
+        }
+        // Closing changed the listing under the read position: read it again from the start
+        // until a whole pass finds nothing left to close.
+        if (closed && ::lseek(dir, 0, SEEK_SET) != 0) {
+            ok = false;
+            break;
+        }
+    }
+    ::close(dir);
+    return ok;
+}
+
+/// Closes every descriptor number from `first` up to the soft RLIMIT_NOFILE (numbers above it
+/// cannot be opened any more, only inherited from before a lowering: a documented gap).
+bool close_each_from(int first) noexcept {
+    rlimit nofile{};
+    if (::getrlimit(RLIMIT_NOFILE, &nofile) != 0)
+        return false;
+    if (nofile.rlim_cur > close_each_max) {
+        errno = EMFILE;
+        return false;
+    }
+    for (int fd = first; fd < static_cast<int>(nofile.rlim_cur); ++fd)
+        ::close(fd);
+    return true;
+}
+
+/// Closes every descriptor >= `first`; false (errno set) if no method worked.
+bool close_inherited_from(int first, fd_cleanup how) noexcept {
+    // close_range fails with ENOSYS before Linux 5.9 (and EINVAL under some seccomp filters).
+    if (how == fd_cleanup::automatic && ::close_range(static_cast<unsigned>(first), ~0U, 0) == 0)
+        return true;
+    if (how != fd_cleanup::close_each && close_listed_from(first))
+        return true;
+    return close_each_from(first);
+}
 
 [[noreturn]] void report_and_exit(int report_fd, spawn_stage stage) noexcept {
     const std::int32_t message[2] = {static_cast<std::int32_t>(stage), errno};
@@ -194,9 +271,10 @@ constexpr int child_report_fd = STDERR_FILENO + 1;
         report_fd = child_report_fd;
     }
     ::fcntl(report_fd, F_SETFD, FD_CLOEXEC); // dup2 cleared it; exec must close the report pipe
-    // Close everything else the appliance has open (sockets without CLOEXEC included). If the
-    // kernel lacks close_range, the appliance's own descriptors are CLOEXEC anyway.
-    ::close_range(static_cast<unsigned>(child_report_fd + 1), ~0U, 0);
+    // Close everything else the appliance has open. Its own descriptors are all CLOEXEC; this
+    // also catches any a library opened without it. No method left: the function never runs.
+    if (!close_inherited_from(child_report_fd + 1, plan.close_fds))
+        report_and_exit(report_fd, spawn_stage::streams);
     for (std::size_t i = 0; i < plan.limit_count; ++i) {
         if (::setrlimit(plan.limits[i].resource, &plan.limits[i].value) != 0)
             report_and_exit(report_fd, spawn_stage::limits);
@@ -350,6 +428,7 @@ spawn_result spawn_child(const spawn_options& options) {
     plan.report_fd = report.write.get();
     plan.limits = limits.data();
     plan.limit_count = limits.size();
+    plan.close_fds = options.close_fds;
 
     // vfork, not fork: the child borrows the appliance's memory until it execs, so starting a
     // function costs the same however much memory the appliance holds (fork copies page

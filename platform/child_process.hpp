@@ -43,6 +43,13 @@ struct resource_limits {
     std::uint64_t processes = 0;           ///< RLIMIT_NPROC (counts every process of the user)
 };
 
+/// How the child closes the descriptors it inherited above stderr before exec.
+enum class fd_cleanup {
+    automatic, ///< close_range; if the kernel refuses it, scan_proc_fd; if that fails, close_each
+    scan_proc_fd, ///< tests only: skip close_range (as on a kernel without it)
+    close_each,   ///< tests only: skip close_range and /proc (as with /proc not mounted)
+};
+
 struct spawn_options {
     /// argv[0] is a path (contains '/', relative ones resolve in working_dir) or a name looked up
     /// on the PATH found in `env` (absolute entries only). Never passed through a shell.
@@ -51,6 +58,7 @@ struct spawn_options {
     std::string working_dir;      ///< empty: the appliance's
     bool stdout_pty = false;      ///< stdout is a raw-mode pty (line-buffering programs)
     resource_limits limits;
+    fd_cleanup close_fds = fd_cleanup::automatic; ///< production code leaves the default
 };
 
 /// Where starting a child failed.
@@ -58,7 +66,7 @@ enum class spawn_stage : std::int32_t {
     resolve = 1,       ///< argv[0] not found on PATH (or argv empty); nothing was forked
     parent_setup = 2,  ///< pipe, pty or fork failed in the appliance (fd or process limits)
     process_group = 3, ///< setpgid in the child
-    streams = 4,       ///< dup2 of stdin/stdout/stderr in the child
+    streams = 4,       ///< dup2 of stdin/stdout/stderr, or closing inherited fds, in the child
     limits = 5,        ///< setrlimit in the child
     working_dir = 6,   ///< chdir in the child
     exec = 7,          ///< execve in the child
@@ -73,7 +81,10 @@ struct spawn_result;
 /// Starts `options.argv` with vfork + execve. Everything the child needs (resolved path, argv/envp
 /// arrays, limits) is built before fork; the child only makes async-signal-safe calls, resets
 /// signal dispositions and mask to defaults (the appliance ignores SIGPIPE), and closes every
-/// descriptor above stderr, so no socket of the appliance leaks into a function.
+/// descriptor above stderr, so no socket of the appliance leaks into a function: close_range,
+/// else a scan of /proc/self/fd, else close() of every number below RLIMIT_NOFILE; if none of
+/// them can be done the child reports spawn_stage::streams and never runs the function. (The
+/// appliance also opens every descriptor CLOEXEC, so this is the second of two guards.)
 spawn_result spawn_child(const spawn_options& options);
 
 /// How a reaped child ended.

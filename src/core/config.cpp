@@ -459,11 +459,11 @@ void read_http(object_reader& r, http_config& http) {
     read_int(r, "max_body_bytes", http.max_body_bytes, 1, limits::http_body_bytes_max);
     read_int(r, "max_header_bytes", http.max_header_bytes, 1, size_max);
     read_int(r, "max_connections", http.max_connections, 1, limits::http_connections_max);
-    read_int(r, "header_timeout_ms", http.header_timeout_ms, 1, u32_max);
-    read_int(r, "idle_timeout_ms", http.idle_timeout_ms, 1, u32_max);
+    read_int(r, "header_timeout_ms", http.header_timeout_ms, 1, limits::http_header_timeout_ms_max);
+    read_int(r, "idle_timeout_ms", http.idle_timeout_ms, 1, limits::http_idle_timeout_ms_max);
     read_int(r, "max_long_poll_ms", http.max_long_poll_ms, 0, limits::long_poll_ms_max,
              "0 disables long-polling");
-    read_int(r, "shutdown_grace_ms", http.shutdown_grace_ms, 0, u32_max);
+    read_int(r, "shutdown_grace_ms", http.shutdown_grace_ms, 0, limits::shutdown_grace_ms_max);
     read_text_list(r, "allowed_hosts", http.allowed_hosts, allowed_host_rule);
     read_text_list(r, "allowed_origins", http.allowed_origins, allowed_origin_rule);
 
@@ -483,7 +483,8 @@ void read_stream(object_reader& r, stream_config& stream) {
              limits::viewers_per_execution_max);
     read_int(r, "viewer_queue_messages", stream.viewer_queue_messages, 1, size_max);
     read_int(r, "replay_chunks", stream.replay_chunks, 0, size_max, "0 disables replay");
-    read_int(r, "write_timeout_ms", stream.write_timeout_ms, 1, u32_max);
+    read_int(r, "write_timeout_ms", stream.write_timeout_ms, 1,
+             limits::viewer_write_timeout_ms_max);
 }
 
 /// Rates the Linux termios API names (B50..B4000000); other rates need non-portable ioctls.
@@ -551,14 +552,16 @@ void read_frame(object_reader& r, frame_config& frame) {
     read_int(r, "max_frame_bytes", frame.max_frame_bytes, limits::frame_bytes_min,
              limits::frame_bytes_max);
     read_int(r, "max_outstanding", frame.max_outstanding, 1, size_max);
-    read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 0, u32_max); // 0 = never
+    read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 0, limits::frame_idle_timeout_ms_max,
+             "0 = never");
 }
 
 void read_status_table(object_reader& r, status_table_config& table) {
     read_int(r, "slots", table.slots, 1, limits::status_slots_max);
     read_int(r, "max_output_bytes", table.max_output_bytes, 1, limits::output_bytes_max);
     read_int(r, "stderr_tail_bytes", table.stderr_tail_bytes, 0, limits::output_bytes_max);
-    read_int(r, "ttl_s", table.ttl_s, 0, u32_max, "0 keeps terminal records until evicted");
+    read_int(r, "ttl_s", table.ttl_s, 0, limits::record_ttl_s_max,
+             "0 keeps terminal records until evicted");
 }
 
 void read_history(object_reader& r, history_config& history) {
@@ -573,7 +576,8 @@ void read_limits(object_reader& r, limits_config& lim) {
     read_int(r, "max_timeout_ms", lim.max_timeout_ms, 1, limits::execution_timeout_ms_max);
     read_int(r, "default_timeout_ms", lim.default_timeout_ms, 1, lim.max_timeout_ms,
              "at most limits.max_timeout_ms");
-    read_int(r, "kill_grace_ms", lim.kill_grace_ms, 0, u32_max, "0 sends SIGKILL at once");
+    read_int(r, "kill_grace_ms", lim.kill_grace_ms, 0, limits::kill_grace_ms_max,
+             "0 sends SIGKILL at once");
 }
 
 struct runtime_name {

@@ -1,5 +1,7 @@
 // Every limit of the appliance in one place: its default, its hard ceiling, and why (design.md §7).
 // Config may lower a limit (or raise it up to the ceiling); nothing else defines one.
+// Every duration has a ceiling too: no config value or header can make a timer deadline or a
+// sum of durations overflow (the largest sum, the sync wait bound, stays below 2^63 ns).
 #pragma once
 
 #include <chrono>
@@ -19,8 +21,10 @@ inline constexpr std::size_t http_connections = 256;
 inline constexpr std::size_t http_connections_max = 10000;
 /// Time to receive a whole request header: a half-sent request cannot hold a slot forever.
 inline constexpr std::uint32_t http_header_timeout_ms = 10'000;
+inline constexpr std::uint32_t http_header_timeout_ms_max = 300'000; // 5 min: the peer is stuck
 /// Idle keep-alive time between requests before the server closes the connection.
 inline constexpr std::uint32_t http_idle_timeout_ms = 60'000;
+inline constexpr std::uint32_t http_idle_timeout_ms_max = 3'600'000; // 1 h of an idle fd is plenty
 /// Longest `?wait_ms=` long-poll: long enough to save chatter, short enough for proxies.
 inline constexpr std::uint32_t long_poll_ms = 30'000;
 inline constexpr std::uint32_t long_poll_ms_max = 300'000;
@@ -28,6 +32,11 @@ inline constexpr std::uint32_t long_poll_ms_max = 300'000;
 inline constexpr std::uint32_t shutdown_grace_ms = 5'000;
 /// At shutdown, time for connections to write their last responses (and again to close).
 inline constexpr std::chrono::milliseconds connection_drain{1'000};
+/// 5 min: a service manager's stop timeout (systemd: 90 s by default) must exceed the grace.
+inline constexpr std::uint32_t shutdown_grace_ms_max = 300'000;
+/// Longest `Prefer: respond-async, wait=N` (seconds): no execution may run longer than the
+/// longest timeout, so a larger N means nothing more; it is capped to this, never rejected.
+inline constexpr std::uint32_t prefer_wait_s_max = 3'600;
 
 // --- Status table -------------------------------------------------------------------------
 /// Ring status table slots: 1024 recent executions is hours of history on a busy gateway.
@@ -42,6 +51,8 @@ inline constexpr std::size_t stderr_tail_bytes = 4 << 10;
 inline constexpr std::size_t error_message_bytes = 512;
 /// Terminal records expire after this long even if their slot is not needed (0 = never).
 inline constexpr std::uint32_t record_ttl_s = 3600;
+/// 30 days: older records help nobody, and ttl_s * 1000 still fits 32 bits.
+inline constexpr std::uint32_t record_ttl_s_max = 2'592'000;
 
 // --- History and estimates ----------------------------------------------------------------
 /// Rolling window of recent runs per function: enough for a stable median, quick to follow drift.
@@ -70,6 +81,9 @@ inline constexpr std::uint32_t kill_grace_ms = 2'000;
 inline constexpr std::chrono::milliseconds cancel_confirm_margin{2'000};
 /// Shutdown waits the kill grace plus this for every killed execution to report its end.
 inline constexpr std::chrono::milliseconds shutdown_stop_margin{3'000};
+/// 1 min: a function still handling SIGTERM after that is stuck; every stop, every sync wait
+/// bound (times the queue depth) and the shutdown wait add it.
+inline constexpr std::uint32_t kill_grace_ms_max = 60'000;
 /// Function and execution-id strings: short enough for microcontroller frames.
 inline constexpr std::size_t function_name_bytes = 64;
 inline constexpr std::size_t client_execution_id_bytes = 64;
@@ -89,6 +103,7 @@ inline constexpr std::size_t replay_chunks = 64;
 /// A viewer whose socket accepts nothing for this long is disconnected (its queue already
 /// drops chunks; this frees the connection of one that stopped reading altogether).
 inline constexpr std::uint32_t viewer_write_timeout_ms = 30'000;
+inline constexpr std::uint32_t viewer_write_timeout_ms_max = 300'000; // 5 min: the viewer is gone
 /// Largest chunk forwarded in one stream message; longer reads are split.
 inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
 
@@ -105,5 +120,6 @@ inline constexpr std::size_t frame_outstanding = 8;
 inline constexpr std::size_t frame_tcp_links = 128;
 /// A frame link with no traffic for this long is closed (TCP only).
 inline constexpr std::uint32_t frame_idle_timeout_ms = 300'000;
+inline constexpr std::uint32_t frame_idle_timeout_ms_max = 86'400'000; // 1 day; 0 = never
 
 } // namespace spear::core::limits

@@ -3,6 +3,7 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "platform/serial_device.hpp"
 #include "transport/tcp_listener.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -14,6 +15,7 @@
 #include <stdexcept>
 
 #include <sys/file.h>
+#include <unistd.h>
 
 namespace spear::transport::frame {
 
@@ -70,7 +72,7 @@ void frame_server::run() {
 
 asio::awaitable<void> frame_server::accept_loop() {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        auto [ec, socket] = co_await async_accept_cloexec(acceptor_);
         if (stopping_ || ec == asio::error::operation_aborted)
             co_return;
         if (ec) {
@@ -122,9 +124,18 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
     auto& retry = *reopen_timers_[index];
     bool reported_failure = false;
     while (!stopping_) {
+        // Opened by platform (O_CLOEXEC: Asio's serial_port::open would leave the UART
+        // inheritable by every function started while it is open), then handed to Asio.
         asio::serial_port port(ioc_);
         boost::system::error_code ec;
-        port.open(port_config.device, ec);
+        const auto opened = platform::open_serial_device(port_config.device);
+        if (opened.fd < 0)
+            ec.assign(opened.error, boost::system::system_category());
+        else {
+            port.assign(opened.fd, ec);
+            if (ec)
+                ::close(opened.fd);
+        }
         // Two processes reading one UART would each get half the bytes: take an advisory lock
         // (honoured by every spearlet, also when run as root, where TIOCEXCL is not).
         std::string why;

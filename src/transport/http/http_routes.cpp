@@ -3,12 +3,14 @@
 #include "transport/http/request_gate.hpp"
 
 #include "core/execution_id.hpp"
+#include "core/limits.hpp"
 #include "core/runtime_history.hpp"
 #include "service/json_codec.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <vector>
 
@@ -119,7 +121,7 @@ response method_not_allowed(const request& req, std::string_view allow) {
 /// RFC 7240 preferences: "respond-async" and "wait=N" (seconds), from any Prefer header.
 struct preferences {
     bool respond_async = false;
-    std::optional<std::uint32_t> wait_s;
+    std::optional<std::uint32_t> wait_s; ///< at most limits::prefer_wait_s_max
 };
 
 preferences parse_prefer(const request& req) {
@@ -138,11 +140,20 @@ preferences parse_prefer(const request& req) {
             if (token == "respond-async")
                 p.respond_async = true;
             else if (token.starts_with("wait=")) {
-                std::uint32_t seconds = 0;
-                auto digits = token.substr(5);
-                auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
-                if (ec == std::errc{} && ptr == digits.data() + digits.size())
-                    p.wait_s = seconds;
+                // Digits only; a value above the ceiling (however many digits) is capped to it
+                // here, once, so nothing downstream can overflow. Anything else is ignored
+                // (RFC 7240: a preference that cannot be honoured is not an error).
+                const auto digits = token.substr(5);
+                const bool numeric =
+                    !digits.empty() && digits.find_first_not_of("0123456789") == digits.npos;
+                if (numeric) {
+                    std::uint32_t seconds = 0;
+                    const auto [ptr, ec] =
+                        std::from_chars(digits.data(), digits.data() + digits.size(), seconds);
+                    p.wait_s = ec == std::errc{}
+                                   ? std::min(seconds, core::limits::prefer_wait_s_max)
+                                   : core::limits::prefer_wait_s_max;
+                }
             }
             if (comma == std::string_view::npos)
                 break;
@@ -159,7 +170,7 @@ void apply_prefer(const request& req, core::InvokeFunctionRequest& invoke) {
     if (!p.respond_async || invoke.execution_mode != core::ExecutionMode::sync)
         return;
     if (p.wait_s)
-        invoke.respond_async_after_ms = *p.wait_s * 1000u;
+        invoke.respond_async_after_ms = *p.wait_s * 1000u; // <= 3'600'000: no overflow
     else
         invoke.execution_mode = core::ExecutionMode::async;
 }

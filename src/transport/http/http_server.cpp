@@ -52,7 +52,7 @@ tcp::endpoint http_server::local_endpoint() const { return acceptor_.local_endpo
 
 asio::awaitable<void> http_server::run_accept_loop() {
     for (;;) {
-        auto [ec, socket] = co_await acceptor_.async_accept(use_tuple);
+        auto [ec, socket] = co_await async_accept_cloexec(acceptor_);
         if (stopping_ || ec == asio::error::operation_aborted)
             co_return;
         if (ec) {

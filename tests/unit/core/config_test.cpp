@@ -5,6 +5,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdint>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -278,6 +279,47 @@ BOOST_AUTO_TEST_CASE(timeouts_are_capped_by_max_timeout) {
 
     // expected_ms 0 means "not configured" and is fine.
     must_parse(process_function(R"("expected_ms": 0)"));
+}
+
+BOOST_AUTO_TEST_CASE(durations_have_ceilings) {
+    // 4294967295 fits the uint32 fields but would overflow every sum and deadline built from
+    // it (the sync wait bound multiplies kill_grace_ms by the queue depth): refused, with the
+    // field path and the allowed range. A number beyond 64 bits is refused the same way.
+    const auto errors = must_fail(R"({
+        "limits": {"kill_grace_ms": 4294967295},
+        "http": {"header_timeout_ms": 4294967295, "idle_timeout_ms": 4294967295,
+                 "shutdown_grace_ms": 99999999999999999999},
+        "stream": {"write_timeout_ms": 4294967295},
+        "frame": {"idle_timeout_ms": 4294967295},
+        "status_table": {"ttl_s": 4294967295}})");
+    BOOST_TEST(reason_at(errors, "limits.kill_grace_ms") ==
+               "must be an integer in 0..60000 (0 sends SIGKILL at once)");
+    BOOST_TEST(reason_at(errors, "http.header_timeout_ms") == "must be an integer in 1..300000");
+    BOOST_TEST(reason_at(errors, "http.idle_timeout_ms") == "must be an integer in 1..3600000");
+    BOOST_TEST(reason_at(errors, "http.shutdown_grace_ms") == "must be an integer in 0..300000");
+    BOOST_TEST(reason_at(errors, "stream.write_timeout_ms") == "must be an integer in 1..300000");
+    BOOST_TEST(reason_at(errors, "frame.idle_timeout_ms") ==
+               "must be an integer in 0..86400000 (0 = never)");
+    BOOST_TEST(reason_at(errors, "status_table.ttl_s") ==
+               "must be an integer in 0..2592000 (0 keeps terminal records until evicted)");
+    BOOST_TEST(errors.size() == 7u, describe({std::nullopt, errors}));
+
+    // The ceilings themselves are accepted, and every sum the service builds from them fits.
+    const auto at_max = must_parse(R"({
+        "limits": {"kill_grace_ms": 60000},
+        "http": {"header_timeout_ms": 300000, "idle_timeout_ms": 3600000,
+                 "shutdown_grace_ms": 300000},
+        "stream": {"write_timeout_ms": 300000},
+        "frame": {"idle_timeout_ms": 86400000},
+        "status_table": {"ttl_s": 2592000}})");
+    BOOST_TEST(at_max.limits.kill_grace_ms == limits::kill_grace_ms_max);
+    BOOST_TEST(at_max.http.shutdown_grace_ms == limits::shutdown_grace_ms_max);
+    BOOST_TEST(at_max.status_table.ttl_s == limits::record_ttl_s_max);
+    // The sync wait bound: (timeout + kill grace) x (queue depth + 2), in nanoseconds.
+    const auto worst_ms =
+        (std::uint64_t{limits::execution_timeout_ms_max} + limits::kill_grace_ms_max) *
+        (limits::queue_depth_max + 2);
+    BOOST_TEST(worst_ms < std::uint64_t{INT64_MAX} / 1'000'000);
 }
 
 BOOST_AUTO_TEST_CASE(collects_every_error) {

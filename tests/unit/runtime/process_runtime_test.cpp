@@ -2,6 +2,8 @@
 // overall deadline so a bug fails the test instead of hanging CI.
 #include "runtime/process/process_runtime.hpp"
 
+#include "platform/child_process.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -10,7 +12,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,6 +28,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -189,6 +195,48 @@ int live_members_of_group(pid_t pgid) {
 pid_t first_line_as_pid(const std::string& out) {
     return static_cast<pid_t>(std::stol(out.substr(0, out.find('\n'))));
 }
+
+/// Descriptor numbers open in process `pid`, from /proc/PID/fd.
+std::set<int> fds_of(pid_t pid) {
+    std::set<int> fds;
+    for (const auto& entry :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/fd"))
+        fds.insert(std::stoi(entry.path().filename().string()));
+    return fds;
+}
+
+bool is_cloexec(const spear::platform::unique_fd& fd) {
+    const int flags = ::fcntl(fd.get(), F_GETFD);
+    return flags >= 0 && (flags & FD_CLOEXEC) != 0;
+}
+
+/// Starts `sleep` with `how` while the test process holds descriptors without CLOEXEC (as a
+/// careless library would), and returns what the child has open once it runs.
+std::set<int> fds_of_child_started_with(spear::platform::fd_cleanup how, bool pty = false) {
+    using spear::platform::unique_fd;
+    const unique_fd file(::open("/dev/null", O_RDONLY));
+    const unique_fd sock(::socket(AF_INET, SOCK_STREAM, 0));
+    const unique_fd high(::fcntl(file.get(), F_DUPFD, 200)); // F_DUPFD leaves CLOEXEC clear
+    BOOST_REQUIRE(file.valid() && sock.valid() && high.valid());
+    spear::platform::spawn_options options;
+    options.argv = {"/bin/sleep", "30"};
+    options.env = {"PATH=/usr/bin:/bin"};
+    options.stdout_pty = pty;
+    options.close_fds = how;
+    auto spawned = spear::platform::spawn_child(options);
+    BOOST_REQUIRE(!spawned.failure);
+    auto& child = spawned.child;
+    // The parent's ends never reach a later child either.
+    BOOST_TEST(is_cloexec(child.stdin_fd));
+    BOOST_TEST(is_cloexec(child.stdout_fd));
+    BOOST_TEST(is_cloexec(child.stderr_fd));
+    // vfork: spawn_child returns once the child has exec'd, so its table is final now.
+    auto fds = fds_of(child.pid());
+    BOOST_TEST(!child.exec_failure().has_value());
+    return fds; // the child_process destructor kills and reaps `sleep`
+}
+
+const std::set<int> stdio_only{0, 1, 2};
 
 } // namespace
 
@@ -465,6 +513,33 @@ BOOST_AUTO_TEST_CASE(io_context_destroyed_mid_run_kills_and_reaps) {
     BOOST_REQUIRE(!sink.out.empty());
     BOOST_TEST(live_members_of_group(first_line_as_pid(sink.out)) == 0);
     BOOST_TEST(::waitpid(-1, nullptr, WNOHANG) <= 0);
+}
+
+BOOST_AUTO_TEST_CASE(child_inherits_only_stdio) {
+    // close_range, on this kernel.
+    BOOST_TEST(fds_of_child_started_with(spear::platform::fd_cleanup::automatic) == stdio_only);
+    BOOST_TEST(fds_of_child_started_with(spear::platform::fd_cleanup::automatic, true) ==
+               stdio_only);
+}
+
+BOOST_AUTO_TEST_CASE(child_inherits_only_stdio_without_close_range) {
+    // The fallback for kernels before 5.9: the /proc/self/fd scan.
+    BOOST_TEST(fds_of_child_started_with(spear::platform::fd_cleanup::scan_proc_fd) == stdio_only);
+    BOOST_TEST(fds_of_child_started_with(spear::platform::fd_cleanup::scan_proc_fd, true) ==
+               stdio_only);
+}
+
+BOOST_AUTO_TEST_CASE(child_inherits_only_stdio_without_close_range_or_proc) {
+    // The last resort: close() every number below the soft RLIMIT_NOFILE. Lowered here (and
+    // restored) so the test does not depend on how high the machine's limit is.
+    rlimit saved{};
+    BOOST_REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    rlimit lowered = saved;
+    lowered.rlim_cur = std::min<rlim_t>(saved.rlim_cur, 1024);
+    BOOST_REQUIRE(::setrlimit(RLIMIT_NOFILE, &lowered) == 0);
+    const auto fds = fds_of_child_started_with(spear::platform::fd_cleanup::close_each);
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    BOOST_TEST(fds == stdio_only);
 }
 
 BOOST_AUTO_TEST_CASE(no_zombies_left) {
