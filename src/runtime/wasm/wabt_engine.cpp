@@ -465,8 +465,8 @@ slice_result instance::run(std::uint64_t max_instructions) {
                 p.yield_pending = false;
                 (p.thread.get()->*get(thread_pop_call{}))();
                 (p.thread.get()->*get(thread_push_values{}))(p.yield_types, p.yield_values);
-                out.state = std::exchange(p.preempted, false) ? slice_state::running
-                                                              : slice_state::yielded;
+                out.state =
+                    std::exchange(p.preempted, false) ? slice_state::running : slice_state::yielded;
                 return out;
             }
             p.ended = true;

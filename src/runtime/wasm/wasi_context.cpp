@@ -386,8 +386,8 @@ host_result wasi_context::call(wasi_function fn, const std::uint64_t* p, std::ui
     return r;
 }
 
-host_result wasi_context::dispatch(wasi_function fn, const std::uint64_t* p,
-                                   std::uint64_t* results, guest_memory& mem) {
+host_result wasi_context::dispatch(wasi_function fn, const std::uint64_t* p, std::uint64_t* results,
+                                   guest_memory& mem) {
     std::uint16_t err = abi::errno_success;
     host_result r;
     switch (fn) {

@@ -45,8 +45,8 @@ enum class wasi_function : std::uint8_t {
     proc_exit,           ///< ends the execution with the code
     random_get,          ///< the OS random source
     sched_yield,         ///< ends the slice
-    unsupported_nosys,          ///< any other preview1 function: ENOSYS
-    unsupported_rofs,           ///< preview1 functions that would write files: EROFS
+    unsupported_nosys,   ///< any other preview1 function: ENOSYS
+    unsupported_rofs,    ///< preview1 functions that would write files: EROFS
 };
 
 /// Binds one import of a module to the layer. nullopt (and `error`, naming the import) when
@@ -138,8 +138,7 @@ private:
     std::uint16_t random_get(guest_memory& mem, std::uint32_t buf, std::uint32_t len);
     std::uint16_t path_open(guest_memory& mem, const std::uint64_t* p);
     std::uint16_t path_filestat_get(guest_memory& mem, std::uint32_t fd, std::uint32_t flags,
-                                    std::uint32_t path, std::uint32_t path_len,
-                                    std::uint32_t out);
+                                    std::uint32_t path, std::uint32_t path_len, std::uint32_t out);
     std::uint16_t poll_oneoff(guest_memory& mem, std::uint32_t in, std::uint32_t out,
                               std::uint32_t nsubs, std::uint32_t nevents_ptr, bool& wait);
     /// Opens `path` below directory fd `dir` without following symlinks (a symlink anywhere

@@ -475,9 +475,8 @@ BOOST_AUTO_TEST_CASE(a_fifo_in_a_mapped_directory_is_eacces_without_blocking) {
     g.put(100, path);
     const auto start = std::chrono::steady_clock::now();
     // Without O_NONBLOCK this open waits for a writer that never comes.
-    BOOST_TEST(g.call(wasi_function::path_open, {3, 0, 100, path.size(), 0,
-                                                 wabi::right_fd_read, 0, 0, 200}) ==
-               wabi::errno_acces);
+    BOOST_TEST(g.call(wasi_function::path_open, {3, 0, 100, path.size(), 0, wabi::right_fd_read, 0,
+                                                 0, 200}) == wabi::errno_acces);
     BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(1)));
     BOOST_TEST(g.ctx.host_fds_open() == 1u);
     // Stat-ing it opens nothing for reading: allowed, and it says what it is.
@@ -516,10 +515,9 @@ namespace {
 /// Reads a whole directory the way wasi-libc does: a small buffer, each call resuming at the
 /// cookie of the last entry it got whole, the buffer doubled when not even one entry fits.
 /// `between` runs after every call.
-std::vector<std::string> list_dir(guest& g, std::uint32_t fd, std::uint32_t buf_len,
-                                  std::uint64_t& total_cost,
-                                  const std::function<void(const std::vector<std::string>&)>&
-                                      between = {}) {
+std::vector<std::string>
+list_dir(guest& g, std::uint32_t fd, std::uint32_t buf_len, std::uint64_t& total_cost,
+         const std::function<void(const std::vector<std::string>&)>& between = {}) {
     std::vector<std::string> names;
     std::uint64_t cookie = 0;
     for (;;) {
@@ -565,8 +563,8 @@ BOOST_AUTO_TEST_CASE(readdir_keeps_a_cursor_instead_of_rescanning) {
                 fs::remove(tree.root / "data" / name);
     });
     const std::set<std::string> unique(names.begin(), names.end());
-    BOOST_TEST(unique.size() == names.size());          // each entry once
-    BOOST_TEST(names.size() == files + 5u);             // ., .., hello.txt, link.txt, sub
+    BOOST_TEST(unique.size() == names.size()); // each entry once
+    BOOST_TEST(names.size() == files + 5u);    // ., .., hello.txt, link.txt, sub
     // Linear work: each entry read from the host once (a rescan is quadratic: ~70 times this).
     BOOST_TEST(cost < 100'000u);
 
@@ -590,8 +588,8 @@ BOOST_AUTO_TEST_CASE(an_entry_cut_short_by_the_buffer_comes_again) {
     std::sort(names.begin(), names.end());
     const std::vector<std::string> expected = {".", "..", "hello.txt", "link.txt", "sub"};
     BOOST_TEST(names == expected, boost::test_tools::per_element());
-    BOOST_TEST(g.call(wasi_function::fd_readdir, {3, 1000, wasi_context::max_call_bytes + 1, 0,
-                                                  100}) == wabi::errno_inval);
+    BOOST_TEST(g.call(wasi_function::fd_readdir,
+                      {3, 1000, wasi_context::max_call_bytes + 1, 0, 100}) == wabi::errno_inval);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreadable_mapped_directory_is_an_error_naming_the_guest_path) {
