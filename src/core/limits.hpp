@@ -122,4 +122,21 @@ inline constexpr std::size_t frame_tcp_links = 128;
 inline constexpr std::uint32_t frame_idle_timeout_ms = 300'000;
 inline constexpr std::uint32_t frame_idle_timeout_ms_max = 86'400'000; // 1 day; 0 = never
 
+// --- WebAssembly host calls (docs/wasm.md "Metering") --------------------------------------
+/// Guest memory one WASI call may touch: reads and writes beyond it are short (as POSIX
+/// allows), other calls answer EINVAL. 64 KiB is ~0.1 ms of copying: less than one slice.
+inline constexpr std::size_t wasm_host_call_bytes = 64 << 10;
+/// Instructions every WASI call is charged: a host call is never free work.
+inline constexpr std::uint64_t wasm_host_call_cost = 100;
+/// Bytes of guest memory a WASI call touches per instruction charged (a copy moves ~8 bytes
+/// in the time the interpreter runs one instruction, and output is copied again downstream).
+inline constexpr std::uint64_t wasm_host_bytes_per_instruction = 8;
+/// Instructions charged per file-system operation (open, stat, read of a mapped file): a
+/// syscall walking a path costs about as much as 1 000 interpreted instructions.
+inline constexpr std::uint64_t wasm_host_fs_op_cost = 1'000;
+/// Instructions charged per directory entry read from the host (delivered or skipped).
+inline constexpr std::uint64_t wasm_host_dirent_cost = 16;
+/// Longest path a WASI call accepts (Linux's PATH_MAX): a longer one is ENAMETOOLONG.
+inline constexpr std::size_t wasm_path_bytes = 4096;
+
 } // namespace spear::core::limits

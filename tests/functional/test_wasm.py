@@ -58,6 +58,7 @@ class WasmTest(unittest.TestCase):
         cls.data_dir = tempfile.TemporaryDirectory(prefix="spear-wasm-data-")
         with open(os.path.join(cls.data_dir.name, "hello.txt"), "w") as f:
             f.write("hello from a mapped directory\n")
+        os.mkfifo(os.path.join(cls.data_dir.name, "pipe"))  # no writer, ever
         functions = [
             wasm("wecho", "echo"),
             wasm("wupper", "echo", args=["upper"]),
@@ -70,6 +71,8 @@ class WasmTest(unittest.TestCase):
             wasm("memhog", "memhog", max_memory_pages=64),
             wasm("probe", "probe", args=["--flag", "x y"], env={"GREETING": "hi"},
                  allow_request_env=["EXTRA"], mapped_dirs={"/data": cls.data_dir.name}),
+            wasm("probe_fuel", "probe", fuel=5_000_000, timeout_ms=60000),
+            wasm("probe_long", "probe", timeout_ms=120000),
         ]
         cls.s = Spearlet(base_config(functions))
         cls.ws_url = f"ws://{cls.s.host}:{cls.s.port}"
@@ -140,6 +143,57 @@ class WasmTest(unittest.TestCase):
         self.assertIn("cat failed:", out)
         self.assertNotIn("root:", out)
         self.assertFalse(os.path.exists(os.path.join(self.data_dir.name, "new.txt")))
+
+    def health_latencies(self, count=20):
+        """Times `count` GET /health on one connection; each must answer within 5 s."""
+        latencies = []
+        conn = self.s.connection(timeout=5)
+        try:
+            for _ in range(count):
+                t0 = time.monotonic()
+                self.assertEqual(self.s.get("/health", conn=conn).status, 200)
+                latencies.append(time.monotonic() - t0)
+        finally:
+            conn.close()
+        return latencies
+
+    def test_a_fifo_in_a_mapped_directory_is_eacces_and_blocks_nothing(self):
+        # Opening a FIFO without a writer blocks: on the io_context it would hang everything.
+        r = self.s.execute("probe", "cat /data/pipe\nsleep 300\ncat /data/hello.txt",
+                           mode="async")
+        eid = r.json()["execution_id"]
+        self.assertLess(max(self.health_latencies(5)), 1.0)
+        done = self.s.wait_status(eid, timeout=10)
+        self.assertEqual(done["status"], "completed")
+        out = done["result"]["output"]["data"]
+        self.assertIn("cat failed: Permission denied\n", out)  # EACCES
+        self.assertIn("hello from a mapped directory\n", out)
+
+    def test_one_huge_write_is_cut_to_the_per_call_cap(self):
+        # 64 iovecs each covering the 16 MiB memory: 1 GiB in one fd_write if gathered.
+        t0 = time.monotonic()
+        res = self.result("probe", "bigwrite 64")
+        self.assertLess(time.monotonic() - t0, 10)
+        self.assertEqual(res["status"], "completed")
+        self.assertIn("bigwrite of 64 x 16777216 bytes: errno 0, nwritten 65536",
+                      res["stderr_tail"])
+        self.assertEqual(res["output_size"], 65536)
+
+    def test_host_calls_use_up_fuel_and_leave_the_thread_free(self):
+        t0 = time.monotonic()
+        res = self.result("probe_fuel", "randloop")
+        self.assertEqual((res["status"], res["error_code"]), ("timeout", "timeout"))
+        self.assertIn("fuel", res["error_message"])
+        self.assertLess(time.monotonic() - t0, 10)  # 5 M of fuel is ~600 calls of 64 KiB
+        r = self.s.execute("probe_long", "randloop", mode="async")
+        eid = r.json()["execution_id"]
+        self.assertTrue(wait_until(
+            lambda: self.s.get(f"/status/{eid}").json()["status"] == "running", timeout=10))
+        latencies = self.health_latencies()
+        self.s.post(f"/executions/{eid}/cancel")
+        self.assertEqual(self.s.wait_status(eid)["status"], "cancelled")
+        self.assertLess(max(latencies), 1.0, latencies)
+        self.assertLess(statistics.median(latencies), 0.2, latencies)
 
     # --- outcomes ---------------------------------------------------------------------------
 

@@ -276,6 +276,11 @@ struct instance::impl {
 
     // A host function that ended the slice (yield or trap) leaves its outcome here.
     bool yield_pending = false;
+    bool preempted = false; ///< the yield is the metering's (cost used up the budget)
+    /// Cost of the host calls made since run() last counted them, and what is left of the
+    /// current run()'s budget before them.
+    std::uint64_t host_cost = 0;
+    std::uint64_t budget_left = 0;
     wi::ValueTypes yield_types;
     wi::Values yield_values;
     std::optional<std::string> host_trap;
@@ -304,9 +309,17 @@ struct instance::impl {
         }
         for (std::size_t i = 0; i < results.size(); ++i)
             results[i] = from_slot(out[i], type.results[i]);
+        host_cost += r.cost;
         switch (r.action) {
         case host_action::proceed:
-            return wabt::Result::Ok;
+            if (host_cost < budget_left)
+                return wabt::Result::Ok;
+            // The call's work used up the slice: end it as a yield that needs no wait.
+            preempted = true;
+            yield_pending = true;
+            yield_types = type.results;
+            yield_values = results;
+            return wabt::Result::Error;
         case host_action::yield:
             // Returning Error makes Thread::DoCall stop the slice before it pops the host
             // frame and pushes the results; run() does both when it sees yield_pending.
@@ -427,9 +440,10 @@ slice_result instance::run(std::uint64_t max_instructions) {
         }
 
         const auto chunk = std::min(chunk_instructions, budget - out.instructions);
+        p.budget_left = budget - out.instructions;
         wi::Trap::Ptr trap;
         const auto rr = p.thread->Run(static_cast<int>(chunk), &trap);
-        out.instructions += chunk;
+        out.instructions += chunk + std::exchange(p.host_cost, 0);
         switch (rr) {
         case wi::RunResult::Ok:
             break;
@@ -451,7 +465,8 @@ slice_result instance::run(std::uint64_t max_instructions) {
                 p.yield_pending = false;
                 (p.thread.get()->*get(thread_pop_call{}))();
                 (p.thread.get()->*get(thread_push_values{}))(p.yield_types, p.yield_values);
-                out.state = slice_state::yielded;
+                out.state =
+                    std::exchange(p.preempted, false) ? slice_state::running : slice_state::yielded;
                 return out;
             }
             p.ended = true;

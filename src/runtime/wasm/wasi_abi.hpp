@@ -73,6 +73,7 @@ inline constexpr std::uint16_t oflag_directory = 1 << 1;
 inline constexpr std::uint16_t oflag_excl = 1 << 2;
 inline constexpr std::uint16_t oflag_trunc = 1 << 3;
 inline constexpr std::uint16_t fdflag_append = 1 << 0;
+inline constexpr std::uint32_t lookupflag_symlink_follow = 1 << 0;
 inline constexpr std::uint8_t whence_set = 0;
 inline constexpr std::uint8_t whence_cur = 1;
 inline constexpr std::uint8_t whence_end = 2;

@@ -220,7 +220,10 @@ void wasi_host::random_bytes(std::span<std::uint8_t> out) {
 
 // --- guest memory ---------------------------------------------------------------------------
 
-/// Bounds-checked little-endian access to linear memory; every failure is EFAULT.
+/// Bounds-checked little-endian access to linear memory; every failure is EFAULT. It counts
+/// the bytes a call touches (the metering's measure): `at` counts the span it hands out,
+/// `load`/`store`/`zero` what they access, `iovecs` the array only; a call adds the iovec
+/// bytes it really moves with `touch`.
 class wasi_context::guest_memory {
 public:
     explicit guest_memory(memory_view v)
@@ -230,24 +233,30 @@ public:
         return ptr <= v_.size && len <= v_.size - ptr;
     }
     std::uint8_t* at(std::uint64_t ptr, std::uint64_t len) noexcept {
-        return valid(ptr, len) ? v_.data + ptr : nullptr;
+        if (!valid(ptr, len))
+            return nullptr;
+        touched_ += len;
+        return v_.data + ptr;
     }
     template <typename T> bool load(std::uint64_t ptr, T& out) noexcept {
         if (!valid(ptr, sizeof(T)))
             return false;
         std::memcpy(&out, v_.data + ptr, sizeof(T));
+        touched_ += sizeof(T);
         return true;
     }
     template <typename T> bool store(std::uint64_t ptr, T value) noexcept {
         if (!valid(ptr, sizeof(T)))
             return false;
         std::memcpy(v_.data + ptr, &value, sizeof(T));
+        touched_ += sizeof(T);
         return true;
     }
     bool zero(std::uint64_t ptr, std::uint64_t len) noexcept {
         if (!valid(ptr, len))
             return false;
         std::memset(v_.data + ptr, 0, len);
+        touched_ += len;
         return true;
     }
     /// The iovec array at `iovs`, each buffer checked; false on any bad pointer.
@@ -263,18 +272,52 @@ public:
         }
         return true;
     }
+    void touch(std::uint64_t bytes) noexcept { touched_ += bytes; }
+    std::uint64_t touched() const noexcept { return touched_; }
 
 private:
     memory_view v_;
+    std::uint64_t touched_ = 0;
 };
 
+namespace {
+
+/// Trims an iovec list so that it covers at most `cap` bytes in total (a short transfer).
+void cap_iovecs(std::vector<::iovec>& v, std::size_t cap) {
+    std::size_t total = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+        if (v[i].iov_len >= cap - total) {
+            v[i].iov_len = cap - total;
+            v.resize(i + 1);
+            return;
+        }
+        total += v[i].iov_len;
+    }
+}
+
+} // namespace
+
 // --- files ------------------------------------------------------------------------------------
+
+/// A directory entry read from the host but not yet delivered whole to the guest.
+struct held_dirent {
+    std::uint64_t index = 0; ///< its position: the cookie that asks for it
+    std::uint64_t ino = 0;
+    std::uint8_t type = 0;
+    std::string name;
+};
 
 struct wasi_context::file {
     int host_fd = -1;
     bool is_dir = false;
     std::string guest_path; ///< mapped directories only (their preopen name)
     bool mapped = false;    ///< a mapped directory (has a prestat)
+    // fd_readdir's cursor: a host directory stream (on its own fd, opened at the first
+    // fd_readdir), the index of the entry it returns next, and the entry a full buffer cut
+    // short (a guest asks for it again with a larger buffer or in its next call).
+    DIR* dir = nullptr;
+    std::uint64_t next_index = 0;
+    std::optional<held_dirent> held;
 };
 
 wasi_context::wasi_context(wasi_config config, wasi_host& host)
@@ -285,18 +328,30 @@ wasi_context::wasi_context(wasi_config config, wasi_host& host)
         const int fd = ::open(host_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
             for (auto& f : files_)
-                ::close(f.host_fd);
+                close_file(f);
             throw std::runtime_error("mapped directory '" + guest +
                                      "' cannot be opened: " + std::strerror(errno));
         }
-        files_.push_back(file{fd, true, guest, true});
+        file dir;
+        dir.host_fd = fd;
+        dir.is_dir = true;
+        dir.guest_path = guest;
+        dir.mapped = true;
+        files_.push_back(std::move(dir));
     }
 }
 
 wasi_context::~wasi_context() {
     for (auto& f : files_)
-        if (f.host_fd >= 0)
-            ::close(f.host_fd);
+        close_file(f);
+}
+
+void wasi_context::close_file(file& f) noexcept {
+    if (f.dir)
+        ::closedir(f.dir);
+    if (f.host_fd >= 0)
+        ::close(f.host_fd);
+    f = file{};
 }
 
 std::size_t wasi_context::host_fds_open() const noexcept {
@@ -320,6 +375,19 @@ wasi_context::file* wasi_context::find_file(std::uint32_t fd) noexcept {
 host_result wasi_context::call(wasi_function fn, const std::uint64_t* p, std::uint64_t* results,
                                memory_view memory) {
     guest_memory mem(memory);
+    fs_ops_ = 0;
+    dirents_ = 0;
+    host_result r = dispatch(fn, p, results, mem);
+    // The metering: every call, whatever it did, is charged for its work in one place.
+    r.cost = core::limits::wasm_host_call_cost +
+             mem.touched() / core::limits::wasm_host_bytes_per_instruction +
+             fs_ops_ * core::limits::wasm_host_fs_op_cost +
+             dirents_ * core::limits::wasm_host_dirent_cost;
+    return r;
+}
+
+host_result wasi_context::dispatch(wasi_function fn, const std::uint64_t* p, std::uint64_t* results,
+                                   guest_memory& mem) {
     std::uint16_t err = abi::errno_success;
     host_result r;
     switch (fn) {
@@ -419,7 +487,7 @@ host_result wasi_context::call(wasi_function fn, const std::uint64_t* p, std::ui
         err = path_open(mem, p);
         break;
     case wasi_function::path_filestat_get:
-        err = path_filestat_get(mem, u32(p[0]), u32(p[2]), u32(p[3]), u32(p[4]));
+        err = path_filestat_get(mem, u32(p[0]), u32(p[1]), u32(p[2]), u32(p[3]), u32(p[4]));
         break;
     case wasi_function::poll_oneoff: {
         bool wait = false;
@@ -433,14 +501,9 @@ host_result wasi_context::call(wasi_function fn, const std::uint64_t* p, std::ui
         r.action = host_action::trap;
         r.trap_message = "proc_exit(" + std::to_string(*exit_code_) + ")";
         return r;
-    case wasi_function::random_get: {
-        auto* dst = mem.at(u32(p[0]), u32(p[1]));
-        if (!dst)
-            err = abi::errno_fault;
-        else
-            host_.random_bytes({dst, u32(p[1])});
+    case wasi_function::random_get:
+        err = random_get(mem, u32(p[0]), u32(p[1]));
         break;
-    }
     case wasi_function::sched_yield:
         wait_ = std::chrono::nanoseconds{0};
         r.action = host_action::yield;
@@ -518,21 +581,36 @@ std::uint16_t wasi_context::fd_write(guest_memory& mem, std::uint32_t fd, std::u
     std::vector<::iovec> v;
     if (!mem.iovecs(iovs, iovs_len, v))
         return abi::errno_fault;
-    // One call to the sink per fd_write: a guest's write is one chunk for stream viewers.
-    std::string bytes;
-    for (const auto& io : v)
-        bytes.append(static_cast<const char*>(io.iov_base), io.iov_len);
-    if (bytes.size() > std::numeric_limits<std::uint32_t>::max())
-        return abi::errno_inval;
     if (!mem.valid(nwritten_ptr, 4))
         return abi::errno_fault;
-    if (!bytes.empty()) {
+    // At most max_call_bytes per call, a short write beyond it (the guest's libc writes the
+    // rest in further calls, each charged): iovecs covering gigabytes are never gathered, and
+    // the sink never receives more than the cap at once. One call to the sink per fd_write:
+    // a guest's write is one chunk for stream viewers.
+    cap_iovecs(v, max_call_bytes);
+    write_buffer_.clear();
+    for (const auto& io : v)
+        write_buffer_.append(static_cast<const char*>(io.iov_base), io.iov_len);
+    mem.touch(write_buffer_.size());
+    if (!write_buffer_.empty()) {
         if (fd == 1)
-            host_.write_stdout(bytes);
+            host_.write_stdout(write_buffer_);
         else
-            host_.write_stderr(bytes);
+            host_.write_stderr(write_buffer_);
     }
-    mem.store(nwritten_ptr, static_cast<std::uint32_t>(bytes.size()));
+    mem.store(nwritten_ptr, static_cast<std::uint32_t>(write_buffer_.size()));
+    return abi::errno_success;
+}
+
+std::uint16_t wasi_context::random_get(guest_memory& mem, std::uint32_t buf, std::uint32_t len) {
+    // random_get cannot return fewer bytes than asked: a larger request is refused rather
+    // than served in one unbounded call (wasi-libc's getentropy asks for 256 at most).
+    if (len > max_call_bytes)
+        return abi::errno_inval;
+    auto* dst = mem.at(buf, len);
+    if (!dst)
+        return abi::errno_fault;
+    host_.random_bytes({dst, len});
     return abi::errno_success;
 }
 
@@ -546,6 +624,7 @@ std::uint16_t wasi_context::fd_read(guest_memory& mem, std::uint32_t fd, std::ui
     std::vector<::iovec> v;
     if (!mem.iovecs(iovs, iovs_len, v) || !mem.valid(nread_ptr, 4))
         return abi::errno_fault;
+    cap_iovecs(v, max_call_bytes); // a short read beyond the cap, as POSIX allows
     std::uint64_t total = 0;
     if (fd == 0) {
         if (offset)
@@ -562,6 +641,8 @@ std::uint16_t wasi_context::fd_read(guest_memory& mem, std::uint32_t fd, std::ui
             return abi::errno_badf;
         if (f->is_dir)
             return abi::errno_isdir;
+        // A regular file (open_below admits nothing else), so this read does not block.
+        ++fs_ops_;
         const auto n = offset ? ::preadv(f->host_fd, v.data(), static_cast<int>(v.size()),
                                          static_cast<off_t>(*offset))
                               : ::readv(f->host_fd, v.data(), static_cast<int>(v.size()));
@@ -569,6 +650,7 @@ std::uint16_t wasi_context::fd_read(guest_memory& mem, std::uint32_t fd, std::ui
             return from_host_errno(errno);
         total = static_cast<std::uint64_t>(n);
     }
+    mem.touch(total);
     mem.store(nread_ptr, static_cast<std::uint32_t>(total));
     return abi::errno_success;
 }
@@ -613,8 +695,7 @@ std::uint16_t wasi_context::fd_close(std::uint32_t fd) {
     auto* f = find_file(fd);
     if (!f)
         return abi::errno_badf;
-    ::close(f->host_fd);
-    f->host_fd = -1;
+    close_file(*f);
     return abi::errno_success;
 }
 
@@ -698,6 +779,10 @@ int wasi_context::open_below(std::uint32_t dir, std::string_view path, bool want
         error = abi::errno_noent;
         return -1;
     }
+    if (path.size() > core::limits::wasm_path_bytes) {
+        error = abi::errno_nametoolong;
+        return -1;
+    }
     if (path.front() == '/' || path.find('\0') != std::string_view::npos) {
         error = abi::errno_notcapable;
         return -1;
@@ -728,29 +813,46 @@ int wasi_context::open_below(std::uint32_t dir, std::string_view path, bool want
         error = from_host_errno(e);
         return -1;
     };
-    if (parts.empty()) {
-        const int fd = ::openat(current, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        return fd >= 0 ? fd : fail(errno);
-    }
+    // O_PATH|O_DIRECTORY|O_NOFOLLOW on a symlink fails with ENOTDIR (it opens the link,
+    // which is no directory): say ELOOP, as for the last component, when it was one.
+    auto is_symlink = [&](const std::string& name) {
+        struct stat st {};
+        return ::fstatat(current, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+               S_ISLNK(st.st_mode);
+    };
     for (std::size_t k = 0; k + 1 < parts.size(); ++k) {
+        ++fs_ops_;
         const int next =
             ::openat(current, parts[k].c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (next < 0)
-            return fail(errno == ELOOP ? ELOOP : errno);
+            return fail(errno == ENOTDIR && is_symlink(parts[k]) ? ELOOP : errno);
         if (owned)
             ::close(current);
         current = next;
         owned = true;
     }
+    // A reading open never blocks: O_NONBLOCK makes opening a FIFO return at once (a device
+    // node's open could wait too), and the fstat below admits only regular files and
+    // directories, so no later read can block either.
     int flags = O_NOFOLLOW | O_CLOEXEC;
-    flags |= path_only ? O_PATH : O_RDONLY;
+    flags |= path_only ? O_PATH : (O_RDONLY | O_NONBLOCK);
     if (want_dir)
         flags |= O_DIRECTORY;
-    const int fd = ::openat(current, parts.back().c_str(), flags);
+    const std::string last = parts.empty() ? std::string(".") : parts.back();
+    ++fs_ops_;
+    const int fd = ::openat(current, last.c_str(), flags);
     if (fd < 0)
-        return fail(errno);
+        return fail(errno == ENOTDIR && want_dir && is_symlink(last) ? ELOOP : errno);
     if (owned)
         ::close(current);
+    if (!path_only) {
+        struct stat st {};
+        if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {
+            ::close(fd);
+            error = abi::errno_acces;
+            return -1;
+        }
+    }
     return fd;
 }
 
@@ -762,6 +864,8 @@ std::uint16_t wasi_context::path_open(guest_memory& mem, const std::uint64_t* p)
     const auto rights = p[5];
     const auto fdflags = static_cast<std::uint16_t>(p[7]);
     const auto fd_out = u32(p[8]);
+    if (path_len > core::limits::wasm_path_bytes)
+        return abi::errno_nametoolong;
     const auto* path = mem.at(path_ptr, path_len);
     if (!path || !mem.valid(fd_out, 4))
         return abi::errno_fault;
@@ -782,7 +886,9 @@ std::uint16_t wasi_context::path_open(guest_memory& mem, const std::uint64_t* p)
         ::close(fd);
         return e;
     }
-    file f{fd, S_ISDIR(st.st_mode), {}, false};
+    file f;
+    f.host_fd = fd;
+    f.is_dir = S_ISDIR(st.st_mode);
     std::size_t slot = 0;
     while (slot < files_.size() && files_[slot].host_fd >= 0)
         ++slot;
@@ -795,8 +901,10 @@ std::uint16_t wasi_context::path_open(guest_memory& mem, const std::uint64_t* p)
 }
 
 std::uint16_t wasi_context::path_filestat_get(guest_memory& mem, std::uint32_t fd,
-                                              std::uint32_t path, std::uint32_t path_len,
-                                              std::uint32_t out) {
+                                              std::uint32_t flags, std::uint32_t path,
+                                              std::uint32_t path_len, std::uint32_t out) {
+    if (path_len > core::limits::wasm_path_bytes)
+        return abi::errno_nametoolong;
     const auto* text = mem.at(path, path_len);
     if (!text || !mem.valid(out, abi::filestat_size))
         return abi::errno_fault;
@@ -811,9 +919,34 @@ std::uint16_t wasi_context::path_filestat_get(guest_memory& mem, std::uint32_t f
     ::close(host_fd);
     if (rc != 0)
         return from_host_errno(e);
+    // Without LOOKUP_SYMLINK_FOLLOW this is lstat: a symlink is reported as one. With it
+    // (stat), the link would have to be followed, which never happens here: ELOOP.
+    if (S_ISLNK(st.st_mode) && (flags & abi::lookupflag_symlink_follow))
+        return abi::errno_loop;
     store_filestat(mem, out, st);
     return abi::errno_success;
 }
+
+namespace {
+
+std::uint8_t filetype_of_dirent(unsigned char d_type) {
+    switch (d_type) {
+    case DT_REG:
+        return abi::filetype_regular_file;
+    case DT_DIR:
+        return abi::filetype_directory;
+    case DT_LNK:
+        return abi::filetype_symbolic_link;
+    case DT_CHR:
+        return abi::filetype_character_device;
+    case DT_BLK:
+        return abi::filetype_block_device;
+    default:
+        return abi::filetype_unknown;
+    }
+}
+
+} // namespace
 
 std::uint16_t wasi_context::fd_readdir(guest_memory& mem, std::uint32_t fd, std::uint32_t buf,
                                        std::uint32_t buf_len, std::uint64_t cookie,
@@ -823,64 +956,71 @@ std::uint16_t wasi_context::fd_readdir(guest_memory& mem, std::uint32_t fd, std:
         return abi::errno_badf;
     if (!f->is_dir)
         return abi::errno_notdir;
+    // A partly filled buffer means "end of directory" to the guest, so this call cannot stop
+    // early at the cap: a larger buffer is refused (wasi-libc uses 4 KiB).
+    if (buf_len > max_call_bytes)
+        return abi::errno_inval;
     auto* out = mem.at(buf, buf_len);
     if (!out || !mem.valid(used_ptr, 4))
         return abi::errno_fault;
-    const int dup_fd = ::openat(f->host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dup_fd < 0)
-        return from_host_errno(errno);
-    DIR* d = ::fdopendir(dup_fd);
-    if (!d) {
-        const auto e = from_host_errno(errno);
-        ::close(dup_fd);
-        return e;
-    }
-    // Entries in readdir order; the cookie of entry k is k + 1. A full buffer is the guest's
-    // sign to call again with a larger one (wasi-libc does).
-    std::uint32_t used = 0;
-    std::uint64_t index = 0;
-    while (used < buf_len) {
-        const dirent* e = ::readdir(d);
-        if (!e)
-            break;
-        if (index++ < cookie)
-            continue;
-        const auto name_len = static_cast<std::uint32_t>(std::strlen(e->d_name));
-        std::uint8_t header[abi::dirent_size] = {};
-        const std::uint64_t next = index;
-        const std::uint64_t ino = e->d_ino;
-        std::uint8_t type = abi::filetype_unknown;
-        switch (e->d_type) {
-        case DT_REG:
-            type = abi::filetype_regular_file;
-            break;
-        case DT_DIR:
-            type = abi::filetype_directory;
-            break;
-        case DT_LNK:
-            type = abi::filetype_symbolic_link;
-            break;
-        case DT_CHR:
-            type = abi::filetype_character_device;
-            break;
-        case DT_BLK:
-            type = abi::filetype_block_device;
-            break;
-        default:
-            break;
+    if (!f->dir) {
+        ++fs_ops_;
+        const int dup_fd = ::openat(f->host_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dup_fd < 0)
+            return from_host_errno(errno);
+        f->dir = ::fdopendir(dup_fd);
+        if (!f->dir) {
+            const auto e = from_host_errno(errno);
+            ::close(dup_fd);
+            return e;
         }
+        f->next_index = 0;
+        f->held.reset();
+    }
+    // The cursor: entries in readdir order, the cookie of entry k is k + 1. A guest reading
+    // on (the cookie of the last entry it got whole) continues where the stream is; only a
+    // cookie behind it (rewinddir, seekdir back) rewinds and skips, charged per entry.
+    auto read_entry = [&]() -> std::optional<held_dirent> {
+        const dirent* e = ::readdir(f->dir); // an error ends the listing like its end
+        if (!e)
+            return std::nullopt;
+        ++dirents_;
+        return held_dirent{f->next_index++, e->d_ino, filetype_of_dirent(e->d_type), e->d_name};
+    };
+    const std::uint64_t position = f->held ? f->held->index : f->next_index;
+    if (cookie < position) {
+        ::rewinddir(f->dir);
+        f->next_index = 0;
+        f->held.reset();
+    }
+    if (f->held && f->held->index < cookie)
+        f->held.reset();
+    while (!f->held && f->next_index < cookie)
+        if (!read_entry())
+            break;
+
+    std::uint32_t used = 0;
+    while (used < buf_len) {
+        auto entry = f->held ? std::exchange(f->held, std::nullopt) : read_entry();
+        if (!entry)
+            break;
+        const auto name_len = static_cast<std::uint32_t>(entry->name.size());
+        std::uint8_t header[abi::dirent_size] = {};
+        const std::uint64_t next = entry->index + 1;
         std::memcpy(header + 0, &next, 8);
-        std::memcpy(header + 8, &ino, 8);
+        std::memcpy(header + 8, &entry->ino, 8);
         std::memcpy(header + 16, &name_len, 4);
-        header[20] = type;
+        header[20] = entry->type;
         const auto take_header = std::min<std::uint32_t>(abi::dirent_size, buf_len - used);
         std::memcpy(out + used, header, take_header);
         used += take_header;
         const auto take_name = std::min<std::uint32_t>(name_len, buf_len - used);
-        std::memcpy(out + used, e->d_name, take_name);
+        std::memcpy(out + used, entry->name.data(), take_name);
         used += take_name;
+        // Cut short by the end of the buffer: the guest asks for it again by its cookie.
+        if (take_header < abi::dirent_size || take_name < name_len)
+            f->held = std::move(entry);
     }
-    ::closedir(d);
     mem.store(used_ptr, used);
     return abi::errno_success;
 }
@@ -891,7 +1031,7 @@ std::uint16_t wasi_context::poll_oneoff(guest_memory& mem, std::uint32_t in, std
                                         std::uint32_t nsubs, std::uint32_t nevents_ptr,
                                         bool& wait) {
     wait = false;
-    if (nsubs == 0)
+    if (nsubs == 0 || std::uint64_t{nsubs} * abi::subscription_size > max_call_bytes)
         return abi::errno_inval;
     if (!mem.valid(in, std::uint64_t{nsubs} * abi::subscription_size) ||
         !mem.valid(out, std::uint64_t{nsubs} * abi::event_size) || !mem.valid(nevents_ptr, 4))

@@ -4,6 +4,7 @@
 // to mapped directories. Everything else answers ENOSYS (or EROFS for writes).
 #pragma once
 
+#include "core/limits.hpp"
 #include "runtime/wasm/wasm_engine.hpp"
 
 #include <chrono>
@@ -34,18 +35,18 @@ enum class wasi_function : std::uint8_t {
     fd_prestat_dir_name, ///< the guest path of a mapped directory
     fd_read,             ///< stdin (the input) and opened files
     fd_pread,            ///< opened files
-    fd_readdir,          ///< opened directories
+    fd_readdir,          ///< opened directories (a cursor per directory: no rescans)
     fd_seek,             ///< opened files (ESPIPE for stdio)
     fd_tell,             ///< opened files (ESPIPE for stdio)
     fd_write,            ///< stdout and stderr
-    path_open,           ///< read-only, below a mapped directory, no symlinks
-    path_filestat_get,   ///< below a mapped directory, no symlinks
+    path_open,           ///< read-only regular files and directories below a mapped one
+    path_filestat_get,   ///< below a mapped directory; symlinks are never followed
     poll_oneoff,         ///< clocks sleep (the engine yields); stdio is always ready
     proc_exit,           ///< ends the execution with the code
     random_get,          ///< the OS random source
     sched_yield,         ///< ends the slice
-    unsupported_nosys,          ///< any other preview1 function: ENOSYS
-    unsupported_rofs,           ///< preview1 functions that would write files: EROFS
+    unsupported_nosys,   ///< any other preview1 function: ENOSYS
+    unsupported_rofs,    ///< preview1 functions that would write files: EROFS
 };
 
 /// Binds one import of a module to the layer. nullopt (and `error`, naming the import) when
@@ -81,6 +82,8 @@ public:
     static constexpr std::size_t max_open_files = 32;
     /// iovec entries per read or write call (Linux's IOV_MAX).
     static constexpr std::uint32_t max_iovecs = 1024;
+    /// Guest memory one call may touch (see call()).
+    static constexpr std::size_t max_call_bytes = core::limits::wasm_host_call_bytes;
 
     /// Opens the mapped directories; a directory that cannot be opened is an error thrown as
     /// std::runtime_error naming its guest path (the host path stays out of the message).
@@ -89,7 +92,13 @@ public:
     wasi_context(const wasi_context&) = delete;
     wasi_context& operator=(const wasi_context&) = delete;
 
-    /// Runs one call. `params`/`results` follow host_functions::call.
+    /// Runs one call. `params`/`results` follow host_functions::call. Every call is metered
+    /// here, in one place: its result's `cost` is wasm_host_call_cost, plus one instruction per
+    /// wasm_host_bytes_per_instruction bytes of guest memory it touched, plus
+    /// wasm_host_fs_op_cost per file-system operation and wasm_host_dirent_cost per directory
+    /// entry read. No call touches more than max_call_bytes of guest memory: fd_read and
+    /// fd_write transfer at most that much (a short count, which the guest's libc loops on);
+    /// random_get, fd_readdir and poll_oneoff with larger buffers answer EINVAL.
     host_result call(wasi_function fn, const std::uint64_t* params, std::uint64_t* results,
                      memory_view memory);
 
@@ -105,6 +114,9 @@ public:
 private:
     struct file;
     class guest_memory;
+
+    host_result dispatch(wasi_function fn, const std::uint64_t* params, std::uint64_t* results,
+                         guest_memory& mem);
 
     std::uint16_t strings_sizes(const std::vector<std::string>& list, guest_memory& mem,
                                 std::uint64_t count_ptr, std::uint64_t size_ptr);
@@ -123,15 +135,21 @@ private:
     std::uint16_t fd_close(std::uint32_t fd);
     std::uint16_t fd_readdir(guest_memory& mem, std::uint32_t fd, std::uint32_t buf,
                              std::uint32_t buf_len, std::uint64_t cookie, std::uint32_t used_ptr);
+    std::uint16_t random_get(guest_memory& mem, std::uint32_t buf, std::uint32_t len);
     std::uint16_t path_open(guest_memory& mem, const std::uint64_t* p);
-    std::uint16_t path_filestat_get(guest_memory& mem, std::uint32_t fd, std::uint32_t path,
-                                    std::uint32_t path_len, std::uint32_t out);
+    std::uint16_t path_filestat_get(guest_memory& mem, std::uint32_t fd, std::uint32_t flags,
+                                    std::uint32_t path, std::uint32_t path_len, std::uint32_t out);
     std::uint16_t poll_oneoff(guest_memory& mem, std::uint32_t in, std::uint32_t out,
                               std::uint32_t nsubs, std::uint32_t nevents_ptr, bool& wait);
-    /// Opens `path` below directory fd `dir` without following symlinks: the host fd, or a
-    /// negative WASI errno.
+    /// Opens `path` below directory fd `dir` without following symlinks (a symlink anywhere
+    /// in it is ELOOP, except as the last component of a `path_only` open, which then refers
+    /// to the link itself). A reading open never blocks (O_NONBLOCK) and yields only regular
+    /// files and directories (anything else, FIFOs and devices included, is EACCES). The
+    /// host fd, or -1 with `error` set.
     int open_below(std::uint32_t dir, std::string_view path, bool want_dir, bool path_only,
                    std::uint16_t& error);
+    /// Closes an opened file or directory and its directory cursor.
+    static void close_file(file& f) noexcept;
     file* find_file(std::uint32_t fd) noexcept;
 
     wasi_config config_;
@@ -142,6 +160,10 @@ private:
     std::optional<std::uint32_t> exit_code_;
     std::chrono::nanoseconds wait_{0};
     std::uint64_t start_ns_ = 0;
+    /// The current call's host work, turned into its cost when it returns.
+    std::uint64_t fs_ops_ = 0;
+    std::uint64_t dirents_ = 0;
+    std::string write_buffer_; ///< fd_write's gathered iovecs (at most max_call_bytes)
 };
 
 } // namespace spear::runtime::wasm

@@ -101,6 +101,10 @@ enum class host_action : std::uint8_t {
 struct host_result {
     host_action action = host_action::proceed;
     std::string trap_message;
+    /// Instructions this call counts as (its work: bytes touched, files opened). It is added
+    /// to the slice's count, so it uses up the slice budget and the fuel like guest code; a
+    /// call whose cost uses up what is left of the budget ends the slice right after it.
+    std::uint64_t cost = 0;
 };
 
 /// The host side of a module's function imports, called on the thread that runs the slice.
@@ -125,7 +129,8 @@ enum class slice_state : std::uint8_t {
 struct slice_result {
     slice_state state = slice_state::running;
     /// Instructions executed, counted in chunks of `instance::chunk_instructions`: a chunk cut
-    /// short by a yield, a trap or a return counts whole (so this never under-counts).
+    /// short by a yield, a trap or a return counts whole (so this never under-counts); plus
+    /// the cost of every host call made (host_result::cost).
     std::uint64_t instructions = 0;
     std::string trap_message;           ///< trapped only
     std::optional<std::int32_t> result; ///< finished: the last call's i32 result, if any
@@ -152,8 +157,9 @@ public:
     /// Queues a call of the exported function `name`, which must take no parameters and return
     /// nothing or one i32. False (and `error`) if it cannot be called.
     bool queue_call(std::string_view name, std::string& error);
-    /// Runs queued calls for at most `max_instructions` (at least one chunk). After `trapped`
-    /// or `finished` nothing more runs.
+    /// Runs queued calls for at most `max_instructions` (at least one chunk), host call costs
+    /// included: a host call whose cost reaches the budget ends the slice as `running` right
+    /// after it returns. After `trapped` or `finished` nothing more runs.
     slice_result run(std::uint64_t max_instructions);
     /// Current size of the instance's memory in 64 KiB pages (0 without memory).
     std::uint64_t memory_pages() const noexcept;

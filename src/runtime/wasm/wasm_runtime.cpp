@@ -13,6 +13,8 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <sys/stat.h>
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -33,6 +35,33 @@ struct wasm_runtime::loaded_module {
 };
 
 namespace {
+
+/// What identifies a module file's content without reading it: it changes whenever the file
+/// is replaced (inode), written (size, mtime, ctime) or appears or disappears (stat_errno).
+struct file_stamp {
+    int stat_errno = 0;
+    std::uint64_t dev = 0;
+    std::uint64_t ino = 0;
+    std::int64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    std::int64_t ctime_ns = 0;
+    bool operator==(const file_stamp&) const = default;
+};
+
+file_stamp stamp_of(const std::string& path) {
+    struct stat st {};
+    file_stamp s;
+    if (::stat(path.c_str(), &st) != 0) {
+        s.stat_errno = errno;
+        return s;
+    }
+    s.dev = static_cast<std::uint64_t>(st.st_dev);
+    s.ino = static_cast<std::uint64_t>(st.st_ino);
+    s.size = static_cast<std::int64_t>(st.st_size);
+    s.mtime_ns = static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+    s.ctime_ns = static_cast<std::int64_t>(st.st_ctim.tv_sec) * 1'000'000'000 + st.st_ctim.tv_nsec;
+    return s;
+}
 
 /// What a loaded module depends on in its function's config: if any of it differs, the cached
 /// module is not the one the config asks for.
@@ -185,14 +214,37 @@ wasm_runtime::wasm_runtime(wasm_runtime_options options)
     : options_(options) {}
 wasm_runtime::~wasm_runtime() = default;
 
+/// A module that failed to load, and the file it failed with.
+struct wasm_runtime::failed_module {
+    std::string key; ///< load_key of the config it was loaded for
+    file_stamp stamp;
+    std::string error;
+};
+
 std::shared_ptr<const wasm_runtime::loaded_module>
 wasm_runtime::cached(const core::function_config& function, std::string& error) {
+    const auto key = load_key(function);
     auto it = cache_.find(&function);
-    if (it != cache_.end() && it->second->key == load_key(function))
+    if (it != cache_.end() && it->second->key == key)
         return it->second;
-    auto module = load_module(function, options_, resolve_module_path(function.module), error);
+    // Stamp before reading: a file changed while it is read gets a new stamp, so it is
+    // read again next time rather than remembered as broken in its new form.
+    const auto path = resolve_module_path(function.module);
+    auto stamp = stamp_of(path);
+    if (auto bad = failed_.find(&function); bad != failed_.end()) {
+        if (bad->second->key == key && bad->second->stamp == stamp) {
+            error = bad->second->error;
+            return nullptr;
+        }
+        failed_.erase(bad);
+    }
+    ++module_reads_;
+    auto module = load_module(function, options_, path, error);
     if (module)
         cache_.insert_or_assign(&function, module);
+    else
+        failed_.emplace(&function,
+                        std::make_shared<const failed_module>(key, std::move(stamp), error));
     return module;
 }
 

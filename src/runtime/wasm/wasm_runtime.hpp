@@ -58,12 +58,18 @@ public:
                                                  cancel_signal& cancel) override;
 
     /// Loads and caches the function's module now (it is otherwise loaded on first run):
-    /// nullopt, or the error as validate_wasm_function words it. A failed load is not cached,
-    /// so a fixed file is picked up by the next run; a loaded module is kept until exit.
+    /// nullopt, or the error as validate_wasm_function words it. A loaded module is kept until
+    /// exit. A failed load is remembered with the file's identity (device, inode, size, mtime,
+    /// ctime, or why it cannot be stat'ed): until the file changes, runs fail with the same
+    /// error after one stat, without reading or hashing the file again on the io_context;
+    /// a fixed file is picked up by the next run.
     std::optional<std::string> preload(const core::function_config& function);
     std::size_t cached_modules() const noexcept { return cache_.size(); }
+    /// Module files read so far (loads attempted past the caches), for tests and diagnostics.
+    std::size_t module_reads() const noexcept { return module_reads_; }
 
     struct loaded_module;
+    struct failed_module;
 
 private:
     std::shared_ptr<const loaded_module> cached(const core::function_config& function,
@@ -71,6 +77,8 @@ private:
 
     wasm_runtime_options options_;
     std::unordered_map<const core::function_config*, std::shared_ptr<const loaded_module>> cache_;
+    std::unordered_map<const core::function_config*, std::shared_ptr<const failed_module>> failed_;
+    std::size_t module_reads_ = 0;
 };
 
 } // namespace spear::runtime

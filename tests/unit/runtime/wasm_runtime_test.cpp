@@ -248,6 +248,23 @@ const std::vector<std::uint8_t> noentry_wasm = {
     0x79, 0x02, 0x00, 0x03, 0x72, 0x75, 0x6e, 0x00, 0x00, 0x0a, 0x04, 0x01, 0x02, 0x00, 0x0b,
 };
 
+// (module
+//   (import "wasi_snapshot_preview1" "random_get" (func $random_get (param i32 i32) (result i32)))
+//   (memory (export "memory") 2)
+//   (func (export "_start")
+//     (loop $forever
+//       (drop (call $random_get (i32.const 0) (i32.const 65536)))
+//       (br $forever))))
+const std::vector<std::uint8_t> randloop_wasm = {
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x01, 0x0a, 0x02, 0x60, 0x02, 0x7f, 0x7f, 0x01,
+    0x7f, 0x60, 0x00, 0x00, 0x02, 0x25, 0x01, 0x16, 0x77, 0x61, 0x73, 0x69, 0x5f, 0x73, 0x6e, 0x61,
+    0x70, 0x73, 0x68, 0x6f, 0x74, 0x5f, 0x70, 0x72, 0x65, 0x76, 0x69, 0x65, 0x77, 0x31, 0x0a, 0x72,
+    0x61, 0x6e, 0x64, 0x6f, 0x6d, 0x5f, 0x67, 0x65, 0x74, 0x00, 0x00, 0x03, 0x02, 0x01, 0x01, 0x05,
+    0x03, 0x01, 0x00, 0x02, 0x07, 0x13, 0x02, 0x06, 0x6d, 0x65, 0x6d, 0x6f, 0x72, 0x79, 0x02, 0x00,
+    0x06, 0x5f, 0x73, 0x74, 0x61, 0x72, 0x74, 0x00, 0x01, 0x0a, 0x12, 0x01, 0x10, 0x00, 0x03, 0x40,
+    0x41, 0x00, 0x41, 0x80, 0x80, 0x04, 0x10, 0x00, 0x1a, 0x0c, 0x00, 0x0b, 0x0b,
+};
+
 /// A module written to a temporary file for the duration of a test.
 class module_file {
 public:
@@ -604,6 +621,52 @@ BOOST_AUTO_TEST_CASE(a_failed_load_is_retried_on_the_next_run) {
     BOOST_TEST(r.sink.out == "back");
 }
 
+BOOST_AUTO_TEST_CASE(a_broken_module_is_not_read_again_until_its_file_changes) {
+    std::vector<std::uint8_t> garbage = {0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x7f};
+    module_file m(garbage);
+    const auto f = function_for(m);
+    runtime::wasm_runtime rt;
+    BOOST_REQUIRE(rt.preload(f));
+    for (int i = 0; i < 3; ++i) {
+        const auto r = run_once(rt, f, "x");
+        BOOST_TEST(r.outcome.status == core::ExecutionStatus::failed);
+        BOOST_TEST(contains(r.outcome.error_message, "not a valid WebAssembly module"));
+    }
+    BOOST_TEST(rt.module_reads() == 1u); // remembered as broken: not re-read, not re-hashed
+    {
+        std::ofstream out(m.path(), std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(echo_wasm.data()),
+                  static_cast<std::streamsize>(echo_wasm.size()));
+    }
+    const auto r = run_once(rt, f, "fixed");
+    BOOST_TEST(r.outcome.status == core::ExecutionStatus::completed);
+    BOOST_TEST(r.sink.out == "fixed");
+    BOOST_TEST(rt.module_reads() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(host_call_work_uses_up_the_fuel) {
+    // Each random_get of 64 KiB is a few instructions of guest code but ~8 200 of host work:
+    // uncharged, 1 M of fuel would buy ~150 000 calls (~10 GB of random bytes).
+    module_file m(randloop_wasm);
+    runtime::wasm_runtime rt;
+    auto f = function_for(m);
+    f.fuel = 1'000'000;
+    const auto r = run_once(rt, f, {}, 20'000ms);
+    BOOST_TEST(r.outcome.status == core::ExecutionStatus::timeout);
+    BOOST_TEST(contains(r.outcome.error_message, "fuel"));
+    BOOST_TEST(r.elapsed < 3000ms);
+}
+
+BOOST_AUTO_TEST_CASE(other_coroutines_run_while_a_guest_makes_heavy_host_calls) {
+    module_file m(randloop_wasm);
+    runtime::wasm_runtime rt;
+    const auto r = run_once(rt, function_for(m), {}, 300ms);
+    BOOST_TEST(r.outcome.status == core::ExecutionStatus::timeout);
+    BOOST_TEST(r.elapsed < 1000ms);
+    // A 5 ms timer over 300 ms: the host calls' work ends slices like instructions do.
+    BOOST_TEST(r.ticks >= 20);
+}
+
 BOOST_AUTO_TEST_CASE(origin_prefix_resolves_next_to_the_binary) {
     const auto resolved = runtime::resolve_module_path("$ORIGIN/../share/x.wasm");
     const auto exe_dir = fs::read_symlink("/proc/self/exe").parent_path();
@@ -643,6 +706,34 @@ BOOST_AUTO_TEST_CASE(instructions_are_counted_in_whole_chunks) {
     BOOST_TEST(r.instructions == 5000u);
     BOOST_TEST(!inst->queue_call("nope", error));
     BOOST_TEST(contains(error, "nope"));
+}
+
+BOOST_AUTO_TEST_CASE(a_host_call_whose_cost_uses_up_the_budget_ends_the_slice) {
+    std::string error;
+    const auto image =
+        runtime::wasm::module_image::load(randloop_wasm.data(), randloop_wasm.size(), {}, error);
+    BOOST_REQUIRE(image);
+    struct costly_host final : runtime::wasm::host_functions {
+        runtime::wasm::host_result call(std::size_t, const std::uint64_t*, std::uint64_t* results,
+                                        runtime::wasm::memory_view) override {
+            ++calls;
+            results[0] = 0;
+            runtime::wasm::host_result r;
+            r.cost = 4000;
+            return r;
+        }
+        int calls = 0;
+    } host;
+    auto inst = runtime::wasm::instance::create(image, host, error);
+    BOOST_REQUIRE(inst);
+    BOOST_REQUIRE(inst->queue_call("_start", error));
+    auto r = inst->run(10'000);
+    BOOST_TEST((r.state == runtime::wasm::slice_state::running));
+    BOOST_TEST(host.calls == 3); // 4 000 + 4 000 + 4 000 >= 10 000: the third call ends it
+    BOOST_TEST(r.instructions >= 12'000u);
+    r = inst->run(10'000); // and the guest goes on after the call
+    BOOST_TEST((r.state == runtime::wasm::slice_state::running));
+    BOOST_TEST(host.calls == 6);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

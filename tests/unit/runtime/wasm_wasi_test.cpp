@@ -9,11 +9,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -412,6 +416,180 @@ BOOST_AUTO_TEST_CASE(a_mapped_directory_can_be_listed_and_stat_ed) {
                wabi::errno_success);
     BOOST_TEST(g.load<std::uint8_t>(516) == wabi::filetype_regular_file);
     BOOST_TEST(g.load<std::uint64_t>(532) == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(every_call_is_charged_for_the_bytes_it_touches) {
+    guest g;
+    BOOST_TEST(g.call(wasi_function::sched_yield, {}) == wabi::errno_success);
+    BOOST_TEST(g.last.cost == spear::core::limits::wasm_host_call_cost);
+    BOOST_TEST(g.call(wasi_function::random_get, {0, 32768}) == wabi::errno_success);
+    BOOST_TEST(g.last.cost == spear::core::limits::wasm_host_call_cost +
+                                  32768 / spear::core::limits::wasm_host_bytes_per_instruction);
+    g.put(1000, "x");
+    g.iovecs(0, {{1000, 1}});
+    BOOST_TEST(g.call(wasi_function::fd_write, {1, 0, 1, 100}) == wabi::errno_success);
+    const auto small = g.last.cost;
+    g.iovecs(0, {{1000, 40000}});
+    BOOST_TEST(g.call(wasi_function::fd_write, {1, 0, 1, 100}) == wabi::errno_success);
+    BOOST_TEST(g.last.cost >= small + 39999 / spear::core::limits::wasm_host_bytes_per_instruction);
+}
+
+BOOST_AUTO_TEST_CASE(fd_write_of_huge_iovecs_passes_at_most_the_cap_and_says_so) {
+    // 64 iovecs each covering the whole (1 MiB) memory: 64 MiB in one call if gathered.
+    guest g;
+    g.mem.resize(1u << 20);
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> iovs(64, {0u, 1u << 20});
+    g.iovecs(0, iovs);
+    BOOST_TEST(g.call(wasi_function::fd_write, {1, 0, 64, 2000}) == wabi::errno_success);
+    BOOST_TEST(g.load<std::uint32_t>(2000) == wasi_context::max_call_bytes); // a short write
+    BOOST_REQUIRE(g.host.out.size() == 1u);
+    BOOST_TEST(g.host.out[0].size() == wasi_context::max_call_bytes);
+    BOOST_TEST(g.last.cost < 2 * wasi_context::max_call_bytes /
+                                 spear::core::limits::wasm_host_bytes_per_instruction);
+    // stdin reads are capped the same way.
+    wasi_config config;
+    config.stdin_data = std::string(3 * wasi_context::max_call_bytes, 'i');
+    guest in(std::move(config));
+    in.mem.resize(1u << 20);
+    in.iovecs(0, {{4096, 1u << 19}});
+    BOOST_TEST(in.call(wasi_function::fd_read, {0, 0, 1, 100}) == wabi::errno_success);
+    BOOST_TEST(in.load<std::uint32_t>(100) == wasi_context::max_call_bytes);
+}
+
+BOOST_AUTO_TEST_CASE(random_get_beyond_the_cap_is_refused) {
+    guest g;
+    g.mem.resize(1u << 20);
+    BOOST_TEST(g.call(wasi_function::random_get, {0, wasi_context::max_call_bytes + 1}) ==
+               wabi::errno_inval);
+    BOOST_TEST(g.call(wasi_function::random_get, {0, wasi_context::max_call_bytes}) ==
+               wabi::errno_success);
+}
+
+BOOST_AUTO_TEST_CASE(a_fifo_in_a_mapped_directory_is_eacces_without_blocking) {
+    temp_tree tree;
+    BOOST_REQUIRE(::mkfifo((tree.root / "data" / "pipe").c_str(), 0644) == 0);
+    wasi_config config;
+    config.mapped_dirs = {{"/data", (tree.root / "data").string()}};
+    guest g(std::move(config));
+    const std::string path = "pipe";
+    g.put(100, path);
+    const auto start = std::chrono::steady_clock::now();
+    // Without O_NONBLOCK this open waits for a writer that never comes.
+    BOOST_TEST(g.call(wasi_function::path_open, {3, 0, 100, path.size(), 0, wabi::right_fd_read, 0,
+                                                 0, 200}) == wabi::errno_acces);
+    BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(1)));
+    BOOST_TEST(g.ctx.host_fds_open() == 1u);
+    // Stat-ing it opens nothing for reading: allowed, and it says what it is.
+    BOOST_TEST(g.call(wasi_function::path_filestat_get, {3, 0, 100, path.size(), 500}) ==
+               wabi::errno_success);
+    BOOST_TEST(g.load<std::uint8_t>(516) == wabi::filetype_unknown);
+}
+
+BOOST_AUTO_TEST_CASE(a_symlink_anywhere_in_a_path_is_eloop) {
+    temp_tree tree;
+    fs::create_directory_symlink(tree.root / "data" / "sub", tree.root / "data" / "sublink");
+    wasi_config config;
+    config.mapped_dirs = {{"/data", (tree.root / "data").string()}};
+    guest g(std::move(config));
+    const auto open = [&](std::string_view path, std::uint64_t oflags = 0) {
+        g.put(100, path);
+        return g.call(wasi_function::path_open, {3, 0, 100, path.size(), oflags, 0, 0, 0, 200});
+    };
+    BOOST_TEST(open("link.txt") == wabi::errno_loop);
+    BOOST_TEST(open("sublink/deep.txt") == wabi::errno_loop); // in the middle, too
+    BOOST_TEST(open("sublink", wabi::oflag_directory) == wabi::errno_loop);
+    BOOST_TEST(open("sub/deep.txt") == wabi::errno_success);
+    const auto stat = [&](std::string_view path, std::uint64_t flags) {
+        g.put(100, path);
+        return g.call(wasi_function::path_filestat_get, {3, flags, 100, path.size(), 500});
+    };
+    // lstat reports the link itself; stat would follow it, which never happens.
+    BOOST_TEST(stat("link.txt", 0) == wabi::errno_success);
+    BOOST_TEST(g.load<std::uint8_t>(516) == wabi::filetype_symbolic_link);
+    BOOST_TEST(stat("link.txt", wabi::lookupflag_symlink_follow) == wabi::errno_loop);
+    BOOST_TEST(stat("sublink/deep.txt", 0) == wabi::errno_loop);
+}
+
+namespace {
+
+/// Reads a whole directory the way wasi-libc does: a small buffer, each call resuming at the
+/// cookie of the last entry it got whole, the buffer doubled when not even one entry fits.
+/// `between` runs after every call.
+std::vector<std::string>
+list_dir(guest& g, std::uint32_t fd, std::uint32_t buf_len, std::uint64_t& total_cost,
+         const std::function<void(const std::vector<std::string>&)>& between = {}) {
+    std::vector<std::string> names;
+    std::uint64_t cookie = 0;
+    for (;;) {
+        BOOST_REQUIRE(g.call(wasi_function::fd_readdir, {fd, 1000, buf_len, cookie, 100}) ==
+                      wabi::errno_success);
+        total_cost += g.last.cost;
+        const auto used = g.load<std::uint32_t>(100);
+        const auto before = names.size();
+        std::uint32_t at = 1000;
+        while (at + wabi::dirent_size <= 1000 + used) {
+            const auto len = g.load<std::uint32_t>(at + 16);
+            if (at + wabi::dirent_size + len > 1000 + used)
+                break; // cut short: asked for again next time
+            names.push_back(g.get(at + wabi::dirent_size, len));
+            cookie = g.load<std::uint64_t>(at);
+            at += wabi::dirent_size + len;
+        }
+        if (between)
+            between(names);
+        if (used < buf_len)
+            return names;
+        if (names.size() == before)
+            buf_len *= 2;
+    }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(readdir_keeps_a_cursor_instead_of_rescanning) {
+    temp_tree tree;
+    constexpr int files = 400;
+    for (int i = 0; i < files; ++i)
+        std::ofstream(tree.root / "data" / ("file-with-a-longish-name-" + std::to_string(i)));
+    wasi_config config;
+    config.mapped_dirs = {{"/data", (tree.root / "data").string()}};
+    guest g(std::move(config));
+    std::uint64_t cost = 0;
+    // Entries go once the guest has seen them: a listing that rescans from the start and
+    // skips `cookie` entries would now skip entries it never returned.
+    const auto names = list_dir(g, 3, 200, cost, [&](const std::vector<std::string>& seen) {
+        for (const auto& name : seen)
+            if (name.starts_with("file-"))
+                fs::remove(tree.root / "data" / name);
+    });
+    const std::set<std::string> unique(names.begin(), names.end());
+    BOOST_TEST(unique.size() == names.size()); // each entry once
+    BOOST_TEST(names.size() == files + 5u);    // ., .., hello.txt, link.txt, sub
+    // Linear work: each entry read from the host once (a rescan is quadratic: ~70 times this).
+    BOOST_TEST(cost < 100'000u);
+
+    // rewinddir (cookie 0) starts over: the removed files are gone.
+    std::uint64_t again = 0;
+    auto rest = list_dir(g, 3, 200, again);
+    std::sort(rest.begin(), rest.end());
+    const std::vector<std::string> expected = {".", "..", "hello.txt", "link.txt", "sub"};
+    BOOST_TEST(rest == expected, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(an_entry_cut_short_by_the_buffer_comes_again) {
+    temp_tree tree;
+    wasi_config config;
+    config.mapped_dirs = {{"/data", (tree.root / "data").string()}};
+    guest g(std::move(config));
+    std::uint64_t cost = 0;
+    // 30 bytes hold a header and part of a name: "hello.txt" and "link.txt" are cut, and
+    // come again whole in the doubled buffer.
+    auto names = list_dir(g, 3, 30, cost);
+    std::sort(names.begin(), names.end());
+    const std::vector<std::string> expected = {".", "..", "hello.txt", "link.txt", "sub"};
+    BOOST_TEST(names == expected, boost::test_tools::per_element());
+    BOOST_TEST(g.call(wasi_function::fd_readdir,
+                      {3, 1000, wasi_context::max_call_bytes + 1, 0, 100}) == wabi::errno_inval);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreadable_mapped_directory_is_an_error_naming_the_guest_path) {

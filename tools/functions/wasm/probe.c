@@ -1,7 +1,10 @@
 // wasm guest "probe": reports what the host gives it, for tests. The input is one command per
 // line: "args", "env", "state" (a counter kept in linear memory: 1 on every fresh instance),
 // "clock", "random", "stderr TEXT", "sleep MS", "cat PATH", "ls PATH", "write PATH",
-// "exit N" (exits at once with code N). Each command prints one or more lines.
+// "exit N" (exits at once with code N), and two that stress the host's metering:
+// "bigwrite N" (grows memory to 16 MiB, then one raw fd_write of N iovecs that each cover all
+// of it; reports what the host took on stderr) and "randloop" (random_get of 64 KiB, forever).
+// Each command prints one or more lines.
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -9,10 +12,31 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <wasi/api.h>
 
 extern char** environ;
 static int calls = 0;
 static char input[65536];
+static uint8_t random_buffer[65536];
+
+static void bigwrite(int count) {
+    static __wasi_ciovec_t iovs[1024];
+    const size_t want_pages = 256; // 16 MiB: the default max_memory_pages
+    const size_t pages = __builtin_wasm_memory_size(0);
+    if (pages < want_pages)
+        __builtin_wasm_memory_grow(0, want_pages - pages);
+    const size_t bytes = __builtin_wasm_memory_size(0) * 65536;
+    if (count < 1 || count > 1024)
+        count = 64;
+    for (int i = 0; i < count; ++i) {
+        iovs[i].buf = (const uint8_t*)random_buffer - (uintptr_t)random_buffer; // address 0
+        iovs[i].buf_len = bytes;
+    }
+    __wasi_size_t written = 0;
+    const __wasi_errno_t err = __wasi_fd_write(1, iovs, (size_t)count, &written);
+    fprintf(stderr, "bigwrite of %d x %zu bytes: errno %d, nwritten %u\n", count, bytes, err,
+            (unsigned)written);
+}
 
 static void command(char* line, int argc, char** argv) {
     if (strcmp(line, "args") == 0) {
@@ -72,6 +96,11 @@ static void command(char* line, int argc, char** argv) {
         printf("write %s\n", f ? "succeeded" : strerror(errno));
         if (f)
             fclose(f);
+    } else if (strncmp(line, "bigwrite ", 9) == 0) {
+        bigwrite(atoi(line + 9));
+    } else if (strcmp(line, "randloop") == 0) {
+        for (;;)
+            (void)__wasi_random_get(random_buffer, sizeof random_buffer);
     } else if (strncmp(line, "exit ", 5) == 0) {
         printf("exiting with %d\n", atoi(line + 5));
         exit(atoi(line + 5));
