@@ -7,6 +7,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -112,8 +113,11 @@ BOOST_AUTO_TEST_CASE(embedded_default_functions_are_process_functions) {
 }
 
 BOOST_AUTO_TEST_CASE(example_config_runtime_fields) {
+    // CTest names the source tree; else __FILE__ (absolute in a build without ccache).
     std::string root = __FILE__;
     root = root.substr(0, root.rfind("tests/unit/runtime/"));
+    if (const char* dir = std::getenv("SPEAR_SOURCE_DIR"))
+        root = std::string(dir) + "/";
     std::ifstream in(root + "config/example.jsonc");
     BOOST_REQUIRE_MESSAGE(in.good(), "cannot open " << root << "config/example.jsonc");
     std::stringstream text;
