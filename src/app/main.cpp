@@ -1,7 +1,7 @@
 // spearlet's command line: --config, --check-config, --print-default-config, --version, --help.
 #include "app/appliance.hpp"
 #include "core/config.hpp"
-#include "runtime/wasm/wasm_runtime.hpp"
+#include "runtime/registry.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -94,7 +94,8 @@ int main(int argc, char** argv) {
         text = std::string(spear::core::embedded_default_config());
     }
 
-    auto parsed = spear::core::parse_config(text);
+    const auto& runtimes = spear::runtime::builtin_registry();
+    auto parsed = spear::runtime::parse_config(text, runtimes);
     if (!parsed.value) {
         for (const auto& e : parsed.errors)
             std::cerr << source << ": " << e.to_string() << "\n";
@@ -103,15 +104,19 @@ int main(int argc, char** argv) {
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
     if (check_only) {
-        // Config errors are syntax and ranges; wasm modules are also read and validated here.
+        // Config errors are syntax and ranges; then each runtime kind checks what a start would
+        // find (the wasm kind reads and validates modules).
         bool ok = true;
-        const auto& functions = parsed.value->functions;
-        for (std::size_t i = 0; i < functions.size(); ++i)
-            if (functions[i].runtime == spear::core::runtime_kind::wasm)
-                if (auto problem = spear::runtime::validate_wasm_function(functions[i])) {
-                    std::cerr << source << ": functions[" << i << "].module: " << *problem << "\n";
-                    ok = false;
-                }
+        const auto functions = runtimes.resolve_all(*parsed.value);
+        for (std::size_t i = 0; i < functions.size(); ++i) {
+            const auto& check = functions[i].kind->check;
+            if (!check)
+                continue;
+            if (auto problem = check(functions[i], "functions[" + std::to_string(i) + "]")) {
+                std::cerr << source << ": " << problem->to_string() << "\n";
+                ok = false;
+            }
+        }
         if (!ok)
             return 1;
         std::cout << source << ": ok (" << functions.size() << " functions)\n";

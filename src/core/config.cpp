@@ -1,5 +1,8 @@
 // Config parsing and validation: Boost.JSON with comments, every error collected with its path.
+// A function's runtime-specific fields are handed to the runtime layer (function_fields_parser).
 #include "core/config.hpp"
+
+#include "core/config_reader.hpp"
 
 #include <boost/json.hpp>
 
@@ -12,30 +15,11 @@
 namespace spear::core {
 namespace {
 
-namespace json = boost::json;
-using error_list = std::vector<config_error>;
+using namespace fields;
 
-constexpr std::uint64_t u16_max = std::numeric_limits<std::uint16_t>::max();
-constexpr std::uint64_t u32_max = std::numeric_limits<std::uint32_t>::max();
-constexpr std::uint64_t u64_max = std::numeric_limits<std::uint64_t>::max();
-/// Byte sizes and counts without a ceiling in limits.hpp are still kept within 32 bits: they
-/// feed 32-bit APIs (Beast's header limit) and anything larger is a typo on a gateway.
-constexpr std::uint64_t size_max = u32_max;
-/// wasm32 linear memory: 65536 pages of 64 KiB is the whole 4 GiB address space.
-constexpr std::uint64_t wasm_pages_max = 65536;
 constexpr std::size_t node_id_bytes = 128;
 
 // --- Text rules ---------------------------------------------------------------------------
-
-bool no_nul(std::string_view s) {
-    return s.find('\0') == std::string_view::npos;
-}
-bool non_empty(std::string_view s) {
-    return !s.empty() && no_nul(s);
-}
-bool printable(std::string_view s) {
-    return std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
-}
 /// Goes into an HTTP header: no CR/LF or other control bytes.
 bool header_value(std::string_view s) {
     return !s.empty() && printable(s);
@@ -58,11 +42,6 @@ bool function_name_text(std::string_view s) {
 /// An environment variable name as execve sees it: anything but '=' and NUL, not empty.
 bool env_name(std::string_view s) {
     return non_empty(s) && s.find('=') == std::string_view::npos;
-}
-bool sha256_text(std::string_view s) {
-    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
-               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-           });
 }
 
 bool port_text(std::string_view s) {
@@ -119,13 +98,6 @@ bool allowed_origin_text(std::string_view s) {
     return false;
 }
 
-struct text_rule {
-    bool (*ok)(std::string_view);
-    const char* reason; ///< reported for a wrong type as well as for bad content
-};
-
-constexpr text_rule any_text{no_nul, "must be a string without NUL characters"};
-constexpr text_rule non_empty_text{non_empty, "must be a non-empty string"};
 constexpr text_rule header_text{header_value,
                                 "must be a non-empty string of printable ASCII characters"};
 constexpr text_rule auth_token_text{token_text,
@@ -141,7 +113,6 @@ constexpr text_rule allowed_host_rule{
 constexpr text_rule allowed_origin_rule{
     allowed_origin_text, "must be \"*\" or an origin as browsers send it: http:// or https://, "
                          "a host, an optional port, no path (\"http://gateway.local:8080\")"};
-constexpr text_rule sha256_rule{sha256_text, "must be 64 lowercase hexadecimal characters"};
 
 // --- Addresses ----------------------------------------------------------------------------
 
@@ -263,168 +234,6 @@ address_kind classify_address(std::string_view s) {
         return v6_loopback || mapped_loopback ? address_kind::loopback : address_kind::other;
     }
     return address_kind::invalid;
-}
-
-// --- Reading ------------------------------------------------------------------------------
-
-/// One JSON object being read: hands out fields by name, remembers which names exist, and
-/// reports every other field as unknown when finished.
-class object_reader {
-public:
-    object_reader(const json::object& object, std::string path, error_list& errors)
-        : object_(object)
-        , path_(std::move(path))
-        , errors_(errors) {}
-
-    /// The field's value, or nullptr when absent; either way `key` becomes a known name.
-    const json::value* get(std::string_view key) {
-        known_.push_back(key);
-        return object_.if_contains(key);
-    }
-    bool has(std::string_view key) const { return object_.contains(key); }
-    std::string at(std::string_view key) const {
-        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-    }
-    void fail(std::string_view key, std::string reason) { fail_at(at(key), std::move(reason)); }
-    void fail_at(std::string path, std::string reason) {
-        errors_.push_back({std::move(path), std::move(reason)});
-    }
-    error_list& errors() { return errors_; }
-
-    void finish() {
-        for (const auto& field : object_) {
-            const std::string_view key = field.key();
-            if (std::find(known_.begin(), known_.end(), key) == known_.end())
-                fail(key, "unknown field");
-        }
-    }
-
-private:
-    const json::object& object_;
-    std::string path_;
-    error_list& errors_;
-    std::vector<std::string_view> known_;
-};
-
-std::string range_reason(std::uint64_t lo, std::uint64_t hi, std::string_view hint = {}) {
-    std::string reason = "must be an integer in " + std::to_string(lo) + ".." + std::to_string(hi);
-    if (!hint.empty())
-        reason += " (" + std::string(hint) + ")";
-    return reason;
-}
-
-std::optional<std::uint64_t> as_unsigned(const json::value& v) {
-    if (v.is_uint64())
-        return v.get_uint64();
-    if (v.is_int64() && v.get_int64() >= 0)
-        return static_cast<std::uint64_t>(v.get_int64());
-    return std::nullopt;
-}
-
-/// Reads an integer field into `out` when it is in lo..hi; a 0 where 0 is not allowed says
-/// "must be > 0" first, since that is the usual mistake.
-template <class T>
-void read_int(object_reader& r, std::string_view key, T& out, std::uint64_t lo, std::uint64_t hi,
-              std::string_view hint = {}) {
-    static_assert(std::is_unsigned_v<T>);
-    const json::value* v = r.get(key);
-    if (!v)
-        return;
-    const auto n = as_unsigned(*v);
-    if (n && *n >= lo && *n <= hi && *n <= std::numeric_limits<T>::max()) {
-        out = static_cast<T>(*n);
-        return;
-    }
-    if (n && *n == 0 && lo == 1)
-        r.fail(key, "must be > 0 (an integer in 1.." + std::to_string(hi) +
-                        (hint.empty() ? std::string() : ", " + std::string(hint)) + ")");
-    else
-        r.fail(key, range_reason(lo, hi, hint));
-}
-
-void read_bool(object_reader& r, std::string_view key, bool& out) {
-    const json::value* v = r.get(key);
-    if (!v)
-        return;
-    if (v->is_bool())
-        out = v->get_bool();
-    else
-        r.fail(key, "must be true or false");
-}
-
-/// Checks a string value against a rule; reports at `path` and returns nullopt when it fails.
-std::optional<std::string_view> check_text(object_reader& r, const std::string& path,
-                                           const json::value& v, const text_rule& rule) {
-    if (v.is_string() && rule.ok(v.get_string()))
-        return std::string_view(v.get_string());
-    r.fail_at(path, rule.reason);
-    return std::nullopt;
-}
-
-/// Reads a string field; true when present and valid.
-bool read_text(object_reader& r, std::string_view key, std::string& out, const text_rule& rule) {
-    const json::value* v = r.get(key);
-    if (!v)
-        return false;
-    if (const auto s = check_text(r, r.at(key), *v, rule)) {
-        out = std::string(*s);
-        return true;
-    }
-    return false;
-}
-
-/// Reads an array of strings; each bad element is reported at `key[i]`.
-void read_text_list(object_reader& r, std::string_view key, std::vector<std::string>& out,
-                    const text_rule& rule) {
-    const json::value* v = r.get(key);
-    if (!v)
-        return;
-    if (!v->is_array()) {
-        r.fail(key, "must be an array of strings");
-        return;
-    }
-    out.clear();
-    const auto& items = v->get_array();
-    for (std::size_t i = 0; i < items.size(); ++i) {
-        const auto path = r.at(key) + "[" + std::to_string(i) + "]";
-        if (const auto s = check_text(r, path, items[i], rule))
-            out.emplace_back(*s);
-    }
-}
-
-/// Reads an object of strings; a bad name or value is reported at `key.NAME`.
-void read_text_map(object_reader& r, std::string_view key, std::map<std::string, std::string>& out,
-                   const text_rule& name_rule, const text_rule& value_rule) {
-    const json::value* v = r.get(key);
-    if (!v)
-        return;
-    if (!v->is_object()) {
-        r.fail(key, "must be an object of strings");
-        return;
-    }
-    out.clear();
-    for (const auto& field : v->get_object()) {
-        const std::string_view name = field.key();
-        const auto path = r.at(key) + "." + std::string(name);
-        if (!name_rule.ok(name)) {
-            r.fail_at(path, std::string("the name ") + name_rule.reason);
-            continue;
-        }
-        if (const auto s = check_text(r, path, field.value(), value_rule))
-            out.emplace(std::string(name), std::string(*s));
-    }
-}
-
-/// The object at `key`, or nullptr when absent or not an object (reported).
-const json::object* read_object(object_reader& r, std::string_view key) {
-    const json::value* v = r.get(key);
-    if (!v)
-        return nullptr;
-    if (!v->is_object()) {
-        r.fail(key, "must be an object");
-        return nullptr;
-    }
-    return &v->get_object();
 }
 
 /// Reads a listener address and returns its kind (the default's when absent, invalid when
@@ -580,50 +389,10 @@ void read_limits(object_reader& r, limits_config& lim) {
              "0 sends SIGKILL at once");
 }
 
-struct runtime_name {
-    std::string_view name;
-    runtime_kind kind;
-};
-constexpr std::array<runtime_name, 3> runtime_names{{{"process", runtime_kind::process},
-                                                     {"wasm", runtime_kind::wasm},
-                                                     {"container", runtime_kind::container}}};
-
-std::string_view runtime_name_of(runtime_kind kind) {
-    return runtime_names[static_cast<std::size_t>(kind)].name;
-}
-
-void read_rlimits(object_reader& r, rlimit_config& rl) {
-    const auto* o = read_object(r, "rlimits");
-    if (!o)
-        return;
-    object_reader lr(*o, r.at("rlimits"), r.errors());
-    read_int(lr, "cpu_seconds", rl.cpu_seconds, 0, u64_max, "0 inherits");
-    read_int(lr, "address_space_bytes", rl.address_space_bytes, 0, u64_max, "0 inherits");
-    read_int(lr, "open_files", rl.open_files, 0, u64_max, "0 inherits");
-    read_int(lr, "processes", rl.processes, 0, u64_max, "0 inherits");
-    lr.finish();
-}
-
 void read_function(object_reader& r, function_config& f, const limits_config& lim) {
     if (!r.has("name"))
         r.fail("name", "required");
     read_text(r, "name", f.name, function_name_rule);
-
-    bool runtime_known = true;
-    if (const json::value* v = r.get("runtime")) {
-        const auto* it =
-            v->is_string()
-                ? std::find_if(runtime_names.begin(), runtime_names.end(),
-                               [v](const runtime_name& n) { return n.name == v->get_string(); })
-                : runtime_names.end();
-        if (it == runtime_names.end()) {
-            r.fail("runtime", "must be \"process\", \"wasm\" or \"container\"");
-            runtime_known = false;
-        } else {
-            f.runtime = it->kind;
-        }
-    }
-
     read_text(r, "description", f.description, any_text);
     read_text_map(r, "env", f.env, env_name_rule, any_text);
     read_text_list(r, "allow_request_env", f.allow_request_env, env_name_rule);
@@ -635,77 +404,10 @@ void read_function(object_reader& r, function_config& f, const limits_config& li
              "0 refuses calls while all slots are busy");
     read_int(r, "expected_ms", f.expected_ms, 0, limits::execution_timeout_ms_max,
              "0 = not configured");
-
-    // A field of another runtime would silently do nothing: it is reported (once, without its
-    // content being checked). With an unknown runtime every field is checked as written.
-    auto applies = [&](std::string_view key, runtime_kind owner) {
-        if (!runtime_known || owner == f.runtime)
-            return true;
-        if (r.get(key))
-            r.fail(key, "only for " + std::string(runtime_name_of(owner)) +
-                            " functions (this one's runtime is " +
-                            std::string(runtime_name_of(f.runtime)) + ")");
-        return false;
-    };
-    // process
-    if (applies("command", runtime_kind::process))
-        read_text_list(r, "command", f.command, any_text);
-    if (applies("working_dir", runtime_kind::process))
-        read_text(r, "working_dir", f.working_dir, any_text);
-    if (applies("stdout", runtime_kind::process)) {
-        if (const json::value* v = r.get("stdout")) {
-            if (v->is_string() && (v->get_string() == "pipe" || v->get_string() == "pty"))
-                f.stdout_mode = std::string(v->get_string());
-            else
-                r.fail("stdout", "must be \"pipe\" or \"pty\"");
-        }
-    }
-    if (applies("rlimits", runtime_kind::process))
-        read_rlimits(r, f.rlimits);
-    // wasm
-    if (applies("module", runtime_kind::wasm))
-        read_text(r, "module", f.module, non_empty_text);
-    if (applies("entry", runtime_kind::wasm))
-        read_text(r, "entry", f.entry, any_text);
-    if (applies("args", runtime_kind::wasm))
-        read_text_list(r, "args", f.args, any_text);
-    if (applies("sha256", runtime_kind::wasm))
-        read_text(r, "sha256", f.sha256, sha256_rule);
-    if (applies("max_memory_pages", runtime_kind::wasm))
-        read_int(r, "max_memory_pages", f.max_memory_pages, 1, wasm_pages_max, "64 KiB pages");
-    if (applies("fuel", runtime_kind::wasm))
-        read_int(r, "fuel", f.fuel, 0, u64_max, "0 = unlimited");
-    if (applies("mapped_dirs", runtime_kind::wasm))
-        read_text_map(r, "mapped_dirs", f.mapped_dirs, non_empty_text, non_empty_text);
-    // container
-    if (applies("image", runtime_kind::container))
-        read_text(r, "image", f.image, non_empty_text);
-
-    if (!runtime_known)
-        return;
-    switch (f.runtime) {
-    case runtime_kind::process:
-        if (!r.has("command"))
-            r.fail("command", "required for process functions: a non-empty array of strings "
-                              "(argv; argv[0] is a path or a PATH name)");
-        else if (const json::value* v = r.get("command");
-                 v->is_array() && (v->get_array().empty() || v->get_array()[0] == ""))
-            r.fail("command", "must be a non-empty array of strings whose first element (the "
-                              "program) is not empty");
-        break;
-    case runtime_kind::wasm:
-        if (!r.has("module"))
-            r.fail("module", "required for wasm functions: the path of the .wasm file");
-        break;
-    case runtime_kind::container:
-        if (!r.has("image"))
-            r.fail("image", "required for container functions: the image name");
-        break;
-    }
 }
 
 void read_functions(object_reader& r, std::vector<function_config>& functions,
-                    const limits_config& lim) {
+                    const limits_config& lim, const function_fields_parser& runtimes) {
     const json::value* v = r.get("functions");
     if (!v)
         return;
@@ -724,7 +426,10 @@ void read_functions(object_reader& r, std::vector<function_config>& functions,
         function_config f;
         object_reader fr(items[i].get_object(), path, r.errors());
         read_function(fr, f, lim);
-        fr.finish();
+        // Every other field ("runtime" included) belongs to the runtime layer, which reports
+        // the unknown ones.
+        f.runtime_fields = fr.rest();
+        runtimes.parse(f, path, r.errors());
         if (!f.name.empty()) {
             if (const auto [it, fresh] = seen.emplace(f.name, i); !fresh)
                 fr.fail("name", "duplicate function name '" + f.name + "' (also functions[" +
@@ -759,7 +464,7 @@ std::uint32_t config::timeout_for(const function_config& f) const {
     return std::min(own, limits.max_timeout_ms);
 }
 
-config_result parse_config(std::string_view json_text) {
+config_result parse_config(std::string_view json_text, const function_fields_parser& runtimes) {
     config_result result;
 
     json::parse_options options;
@@ -802,7 +507,7 @@ config_result parse_config(std::string_view json_text) {
     section("history", [&](object_reader& r) { read_history(r, cfg.history); });
     // Limits before functions: function timeouts are checked against limits.max_timeout_ms.
     section("limits", [&](object_reader& r) { read_limits(r, cfg.limits); });
-    read_functions(root, cfg.functions, cfg.limits);
+    read_functions(root, cfg.functions, cfg.limits, runtimes);
     root.finish();
 
     if (errors.empty())

@@ -4,6 +4,8 @@
 
 #include "core/limits.hpp"
 
+#include <boost/json/object.hpp>
+
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -15,15 +17,16 @@ namespace spear::core {
 
 struct node_config {
     std::string id = "spear-edge";
-    std::string data_dir;                    ///< empty: nothing is persisted
+    /// Reserved for durable results (a later version); read and checked, not used yet.
+    std::string data_dir;
 };
 
 struct http_config {
     bool enabled = true;
     std::string address = "127.0.0.1";
-    std::uint16_t port = 8080;               ///< 0 picks a free port (logged at start)
-    std::string auth_token;                  ///< empty: no auth
-    bool allow_unauthenticated = false;      ///< needed for a non-loopback listener with no token
+    std::uint16_t port = 8080;          ///< 0 picks a free port (logged at start)
+    std::string auth_token;             ///< empty: no auth
+    bool allow_unauthenticated = false; ///< needed for a non-loopback listener with no token
     std::size_t max_body_bytes = limits::http_body_bytes;
     std::size_t max_header_bytes = limits::http_header_bytes;
     std::size_t max_connections = limits::http_connections;
@@ -48,7 +51,7 @@ struct stream_config {
 };
 
 struct serial_port_config {
-    std::string device;                      ///< e.g. /dev/ttyUSB0
+    std::string device; ///< e.g. /dev/ttyUSB0
     std::uint32_t baud = 115200;
 };
 
@@ -56,7 +59,7 @@ struct frame_config {
     bool tcp_enabled = false;
     std::string tcp_address = "127.0.0.1";
     std::uint16_t tcp_port = 7070;
-    bool tcp_allow_unauthenticated = false;  ///< frames carry no token: needed off loopback
+    bool tcp_allow_unauthenticated = false; ///< frames carry no token: needed off loopback
     std::vector<serial_port_config> serial;
     std::size_t max_frame_bytes = limits::frame_bytes;
     std::size_t max_outstanding = limits::frame_outstanding;
@@ -67,7 +70,7 @@ struct status_table_config {
     std::size_t slots = limits::status_slots;
     std::size_t max_output_bytes = limits::output_bytes;
     std::size_t stderr_tail_bytes = limits::stderr_tail_bytes;
-    std::uint32_t ttl_s = limits::record_ttl_s;  ///< 0 = terminal records never expire
+    std::uint32_t ttl_s = limits::record_ttl_s; ///< 0 = terminal records never expire
 };
 
 struct history_config {
@@ -82,41 +85,42 @@ struct limits_config {
     std::uint32_t kill_grace_ms = limits::kill_grace_ms;
 };
 
-/// OS resource limits applied to a process function's child (0 = inherit).
-struct rlimit_config {
-    std::uint64_t cpu_seconds = 0;
-    std::uint64_t address_space_bytes = 0;
-    std::uint64_t open_files = 0;
-    std::uint64_t processes = 0;
+/// A validation error: the field path ("functions[2].timeout_ms") and the reason.
+struct config_error {
+    std::string path;
+    std::string reason;
+    std::string to_string() const { return path.empty() ? reason : path + ": " + reason; }
 };
 
-enum class runtime_kind : std::uint8_t { process, wasm, container };
-
+/// A function as core sees it: the fields every runtime shares, and the runtime's own fields
+/// as written. Core knows no runtime: the runtime layer (runtime/registry.hpp) parses
+/// `runtime_fields` into its typed settings (function_fields_parser below).
 struct function_config {
-    std::string name;                        ///< [A-Za-z0-9_.-]{1,64}
-    runtime_kind runtime = runtime_kind::process;
+    std::string name;    ///< [A-Za-z0-9_.-]{1,64}
+    std::string runtime; ///< the runtime's name, set by the runtime layer
     std::string description;
-    std::vector<std::string> command;        ///< process: argv; argv[0] is a path or a PATH name
-    std::string working_dir;                 ///< process: empty = the appliance's
-    std::string stdout_mode = "pipe";        ///< process: "pipe" or "pty"
-    std::map<std::string, std::string> env;  ///< set for every run
-    std::vector<std::string> allow_request_env; ///< request environment keys let through
+    std::map<std::string, std::string> env;                ///< set for every run
+    std::vector<std::string> allow_request_env;            ///< request environment keys let through
     std::string content_type = "application/octet-stream"; ///< of the output
-    std::uint32_t timeout_ms = 0;            ///< 0 = limits.default_timeout_ms
+    std::uint32_t timeout_ms = 0;                          ///< 0 = limits.default_timeout_ms
     std::size_t max_concurrency = limits::function_concurrency;
     std::size_t queue_depth = limits::queue_depth;
-    std::uint32_t expected_ms = 0;           ///< typical duration before history exists
-    rlimit_config rlimits;
-    // wasm
-    std::string module;                      ///< path of the .wasm file
-    std::string entry;                       ///< empty: _start, then main
-    std::vector<std::string> args;           ///< argv[1..] for the guest
-    std::string sha256;                      ///< optional, lowercase hex
-    std::uint32_t max_memory_pages = 256;    ///< 64 KiB pages (16 MiB)
-    std::uint64_t fuel = 0;                  ///< instruction budget, 0 = none
-    std::map<std::string, std::string> mapped_dirs; ///< guest path -> host dir, read-only
-    // container
-    std::string image;
+    std::uint32_t expected_ms = 0; ///< typical duration before history exists
+    /// Every other field of the function object, as written ("runtime" included).
+    boost::json::object runtime_fields;
+};
+
+/// The runtime layer's part of reading a function, so that core needs no list of runtimes
+/// (runtime::registry implements it).
+class function_fields_parser {
+public:
+    virtual ~function_fields_parser() = default;
+    /// `f` holds the common fields, and in `f.runtime_fields` every other field of the function
+    /// object at `path` ("functions[2]"). Checks them (an unknown field is an error too),
+    /// appends errors with paths under `path` ("functions[2].module"), and sets `f.runtime` to
+    /// the name of the function's runtime when it is known.
+    virtual void parse(function_config& f, const std::string& path,
+                       std::vector<config_error>& errors) const = 0;
 };
 
 struct config {
@@ -135,19 +139,14 @@ struct config {
     std::uint32_t timeout_for(const function_config& f) const;
 };
 
-/// A validation error: the field path ("functions[2].timeout_ms") and the reason.
-struct config_error {
-    std::string path;
-    std::string reason;
-    std::string to_string() const { return path.empty() ? reason : path + ": " + reason; }
-};
-
 /// Parses and validates; on failure returns every error found (at least one).
 struct config_result {
     std::optional<config> value;
     std::vector<config_error> errors;
 };
-config_result parse_config(std::string_view json_text);
+/// `runtimes` checks each function's runtime-specific fields (runtime::parse_config passes
+/// the built-in registry).
+config_result parse_config(std::string_view json_text, const function_fields_parser& runtimes);
 
 /// The embedded default config (loopback listener, demo functions).
 std::string_view embedded_default_config();

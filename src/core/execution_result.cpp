@@ -1,4 +1,4 @@
-// Constructors of the response types (SPEAR's new_sync / new_async / create_failed_result).
+// Constructors of the response types (SPEAR's new_sync / new_async).
 #include "core/execution_result.hpp"
 
 namespace spear::core {
@@ -45,19 +45,6 @@ bool RuntimeExecutionResponse::success() const noexcept {
     if (is_async)
         return result.error == error_code::none;
     return result.status == ExecutionStatus::completed;
-}
-
-ExecutionResult create_failed_result(std::string execution_id, std::string function_name,
-                                     error_code code, std::string message, wall_time now) {
-    ExecutionResult r;
-    r.execution_id = std::move(execution_id);
-    r.function_name = std::move(function_name);
-    r.status = code == error_code::timeout ? ExecutionStatus::timeout : ExecutionStatus::failed;
-    r.error = code;
-    r.error_message = message.empty() ? std::string(default_message(code)) : std::move(message);
-    r.queued_at = now;
-    r.completed_at = now;
-    return r;
 }
 
 } // namespace spear::core

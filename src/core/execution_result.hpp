@@ -79,8 +79,4 @@ struct RuntimeExecutionResponse {
     bool success() const noexcept;
 };
 
-/// A failed result for an execution that never started (spawn error, refusal after insert).
-ExecutionResult create_failed_result(std::string execution_id, std::string function_name,
-                                     error_code code, std::string message, wall_time now);
-
 } // namespace spear::core

@@ -2,14 +2,15 @@
 // on the io_context, stream its output to a sink, honour timeout and cancellation.
 #pragma once
 
-#include "core/config.hpp"
 #include "core/execution_result.hpp"
+#include "runtime/function_spec.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -57,7 +58,7 @@ public:
 
 /// One execution as a runtime sees it.
 struct run_request {
-    const core::function_config* function = nullptr; ///< outlives the run
+    const function_spec* function = nullptr;         ///< outlives the run
     std::string execution_id;
     std::string input;                               ///< stdin / WASI stdin
     std::map<std::string, std::string> request_env;  ///< already filtered by allow_request_env
@@ -68,6 +69,15 @@ struct run_request {
 class runtime {
 public:
     virtual ~runtime() = default;
+    /// Called once per function of its kind when the service starts: a runtime may load what
+    /// it needs now (the wasm runtime reads and validates modules). A problem is logged by the
+    /// runtime, and the function's runs then fail with the reason; never throws.
+    virtual void prepare(const function_spec& /*function*/) {}
+    /// Why this runtime will not run `function` at all (nullopt: it will). Checked at
+    /// admission, before a record exists: the caller gets function_failed with this message.
+    virtual std::optional<std::string> refusal(const function_spec& /*function*/) const {
+        return std::nullopt;
+    }
     /// Runs to the end. Returns a terminal outcome: completed, failed (exit != 0, signal,
     /// trap, spawn error), timeout, or cancelled (when `cancel` fired). Never throws for
     /// function errors; nothing the function does may outlive the returned awaitable.

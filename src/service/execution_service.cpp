@@ -2,7 +2,6 @@
 #include "service/execution_service.hpp"
 
 #include "core/log.hpp"
-#include "runtime/process/process_runtime.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
@@ -117,7 +116,8 @@ private:
     live_execution& live_;
 };
 
-execution_service::execution_service(asio::any_io_executor executor, const core::config& cfg)
+execution_service::execution_service(asio::any_io_executor executor, const core::config& cfg,
+                                     const runtime::registry& runtimes)
     : executor_(std::move(executor))
     , config_(cfg)
     , table_(core::ring_status_table_options{
@@ -132,43 +132,33 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
               return limits;
           }(),
           cfg.limits.global_concurrency)
-    , process_runtime_(std::make_unique<runtime::process_runtime>())
-    , wasm_runtime_(std::make_unique<runtime::wasm_runtime>())
+    , functions_(runtimes.resolve_all(cfg))
     , started_at_(clock_type::now())
     , sync_waiters_gone_(executor_)
     , all_ended_(executor_) {
     histories_.reserve(cfg.functions.size());
-    for (const auto& f : cfg.functions) {
+    for (const auto& f : cfg.functions)
         histories_.emplace_back(cfg.history.window, f.expected_ms, cfg.history.default_expected_ms);
-        // Read and validate modules at start; a bad one is logged, and its invokes fail with
-        // the reason while every other function keeps working.
-        if (f.runtime == core::runtime_kind::wasm)
-            if (auto problem = wasm_runtime_->preload(f))
-                log::error("function '" + f.name + "': " + *problem);
-        if (f.runtime == core::runtime_kind::container)
-            log::warn("function '" + f.name +
-                      "': the container runtime is not in this version; "
-                      "its invocations will be refused");
+    // One runtime per kind in use; each prepares its functions now (the wasm runtime reads and
+    // validates modules, logging a bad one, whose invokes then fail with the reason).
+    for (const auto& spec : functions_) {
+        auto& rt = runtimes_[spec.kind];
+        if (!rt)
+            rt = spec.kind->make(executor_);
+        rt->prepare(spec);
     }
 }
 
 execution_service::~execution_service() = default;
 
-runtime::runtime& execution_service::runtime_for(const core::function_config& function) {
-    if (function.runtime == core::runtime_kind::wasm)
-        return *wasm_runtime_;
-    return *process_runtime_;
+runtime::runtime& execution_service::runtime_for(const runtime::function_spec& function) const {
+    return *runtimes_.at(function.kind);
 }
 
 // --- admission ----------------------------------------------------------------------------
 
 std::optional<error> execution_service::validate(const core::InvokeFunctionRequest& request,
                                                  const core::function_config& function) const {
-    if (function.runtime == core::runtime_kind::container)
-        return error::make(error_code::function_failed,
-                           "function '" + function.name +
-                               "' uses the container runtime, which this version of spearlet "
-                               "does not include");
     if (!request.client_execution_id.empty() && !is_url_safe_id(request.client_execution_id))
         return error::make(error_code::invalid_request,
                            "context.execution_id: must be 1-64 characters of [A-Za-z0-9._-]");
@@ -256,6 +246,9 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
                            "no function named '" + request.function_name.substr(0, 64) + "'");
     const auto function = static_cast<std::uint32_t>(*index);
     const auto& fn = config_.functions[function];
+    // A runtime that will not run the function at all refuses it before any record exists.
+    if (auto refused = runtime_for(functions_[function]).refusal(functions_[function]))
+        return error::make(error_code::function_failed, std::move(*refused));
     if (auto invalid = validate(request, fn))
         return *invalid;
     if (auto previous = find_previous(request, fn)) {
@@ -359,7 +352,7 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
 
     const auto& fn = config_.functions[live->function];
     runtime::run_request request;
-    request.function = &fn;
+    request.function = &functions_[live->function];
     request.execution_id = table_.execution_id(live->ref);
     request.input = std::move(live->request.input);
     request.request_env = std::move(live->request.environment);
@@ -369,7 +362,8 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
     record_sink sink(table_, *live);
     core::execution_outcome outcome;
     try {
-        outcome = co_await runtime_for(fn).run(std::move(request), sink, live->cancel);
+        outcome = co_await runtime_for(functions_[live->function])
+                      .run(std::move(request), sink, live->cancel);
     } catch (const std::exception& e) {
         // Whatever a runtime throws, the execution ends and gives back what it holds.
         log::error("runtime error in execution " + table_.execution_id(live->ref) + ": " +
@@ -647,6 +641,7 @@ std::vector<function_view> execution_service::functions() {
         const auto& history = histories_[i];
         function_view v;
         v.config = &config_.functions[i];
+        v.spec = &functions_[i];
         v.runs = history.runs_recorded();
         v.typical_ms = history.typical_ms();
         v.p95_ms = history.p95_ms();

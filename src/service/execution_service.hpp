@@ -11,14 +11,15 @@
 #include "core/ring_status_table.hpp"
 #include "core/runtime_history.hpp"
 #include "core/scheduler_policy.hpp"
+#include "runtime/registry.hpp"
 #include "runtime/runtime.hpp"
-#include "runtime/wasm/wasm_runtime.hpp"
 #include "service/stream_events.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <unordered_map>
 #include <variant>
@@ -51,6 +52,7 @@ struct cancel_view {
 /// One configured function with its live figures (GET /functions).
 struct function_view {
     const core::function_config* config = nullptr;
+    const runtime::function_spec* spec = nullptr; ///< its runtime kind and typed settings
     std::uint64_t runs = 0;
     std::int64_t typical_ms = 0;
     std::int64_t p95_ms = 0;
@@ -76,7 +78,11 @@ struct health_view {
 
 class execution_service {
 public:
-    execution_service(asio::any_io_executor executor, const core::config& cfg);
+    /// `cfg` must have been parsed with `runtimes` (runtime::parse_config): its functions are
+    /// resolved through it (std::invalid_argument otherwise), and each kind they use gets one
+    /// runtime from it. `runtimes` outlives the service.
+    execution_service(asio::any_io_executor executor, const core::config& cfg,
+                      const runtime::registry& runtimes = runtime::builtin_registry());
     ~execution_service();
     execution_service(const execution_service&) = delete;
     execution_service& operator=(const execution_service&) = delete;
@@ -164,15 +170,16 @@ private:
     status_view make_status(core::record_ref ref, bool include_result);
     std::shared_ptr<live_execution> find_live(core::record_ref ref) const;
     std::variant<core::record_ref, error> resolve_or_error(std::string_view id);
-    runtime::runtime& runtime_for(const core::function_config& function);
+    runtime::runtime& runtime_for(const runtime::function_spec& function) const;
 
     asio::any_io_executor executor_;
     const core::config& config_;
     core::ring_status_table table_;
     core::scheduler_policy scheduler_;
     std::vector<core::runtime_history> histories_; ///< one per function, config order
-    std::unique_ptr<runtime::runtime> process_runtime_;
-    std::unique_ptr<runtime::wasm_runtime> wasm_runtime_;
+    std::vector<runtime::function_spec> functions_; ///< config order, resolved by the registry
+    /// One runtime per kind in use, made by the kind's registry entry.
+    std::map<const runtime::runtime_kind*, std::unique_ptr<runtime::runtime>> runtimes_;
     std::unordered_map<std::uint64_t, std::shared_ptr<live_execution>> live_; ///< by seq
     core::steady_time started_at_;
     std::uint64_t executions_started_ = 0;

@@ -310,9 +310,7 @@ json::object to_json(const function_view& f) {
     const auto& c = *f.config;
     json::object o;
     o["name"] = c.name;
-    o["runtime"] = c.runtime == core::runtime_kind::process ? "process"
-                   : c.runtime == core::runtime_kind::wasm ? "wasm"
-                                                           : "container";
+    o["runtime"] = f.spec ? std::string_view(f.spec->kind->name) : std::string_view(c.runtime);
     o["description"] = c.description;
     o["content_type"] = c.content_type;
     json::object limits;
@@ -331,6 +329,9 @@ json::object to_json(const function_view& f) {
     o["current_estimate_ms"] = f.current_estimate_ms;
     o["running"] = f.running;
     o["queued"] = f.queued;
+    // The runtime's own fields, as its registry entry describes them.
+    if (f.spec && f.spec->kind->describe)
+        o["runtime_config"] = f.spec->kind->describe(*f.spec);
     return o;
 }
 

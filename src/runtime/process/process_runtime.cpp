@@ -135,14 +135,18 @@ asio::awaitable<void> wait_exit(child_io& io) {
     }
 }
 
-std::string quoted_command(const core::function_config& fn) {
-    return "'" + (fn.command.empty() ? std::string() : fn.command.front()) + "'";
+const process_function& settings_of(const function_spec& fn) {
+    return std::get<process_function>(fn.settings);
+}
+
+std::string quoted_command(const function_spec& fn) {
+    const auto& command = settings_of(fn).command;
+    return "'" + (command.empty() ? std::string() : command.front()) + "'";
 }
 
 /// The outcome of a child that never ran the function's code. Messages name the configured
 /// command (config, not request data) and never the working directory.
-execution_outcome start_failure(const platform::spawn_failure& failure,
-                                const core::function_config& fn) {
+execution_outcome start_failure(const platform::spawn_failure& failure, const function_spec& fn) {
     using platform::spawn_stage;
     const std::string reason = std::generic_category().message(failure.error);
     execution_outcome o;
@@ -171,17 +175,17 @@ execution_outcome start_failure(const platform::spawn_failure& failure,
         }
         break;
     case spawn_stage::working_dir:
-        o.error_message =
-            "the working directory of function '" + fn.name + "' could not be entered: " + reason;
+        o.error_message = "the working directory of function '" + fn.common.name +
+                          "' could not be entered: " + reason;
         break;
     case spawn_stage::limits:
-        o.error_message =
-            "the resource limits of function '" + fn.name + "' could not be applied: " + reason;
+        o.error_message = "the resource limits of function '" + fn.common.name +
+                          "' could not be applied: " + reason;
         break;
     case spawn_stage::process_group:
     case spawn_stage::streams:
         o.error_message =
-            "the process of function '" + fn.name + "' could not be set up: " + reason;
+            "the process of function '" + fn.common.name + "' could not be set up: " + reason;
         break;
     case spawn_stage::parent_setup:
         // Out of descriptors or processes: the appliance's problem, not the function's.
@@ -220,7 +224,7 @@ execution_outcome finish(stop_reason reason, const std::optional<platform::exit_
         o.status = ExecutionStatus::failed;
         o.error = error_code::internal;
         o.error_message = std::string(core::default_message(error_code::internal));
-        log::error("process of function '" + request.function->name + "' (execution " +
+        log::error("process of function '" + request.function->common.name + "' (execution " +
                    request.execution_id + ") was reaped elsewhere; its exit status is lost");
     } else if (status->signaled) {
         o.status = ExecutionStatus::failed;
@@ -278,10 +282,10 @@ asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& re
     }
 
     if (exec_failure) {
-        log::warn("function '" + request.function->name + "' (execution " + request.execution_id +
-                  "): starting " + quoted_command(*request.function) + " failed at stage " +
-                  std::to_string(static_cast<int>(exec_failure->stage)) + ": " +
-                  std::generic_category().message(exec_failure->error));
+        log::warn("function '" + request.function->common.name + "' (execution " +
+                  request.execution_id + "): starting " + quoted_command(*request.function) +
+                  " failed at stage " + std::to_string(static_cast<int>(exec_failure->stage)) +
+                  ": " + std::generic_category().message(exec_failure->error));
         co_return start_failure(*exec_failure, *request.function);
     }
     co_return finish(reason, status, request);
@@ -299,8 +303,8 @@ std::vector<std::string> environment_for(const run_request& request) {
     std::map<std::string, std::string> env;
     env["PATH"] = default_path;
     env["SPEAR_EXECUTION_ID"] = request.execution_id;
-    env["SPEAR_FUNCTION_NAME"] = request.function->name;
-    for (const auto& [key, value] : request.function->env)
+    env["SPEAR_FUNCTION_NAME"] = request.function->common.name;
+    for (const auto& [key, value] : request.function->common.env)
         env[key] = value;
     for (const auto& [key, value] : request.request_env)
         env[key] = value;
@@ -314,7 +318,7 @@ std::vector<std::string> environment_for(const run_request& request) {
 }
 
 platform::spawn_options spawn_options_for(const run_request& request) {
-    const core::function_config& fn = *request.function;
+    const process_function& fn = settings_of(*request.function);
     platform::spawn_options options;
     options.argv = fn.command;
     options.env = environment_for(request);
@@ -337,19 +341,20 @@ process_runtime::run(run_request request, output_sink& sink, cancel_signal& canc
 
     if (!request.function)
         throw std::invalid_argument("process_runtime: run_request.function is null");
-    const core::function_config& fn = *request.function;
+    const function_spec& fn = *request.function;
+    const process_function& settings = settings_of(fn);
     if (cancel.requested()) // cancelled before it started: do not start it at all
         co_return execution_outcome{ExecutionStatus::cancelled, error_code::none, "cancelled",
                                     std::nullopt, std::nullopt};
-    if (fn.command.empty())
+    if (settings.command.empty())
         co_return execution_outcome{ExecutionStatus::failed, error_code::function_failed,
-                                    "function '" + fn.name + "' has no command configured",
+                                    "function '" + fn.common.name + "' has no command configured",
                                     std::nullopt, std::nullopt};
 
     auto spawned = platform::spawn_child(spawn_options_for(request));
     if (spawned.failure) {
         if (spawned.failure->stage == platform::spawn_stage::parent_setup)
-            log::error("function '" + fn.name + "' (execution " + request.execution_id +
+            log::error("function '" + fn.common.name + "' (execution " + request.execution_id +
                        "): could not create its process: " +
                        std::generic_category().message(spawned.failure->error));
         co_return start_failure(*spawned.failure, fn);

@@ -65,13 +65,13 @@ file_stamp stamp_of(const std::string& path) {
 
 /// What a loaded module depends on in its function's config: if any of it differs, the cached
 /// module is not the one the config asks for.
-std::string load_key(const core::function_config& f) {
+std::string load_key(const wasm_function& f) {
     return f.module + '\n' + f.entry + '\n' + f.sha256 + '\n' + std::to_string(f.max_memory_pages);
 }
 
 /// Reads, checks and decodes a function's module. On failure `reason` says why, without the
 /// path (it goes into client-visible messages); the caller adds the path where it may.
-std::shared_ptr<const wasm_runtime::loaded_module> load_module(const core::function_config& f,
+std::shared_ptr<const wasm_runtime::loaded_module> load_module(const wasm_function& f,
                                                                const wasm_runtime_options& options,
                                                                const std::string& path,
                                                                std::string& reason) {
@@ -188,6 +188,10 @@ core::execution_outcome exited(std::uint32_t code, const std::string& memory_not
                    "exit code " + std::to_string(as_int) + memory_note, as_int);
 }
 
+const wasm_function& settings_of(const function_spec& function) {
+    return std::get<wasm_function>(function.settings);
+}
+
 } // namespace
 
 std::string resolve_module_path(std::string_view configured) {
@@ -201,11 +205,12 @@ std::string resolve_module_path(std::string_view configured) {
     return (exe.parent_path() / configured.substr(origin.size())).lexically_normal().string();
 }
 
-std::optional<std::string> validate_wasm_function(const core::function_config& function,
+std::optional<std::string> validate_wasm_function(const function_spec& function,
                                                   const wasm_runtime_options& options) {
-    const auto path = resolve_module_path(function.module);
+    const auto& settings = settings_of(function);
+    const auto path = resolve_module_path(settings.module);
     std::string reason;
-    if (load_module(function, options, path, reason))
+    if (load_module(settings, options, path, reason))
         return std::nullopt;
     return "module '" + path + "': " + reason;
 }
@@ -222,14 +227,15 @@ struct wasm_runtime::failed_module {
 };
 
 std::shared_ptr<const wasm_runtime::loaded_module>
-wasm_runtime::cached(const core::function_config& function, std::string& error) {
-    const auto key = load_key(function);
+wasm_runtime::cached(const function_spec& function, std::string& error) {
+    const auto& settings = settings_of(function);
+    const auto key = load_key(settings);
     auto it = cache_.find(&function);
     if (it != cache_.end() && it->second->key == key)
         return it->second;
     // Stamp before reading: a file changed while it is read gets a new stamp, so it is
     // read again next time rather than remembered as broken in its new form.
-    const auto path = resolve_module_path(function.module);
+    const auto path = resolve_module_path(settings.module);
     auto stamp = stamp_of(path);
     if (auto bad = failed_.find(&function); bad != failed_.end()) {
         if (bad->second->key == key && bad->second->stamp == stamp) {
@@ -239,7 +245,7 @@ wasm_runtime::cached(const core::function_config& function, std::string& error) 
         failed_.erase(bad);
     }
     ++module_reads_;
-    auto module = load_module(function, options_, path, error);
+    auto module = load_module(settings, options_, path, error);
     if (module)
         cache_.insert_or_assign(&function, module);
     else
@@ -248,32 +254,40 @@ wasm_runtime::cached(const core::function_config& function, std::string& error) 
     return module;
 }
 
-std::optional<std::string> wasm_runtime::preload(const core::function_config& function) {
+std::optional<std::string> wasm_runtime::preload(const function_spec& function) {
     std::string error;
     if (cached(function, error))
         return std::nullopt;
-    return "module '" + resolve_module_path(function.module) + "': " + error;
+    return "module '" + resolve_module_path(settings_of(function).module) + "': " + error;
+}
+
+void wasm_runtime::prepare(const function_spec& function) {
+    // A bad module is logged; its invokes fail with the reason while every other function
+    // keeps working.
+    if (auto problem = preload(function))
+        log::error("function '" + function.common.name + "': " + *problem);
 }
 
 asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, output_sink& sink,
                                                            cancel_signal& cancel) {
     using namespace asio::experimental::awaitable_operators;
-    const auto& fn = *request.function;
+    const auto& spec = *request.function;
+    const auto& fn = settings_of(spec);
     const auto deadline = clock_type::now() + request.timeout;
 
     std::string error;
-    const auto module = cached(fn, error);
+    const auto module = cached(spec, error);
     if (!module) {
-        log::warn("wasm function '" + fn.name + "': module '" + resolve_module_path(fn.module) +
-                  "': " + error);
+        log::warn("wasm function '" + spec.common.name + "': module '" +
+                  resolve_module_path(fn.module) + "': " + error);
         co_return outcome(ExecutionStatus::failed, error_code::function_failed,
                           "the wasm module does not load: " + error);
     }
 
     wasm::wasi_config config;
-    config.args.push_back(fn.name);
+    config.args.push_back(spec.common.name);
     config.args.insert(config.args.end(), fn.args.begin(), fn.args.end());
-    auto env = fn.env;
+    auto env = spec.common.env;
     for (const auto& [key, value] : request.request_env)
         env[key] = value;
     for (const auto& [key, value] : env)

@@ -42,7 +42,7 @@ std::string resolve_module_path(std::string_view configured);
 /// its sha256, decodes and validates, imports only WASI preview1 functions, has an entry and
 /// starts within max_memory_pages. nullopt when it is fine, else one line naming the file and
 /// the reason (for --check-config and the startup log; it holds a host path).
-std::optional<std::string> validate_wasm_function(const core::function_config& function,
+std::optional<std::string> validate_wasm_function(const function_spec& function,
                                                   const wasm_runtime_options& options = {});
 
 class wasm_runtime final : public runtime {
@@ -63,7 +63,9 @@ public:
     /// ctime, or why it cannot be stat'ed): until the file changes, runs fail with the same
     /// error after one stat, without reading or hashing the file again on the io_context;
     /// a fixed file is picked up by the next run.
-    std::optional<std::string> preload(const core::function_config& function);
+    std::optional<std::string> preload(const function_spec& function);
+    /// preload(), logging a problem as an error naming the function.
+    void prepare(const function_spec& function) override;
     std::size_t cached_modules() const noexcept { return cache_.size(); }
     /// Module files read so far (loads attempted past the caches), for tests and diagnostics.
     std::size_t module_reads() const noexcept { return module_reads_; }
@@ -72,12 +74,11 @@ public:
     struct failed_module;
 
 private:
-    std::shared_ptr<const loaded_module> cached(const core::function_config& function,
-                                                std::string& error);
+    std::shared_ptr<const loaded_module> cached(const function_spec& function, std::string& error);
 
     wasm_runtime_options options_;
-    std::unordered_map<const core::function_config*, std::shared_ptr<const loaded_module>> cache_;
-    std::unordered_map<const core::function_config*, std::shared_ptr<const failed_module>> failed_;
+    std::unordered_map<const function_spec*, std::shared_ptr<const loaded_module>> cache_;
+    std::unordered_map<const function_spec*, std::shared_ptr<const failed_module>> failed_;
     std::size_t module_reads_ = 0;
 };
 

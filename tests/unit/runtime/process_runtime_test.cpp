@@ -80,14 +80,22 @@ struct recording_sink final : spear::runtime::output_sink {
     void on_stderr(std::string_view bytes) override { err.append(bytes); }
 };
 
-spear::core::function_config function(std::vector<std::string> command) {
-    spear::core::function_config f;
-    f.name = "fn";
-    f.command = std::move(command);
+spear::runtime::function_spec function(std::vector<std::string> command) {
+    spear::runtime::function_spec f;
+    f.common.name = "fn";
+    f.common.runtime = "process";
+    spear::runtime::process_function settings;
+    settings.command = std::move(command);
+    f.settings = std::move(settings);
     return f;
 }
 
-spear::core::function_config shell(const std::string& script) {
+/// The process settings of a function made by function() or shell().
+spear::runtime::process_function& proc(spear::runtime::function_spec& f) {
+    return std::get<spear::runtime::process_function>(f.settings);
+}
+
+spear::runtime::function_spec shell(const std::string& script) {
     return function({"sh", "-c", script});
 }
 
@@ -125,7 +133,7 @@ struct runtime_fixture {
     clock_type::duration elapsed{};
 
     /// Runs one execution to its end on the test io_context (and `extra` beside it).
-    execution_outcome run(const spear::core::function_config& fn, std::string input = {},
+    execution_outcome run(const spear::runtime::function_spec& fn, std::string input = {},
                           std::chrono::milliseconds timeout = 5000ms,
                           std::chrono::milliseconds kill_grace = 2000ms,
                           std::map<std::string, std::string> request_env = {},
@@ -310,7 +318,7 @@ BOOST_FIXTURE_TEST_CASE(missing_command_fails_cleanly, runtime_fixture) {
                "command '" + file + "' was not found or is not executable");
     // A working directory that does not exist.
     auto in_missing_dir = function({"true"});
-    in_missing_dir.working_dir = std::string(dir_template) + "/missing";
+    proc(in_missing_dir).working_dir = std::string(dir_template) + "/missing";
     outcome = run(in_missing_dir);
     BOOST_TEST(outcome.status == ExecutionStatus::failed);
     BOOST_TEST(outcome.error == error_code::function_failed);
@@ -325,7 +333,7 @@ BOOST_FIXTURE_TEST_CASE(missing_command_fails_cleanly, runtime_fixture) {
 
 BOOST_FIXTURE_TEST_CASE(working_dir_is_used, runtime_fixture) {
     auto fn = function({"pwd"});
-    fn.working_dir = "/usr";
+    proc(fn).working_dir = "/usr";
     BOOST_TEST(run(fn).status == ExecutionStatus::completed);
     BOOST_TEST(sink.out == "/usr\n");
 }
@@ -427,8 +435,8 @@ BOOST_FIXTURE_TEST_CASE(env_and_request_env_visible, runtime_fixture) {
     ::setenv("SPEAR_TEST_APPLIANCE_SECRET", "leak", 1);
     auto fn = shell("echo \"$PATH|$SPEAR_EXECUTION_ID|$SPEAR_FUNCTION_NAME|$FROM_FN|$BOTH|"
                     "${SPEAR_TEST_APPLIANCE_SECRET-unset}\"");
-    fn.name = "envfn";
-    fn.env = {{"FROM_FN", "fn-value"}, {"BOTH", "from-function"}};
+    fn.common.name = "envfn";
+    fn.common.env = {{"FROM_FN", "fn-value"}, {"BOTH", "from-function"}};
     const auto outcome = run(fn, {}, 5000ms, 2000ms, {{"BOTH", "from-request"}});
     ::unsetenv("SPEAR_TEST_APPLIANCE_SECRET");
     BOOST_TEST(outcome.status == ExecutionStatus::completed);
@@ -446,13 +454,13 @@ BOOST_FIXTURE_TEST_CASE(request_data_never_reaches_a_shell, runtime_fixture) {
 
 BOOST_FIXTURE_TEST_CASE(rlimit_applied, runtime_fixture) {
     auto fn = shell("ulimit -n; ulimit -c");
-    fn.rlimits.open_files = 64;
+    proc(fn).rlimits.open_files = 64;
     BOOST_TEST(run(fn).status == ExecutionStatus::completed);
     BOOST_TEST(sink.out == "64\n0\n");
 
     // CPU seconds: a busy loop is stopped by the kernel (SIGXCPU at 1 s of CPU).
     auto busy = shell("while :; do :; done");
-    busy.rlimits.cpu_seconds = 1;
+    proc(busy).rlimits.cpu_seconds = 1;
     const auto outcome = run(busy, {}, 10'000ms);
     BOOST_TEST(outcome.status == ExecutionStatus::failed);
     BOOST_TEST((outcome.signal.value_or(-1) == SIGXCPU || outcome.signal.value_or(-1) == SIGKILL));
@@ -460,7 +468,7 @@ BOOST_FIXTURE_TEST_CASE(rlimit_applied, runtime_fixture) {
 
 BOOST_FIXTURE_TEST_CASE(pty_mode_streams_line_by_line, runtime_fixture) {
     auto fn = shell("test -t 1 && echo tty || echo notty; echo a; sleep 0.3; echo b");
-    fn.stdout_mode = "pty";
+    proc(fn).stdout_mode = "pty";
     const auto started = clock_type::now();
     const auto outcome = run(fn);
     BOOST_TEST(outcome.status == ExecutionStatus::completed);
@@ -481,7 +489,7 @@ BOOST_FIXTURE_TEST_CASE(pty_mode_streams_line_by_line, runtime_fixture) {
     BOOST_TEST((*b_at - *a_at >= 250ms));
 
     // The same script on a pipe: not a tty, same bytes.
-    fn.stdout_mode = "pipe";
+    proc(fn).stdout_mode = "pipe";
     sink = recording_sink{};
     BOOST_TEST(run(fn).status == ExecutionStatus::completed);
     BOOST_TEST(sink.out == "notty\na\nb\n");
@@ -490,7 +498,7 @@ BOOST_FIXTURE_TEST_CASE(pty_mode_streams_line_by_line, runtime_fixture) {
 BOOST_FIXTURE_TEST_CASE(exits_after_writing_everything_in_pty_mode, runtime_fixture) {
     // Output written just before exit is still delivered (the master reads it before EIO).
     auto fn = shell("head -c 100000 /dev/zero | tr '\\0' x");
-    fn.stdout_mode = "pty";
+    proc(fn).stdout_mode = "pty";
     BOOST_TEST(run(fn).status == ExecutionStatus::completed);
     BOOST_TEST(sink.out == std::string(100000, 'x'));
 }

@@ -300,13 +300,20 @@ struct capture_sink final : runtime::output_sink {
     std::vector<clock_type::time_point> out_times;
 };
 
-core::function_config function_for(const module_file& m) {
-    core::function_config f;
-    f.name = "guest";
-    f.runtime = core::runtime_kind::wasm;
-    f.module = m.path();
-    f.max_memory_pages = 16;
+runtime::function_spec function_for(const module_file& m) {
+    runtime::function_spec f;
+    f.common.name = "guest";
+    f.common.runtime = "wasm";
+    runtime::wasm_function settings;
+    settings.module = m.path();
+    settings.max_memory_pages = 16;
+    f.settings = std::move(settings);
     return f;
+}
+
+/// The wasm settings of a function made by function_for().
+runtime::wasm_function& wasm(runtime::function_spec& f) {
+    return std::get<runtime::wasm_function>(f.settings);
 }
 
 struct run_report {
@@ -316,7 +323,7 @@ struct run_report {
     int ticks = 0; ///< how often a 5 ms timer coroutine ran meanwhile
 };
 
-asio::awaitable<void> execute(runtime::wasm_runtime& rt, const core::function_config& f,
+asio::awaitable<void> execute(runtime::wasm_runtime& rt, const runtime::function_spec& f,
                               std::string input, std::chrono::milliseconds timeout,
                               runtime::cancel_signal& cancel, run_report& report, bool& done) {
     runtime::run_request request;
@@ -348,7 +355,7 @@ asio::awaitable<void> cancel_later(runtime::cancel_signal& cancel,
 }
 
 /// Runs one execution on its own io_context, with a ticking coroutine beside it.
-run_report run_once(runtime::wasm_runtime& rt, const core::function_config& f,
+run_report run_once(runtime::wasm_runtime& rt, const runtime::function_spec& f,
                     std::string input = {}, std::chrono::milliseconds timeout = 5000ms,
                     std::optional<std::chrono::milliseconds> cancel_after = std::nullopt) {
     asio::io_context io;
@@ -403,7 +410,7 @@ BOOST_AUTO_TEST_CASE(an_entry_returning_i32_gives_the_exit_code) {
     auto r = run_once(rt, f);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::failed);
     BOOST_TEST(r.outcome.exit_code.value_or(-1) == 5);
-    f.entry = "zero";
+    wasm(f).entry = "zero";
     r = run_once(rt, f);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::completed);
     BOOST_TEST(r.outcome.exit_code.value_or(-1) == 0);
@@ -412,7 +419,7 @@ BOOST_AUTO_TEST_CASE(an_entry_returning_i32_gives_the_exit_code) {
 BOOST_AUTO_TEST_CASE(an_entry_with_parameters_is_refused) {
     module_file m(main5_wasm);
     auto f = function_for(m);
-    f.entry = "takes_param";
+    wasm(f).entry = "takes_param";
     const auto error = runtime::validate_wasm_function(f);
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "takes_param"));
@@ -432,7 +439,7 @@ BOOST_AUTO_TEST_CASE(a_trap_fails_with_its_message) {
     BOOST_TEST(r.outcome.error == core::error_code::function_failed);
     BOOST_TEST(contains(r.outcome.error_message, "wasm trap: unreachable executed"));
     BOOST_TEST(!r.outcome.exit_code);
-    f.entry = "recurse";
+    wasm(f).entry = "recurse";
     r = run_once(rt, f);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::failed);
     BOOST_TEST(contains(r.outcome.error_message, "call stack exhausted"));
@@ -461,7 +468,7 @@ BOOST_AUTO_TEST_CASE(an_exhausted_fuel_budget_is_a_timeout) {
     module_file m(spin_wasm);
     runtime::wasm_runtime rt;
     auto f = function_for(m);
-    f.fuel = 1'000'000;
+    wasm(f).fuel = 1'000'000;
     const auto r = run_once(rt, f, {}, 5000ms);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::timeout);
     BOOST_TEST(contains(r.outcome.error_message, "fuel"));
@@ -472,7 +479,7 @@ BOOST_AUTO_TEST_CASE(fuel_large_enough_lets_the_guest_finish) {
     module_file m(echo_wasm);
     runtime::wasm_runtime rt;
     auto f = function_for(m);
-    f.fuel = 100'000;
+    wasm(f).fuel = 100'000;
     const auto r = run_once(rt, f, "small input");
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::completed);
     BOOST_TEST(r.sink.out == "small input");
@@ -514,12 +521,12 @@ BOOST_AUTO_TEST_CASE(memory_growth_past_the_limit_fails_and_says_so) {
     module_file m(grow_wasm);
     runtime::wasm_runtime rt;
     auto f = function_for(m);
-    f.max_memory_pages = 4; // 1 page + 10 does not fit: memory.grow returns -1, then a trap
+    wasm(f).max_memory_pages = 4; // 1 page + 10 does not fit: memory.grow returns -1, then a trap
     auto r = run_once(rt, f);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::failed);
     BOOST_TEST(contains(r.outcome.error_message, "unreachable"));
     BOOST_TEST(contains(r.outcome.error_message, "1 of 4 pages"));
-    f.max_memory_pages = 11;
+    wasm(f).max_memory_pages = 11;
     r = run_once(rt, f);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::completed);
 }
@@ -527,7 +534,7 @@ BOOST_AUTO_TEST_CASE(memory_growth_past_the_limit_fails_and_says_so) {
 BOOST_AUTO_TEST_CASE(a_module_starting_above_the_memory_limit_is_refused) {
     module_file m(bigmem_wasm);
     auto f = function_for(m);
-    f.max_memory_pages = 1;
+    wasm(f).max_memory_pages = 1;
     const auto error = runtime::validate_wasm_function(f);
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "2 pages"));
@@ -557,7 +564,7 @@ BOOST_AUTO_TEST_CASE(a_start_function_runs_in_slices_too) {
 BOOST_AUTO_TEST_CASE(a_sha256_mismatch_is_refused_with_a_clear_message) {
     module_file m(echo_wasm);
     auto f = function_for(m);
-    f.sha256 = std::string(64, '0');
+    wasm(f).sha256 = std::string(64, '0');
     const auto error = runtime::validate_wasm_function(f);
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "sha256 mismatch"));
@@ -569,7 +576,7 @@ BOOST_AUTO_TEST_CASE(a_sha256_mismatch_is_refused_with_a_clear_message) {
     BOOST_TEST(contains(r.outcome.error_message, "sha256 mismatch"));
     BOOST_TEST(r.sink.out.empty());
 
-    f.sha256 = runtime::wasm::sha256_hex(std::string(echo_wasm.begin(), echo_wasm.end()));
+    wasm(f).sha256 = runtime::wasm::sha256_hex(std::string(echo_wasm.begin(), echo_wasm.end()));
     BOOST_TEST(!runtime::validate_wasm_function(f));
     BOOST_TEST(run_once(rt, f, "x").sink.out == "x");
 }
@@ -591,9 +598,10 @@ BOOST_AUTO_TEST_CASE(bad_modules_are_reported_with_the_reason) {
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "neither _start nor main"));
 
-    core::function_config missing;
-    missing.name = "missing";
-    missing.module = "/nonexistent/spear/module.wasm";
+    runtime::function_spec missing;
+    missing.common.name = "missing";
+    missing.settings = runtime::wasm_function{};
+    wasm(missing).module = "/nonexistent/spear/module.wasm";
     error = runtime::validate_wasm_function(missing);
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "cannot open"));
@@ -602,21 +610,21 @@ BOOST_AUTO_TEST_CASE(bad_modules_are_reported_with_the_reason) {
 BOOST_AUTO_TEST_CASE(a_failed_load_is_retried_on_the_next_run) {
     module_file m(echo_wasm);
     auto f = function_for(m);
-    const auto good_path = f.module;
-    f.module = good_path + ".missing";
+    const auto good_path = wasm(f).module;
+    wasm(f).module = good_path + ".missing";
     runtime::wasm_runtime rt;
     const auto error = rt.preload(f);
     BOOST_REQUIRE(error);
     BOOST_TEST(contains(*error, "cannot open the file"));
-    BOOST_TEST(contains(*error, f.module));
+    BOOST_TEST(contains(*error, wasm(f).module));
     BOOST_TEST(run_once(rt, f).outcome.status == core::ExecutionStatus::failed);
     BOOST_TEST(rt.cached_modules() == 0u);
-    fs::copy_file(good_path, f.module);
+    fs::copy_file(good_path, wasm(f).module);
     BOOST_TEST(!rt.preload(f));
     BOOST_TEST(rt.cached_modules() == 1u);
     const auto r = run_once(rt, f, "back");
     std::error_code ec;
-    fs::remove(f.module, ec);
+    fs::remove(wasm(f).module, ec);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::completed);
     BOOST_TEST(r.sink.out == "back");
 }
@@ -650,7 +658,7 @@ BOOST_AUTO_TEST_CASE(host_call_work_uses_up_the_fuel) {
     module_file m(randloop_wasm);
     runtime::wasm_runtime rt;
     auto f = function_for(m);
-    f.fuel = 1'000'000;
+    wasm(f).fuel = 1'000'000;
     const auto r = run_once(rt, f, {}, 20'000ms);
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::timeout);
     BOOST_TEST(contains(r.outcome.error_message, "fuel"));

@@ -1,0 +1,68 @@
+// The wasm kind: parses module, entry, args, sha256, max_memory_pages, fuel and mapped_dirs;
+// --check-config reads and validates the module; runs on wasm_runtime.
+#include "runtime/wasm/wasm_kind.hpp"
+
+#include "runtime/registry.hpp"
+#include "runtime/wasm/wasm_runtime.hpp"
+
+#include <algorithm>
+
+namespace spear::runtime {
+namespace {
+
+using namespace core::fields;
+
+/// wasm32 linear memory: 65536 pages of 64 KiB is the whole 4 GiB address space.
+constexpr std::uint64_t wasm_pages_max = 65536;
+
+bool sha256_text(std::string_view s) {
+    return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {
+               return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+           });
+}
+constexpr text_rule sha256_rule{sha256_text, "must be 64 lowercase hexadecimal characters"};
+
+function_settings parse(object_reader& r) {
+    wasm_function f;
+    read_text(r, "module", f.module, non_empty_text);
+    read_text(r, "entry", f.entry, any_text);
+    read_text_list(r, "args", f.args, any_text);
+    read_text(r, "sha256", f.sha256, sha256_rule);
+    read_int(r, "max_memory_pages", f.max_memory_pages, 1, wasm_pages_max, "64 KiB pages");
+    read_int(r, "fuel", f.fuel, 0, u64_max, "0 = unlimited");
+    read_text_map(r, "mapped_dirs", f.mapped_dirs, non_empty_text, non_empty_text);
+    if (!r.has("module"))
+        r.fail("module", "required for wasm functions: the path of the .wasm file");
+    return f;
+}
+
+std::optional<core::config_error> check(const function_spec& spec, const std::string& path) {
+    if (auto problem = validate_wasm_function(spec))
+        return core::config_error{path + ".module", std::move(*problem)};
+    return std::nullopt;
+}
+
+json::object describe(const function_spec& spec) {
+    const auto& f = std::get<wasm_function>(spec.settings);
+    json::object o;
+    o["entry"] = f.entry.empty() ? json::value(nullptr) : json::value(f.entry);
+    o["max_memory_pages"] = f.max_memory_pages;
+    o["fuel"] = f.fuel;
+    o["sha256"] = f.sha256.empty() ? json::value(nullptr) : json::value(f.sha256);
+    return o;
+}
+
+} // namespace
+
+runtime_kind wasm_kind::descriptor() {
+    return {"wasm",
+            {"module", "entry", "args", "sha256", "max_memory_pages", "fuel", "mapped_dirs"},
+            parse,
+            check,
+            describe,
+            [](const boost::asio::any_io_executor&) {
+                return std::make_unique<wasm_runtime>();
+            }};
+}
+
+} // namespace spear::runtime
