@@ -118,6 +118,8 @@ public:
     health_view health();
     const core::config& config() const noexcept { return config_; }
     core::ring_status_table& table() noexcept { return table_; }
+    /// The execution id of a held record (for transports that hold a record_ref).
+    std::string execution_id(core::record_ref ref) const { return table_.execution_id(ref); }
 
     /// Graceful shutdown: refuse new submissions, let live sync requests finish within the
     /// grace period, then cancel everything still pending or running and wait (bounded) for
