@@ -10,7 +10,8 @@ namespace spear::runtime {
 /// (or is destroyed with the frame).
 struct async_event::waiter {
     waiter(async_event& e, std::chrono::steady_clock::time_point deadline)
-        : owner(&e), timer(e.executor_, deadline) {
+        : owner(&e)
+        , timer(e.executor_, deadline) {
         next = owner->waiters_;
         if (next)
             next->prev = this;

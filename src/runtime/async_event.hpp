@@ -22,7 +22,8 @@ namespace asio = boost::asio;
 /// waiters (as not set); they do not touch it afterwards.
 class async_event {
 public:
-    explicit async_event(const asio::any_io_executor& ex) : executor_(ex) {}
+    explicit async_event(const asio::any_io_executor& ex)
+        : executor_(ex) {}
     ~async_event();
     async_event(const async_event&) = delete;
     async_event& operator=(const async_event&) = delete;

@@ -31,13 +31,13 @@ struct stream_event {
         final,  ///< the outcome; always the last event
     };
     kind type = kind::chunk;
-    std::uint64_t seq = 0;           ///< 0, 1, 2, ... per execution, no gaps
+    std::uint64_t seq = 0; ///< 0, 1, 2, ... per execution, no gaps
     std::string execution_id;
     core::ExecutionStatus status = core::ExecutionStatus::running;
-    std::string bytes;               ///< chunk: the output bytes
-    bool replayed = false;           ///< chunk re-sent from the record to a late viewer
+    std::string bytes;     ///< chunk: the output bytes
+    bool replayed = false; ///< chunk re-sent from the record to a late viewer
     std::shared_ptr<const core::ExecutionResult> result; ///< final: the record (without output)
-    mutable std::string encoded;     ///< a transport's cached encoding (one thread: safe)
+    mutable std::string encoded; ///< a transport's cached encoding (one thread: safe)
 };
 using event_ptr = std::shared_ptr<const stream_event>;
 
@@ -129,7 +129,7 @@ private:
     std::size_t replay_chunks_;
     std::size_t max_chunk_bytes_;
     std::uint64_t next_seq_ = 0;
-    std::string held_utf8_;          ///< an incomplete UTF-8 sequence awaiting its rest
+    std::string held_utf8_; ///< an incomplete UTF-8 sequence awaiting its rest
     event_ptr last_status_;
     std::deque<event_ptr> replay_;
     std::vector<std::shared_ptr<viewer_queue>> viewers_;

@@ -48,8 +48,8 @@ public:
         , chunk_limit_(max_chunk_bytes(link.max_frame_bytes_)) {}
 
     asio::awaitable<bool> write_dropped(std::uint64_t dropped) override {
-        dropped_ = static_cast<std::uint32_t>(
-            std::min<std::uint64_t>(dropped_ + dropped, UINT32_MAX));
+        dropped_ =
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(dropped_ + dropped, UINT32_MAX));
         co_return true;
     }
 

@@ -115,11 +115,11 @@ private:
     std::size_t max_frame_bytes_;
     std::size_t max_outstanding_;
     std::size_t queue_capacity_;
-    std::deque<bytes> queue_; ///< framed bytes waiting for the writer
+    std::deque<bytes> queue_;            ///< framed bytes waiting for the writer
     runtime::async_event writer_wakeup_; ///< set when a frame is queued or writes close
     runtime::async_event space_wakeup_;  ///< set when the queue has room or writes close
-    asio::steady_timer idle_timer_;  ///< TCP: closes an idle link
-    asio::steady_timer stall_timer_; ///< closes a link whose peer accepts nothing
+    asio::steady_timer idle_timer_;      ///< TCP: closes an idle link
+    asio::steady_timer stall_timer_;     ///< closes a link whose peer accepts nothing
     std::unordered_map<std::uint32_t, request_state> outstanding_;
     std::string close_reason_;
     bool closed_ = false;

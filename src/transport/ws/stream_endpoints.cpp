@@ -135,7 +135,9 @@ asio::awaitable<void> run_write_watchdog(ws_stream& ws, const write_progress& pr
 class ws_encoder final : public service::viewer_encoder {
 public:
     ws_encoder(ws_stream& ws, std::string execution_id, write_progress& progress)
-        : ws_(ws), execution_id_(std::move(execution_id)), progress_(progress) {
+        : ws_(ws)
+        , execution_id_(std::move(execution_id))
+        , progress_(progress) {
         ws_.text(true);
     }
 
@@ -149,8 +151,9 @@ public:
     asio::awaitable<void> finish(service::viewer_end end) override {
         using service::viewer_end;
         if (end == viewer_end::final_delivered || end == viewer_end::queue_closed) {
-            const auto code = end == viewer_end::final_delivered ? websocket::close_code::normal
-                                                                 : websocket::close_code::going_away;
+            const auto code = end == viewer_end::final_delivered
+                                  ? websocket::close_code::normal
+                                  : websocket::close_code::going_away;
             co_await ws_.async_close(code, use_tuple);
             co_return;
         }
@@ -188,8 +191,7 @@ bool is_cancel_message(std::string_view text) {
 /// message cancels the execution and the writer then delivers the final event; any other
 /// message is ignored.
 asio::awaitable<void> run_ws_reader(ws_stream& ws, service::viewer_queue& queue,
-                                    service::execution_service* service,
-                                    std::string execution_id) {
+                                    service::execution_service* service, std::string execution_id) {
     beast::flat_buffer buffer;
     for (;;) {
         auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
@@ -227,10 +229,10 @@ asio::awaitable<void> run_first_message_deadline(ws_stream& ws, std::chrono::mil
     asio::steady_timer timer(co_await asio::this_coro::executor, limit);
     if (auto [ec] = co_await timer.async_wait(use_tuple); ec)
         co_return; // the first message came in time
-    co_await refuse(ws, error::make(error_code::invalid_request,
-                                    "no InvokeFunctionRequest within " +
-                                        std::to_string(limit.count()) +
-                                        " ms (stream.first_message_timeout_ms)"));
+    co_await refuse(ws,
+                    error::make(error_code::invalid_request,
+                                "no InvokeFunctionRequest within " + std::to_string(limit.count()) +
+                                    " ms (stream.first_message_timeout_ms)"));
 }
 
 asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
@@ -245,8 +247,8 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
     // The first message is the InvokeFunctionRequest, within first_message_timeout_ms.
     beast::flat_buffer buffer;
     const auto first_limit = std::chrono::milliseconds(config.stream.first_message_timeout_ms);
-    auto first = co_await (ws.async_read(buffer, use_tuple) ||
-                           run_first_message_deadline(ws, first_limit));
+    auto first =
+        co_await (ws.async_read(buffer, use_tuple) || run_first_message_deadline(ws, first_limit));
     if (first.index() != 0)
         co_return; // refused for want of a request
     auto [rec, rn] = std::get<0>(first);
@@ -318,19 +320,23 @@ class sse_encoder final : public service::viewer_encoder {
 public:
     sse_encoder(beast::tcp_stream& stream, std::string execution_id,
                 std::chrono::milliseconds write_timeout)
-        : stream_(stream), execution_id_(std::move(execution_id)), write_timeout_(write_timeout) {}
+        : stream_(stream)
+        , execution_id_(std::move(execution_id))
+        , write_timeout_(write_timeout) {}
 
     asio::awaitable<bool> write_dropped(std::uint64_t dropped) override {
         co_return co_await write("event: " + std::string(service::dropped_message_name) +
-                                 "\ndata: " +
-                                 service::dropped_notice_text(execution_id_, dropped) + "\n\n");
+                                 "\ndata: " + service::dropped_notice_text(execution_id_, dropped) +
+                                 "\n\n");
     }
     asio::awaitable<bool> write_event(const service::stream_event& event) override {
-        co_return co_await write("id: " + std::to_string(event.seq) + "\nevent: " +
-                                 std::string(service::name_of(event.type)) + "\ndata: " +
-                                 service::stream_event_text(event) + "\n\n");
+        co_return co_await write("id: " + std::to_string(event.seq) +
+                                 "\nevent: " + std::string(service::name_of(event.type)) +
+                                 "\ndata: " + service::stream_event_text(event) + "\n\n");
     }
-    asio::awaitable<bool> write_keepalive() override { co_return co_await write(": keep-alive\n\n"); }
+    asio::awaitable<bool> write_keepalive() override {
+        co_return co_await write(": keep-alive\n\n");
+    }
     asio::awaitable<void> finish(service::viewer_end) override {
         boost::system::error_code ignored;
         stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);

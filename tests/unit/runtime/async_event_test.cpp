@@ -35,7 +35,9 @@ void run(asio::io_context& ioc) {
 
 /// Spawns a wait on `e` that records its result.
 void spawn_wait(asio::io_context& ioc, async_event& e, std::optional<bool>& result) {
-    auto waiter = [&e, &result]() -> asio::awaitable<void> { result = co_await e.wait(); };
+    auto waiter = [&e, &result]() -> asio::awaitable<void> {
+        result = co_await e.wait();
+    };
     asio::co_spawn(ioc, waiter, asio::detached);
 }
 
@@ -121,7 +123,9 @@ BOOST_AUTO_TEST_CASE(a_cancelled_wait_reports_false) {
     async_event e(ioc.get_executor());
     asio::cancellation_signal cancel;
     std::optional<bool> result;
-    auto waiter = [&]() -> asio::awaitable<void> { result = co_await e.wait(); };
+    auto waiter = [&]() -> asio::awaitable<void> {
+        result = co_await e.wait();
+    };
     asio::co_spawn(ioc, waiter, asio::bind_cancellation_slot(cancel.slot(), asio::detached));
     ioc.poll();
     cancel.emit(asio::cancellation_type::terminal);
@@ -181,7 +185,9 @@ BOOST_AUTO_TEST_CASE(cancel_signal_keeps_its_api) {
     runtime::cancel_signal cancel(ioc.get_executor());
     BOOST_TEST(!cancel.requested());
     std::optional<bool> result;
-    auto waiter = [&]() -> asio::awaitable<void> { result = co_await cancel.wait(); };
+    auto waiter = [&]() -> asio::awaitable<void> {
+        result = co_await cancel.wait();
+    };
     asio::co_spawn(ioc, waiter, asio::detached);
     ioc.poll();
     cancel.cancel();

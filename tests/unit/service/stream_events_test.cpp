@@ -143,7 +143,9 @@ BOOST_AUTO_TEST_CASE(pop_waits_for_a_push) {
     boost::asio::io_context ioc;
     viewer_queue q(ioc.get_executor(), 4);
     std::optional<viewer_queue::item> got;
-    auto waiter = [&]() -> boost::asio::awaitable<void> { got = co_await q.pop(); };
+    auto waiter = [&]() -> boost::asio::awaitable<void> {
+        got = co_await q.pop();
+    };
     boost::asio::co_spawn(ioc, waiter, boost::asio::detached);
     ioc.poll();
     BOOST_TEST(!got.has_value());

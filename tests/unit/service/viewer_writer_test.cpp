@@ -126,8 +126,8 @@ BOOST_AUTO_TEST_CASE(announces_drops_before_the_next_event) {
     q.push(event(stream_event::kind::final, 6));       // drops chunk 4
     spawn_writer(ioc, q, enc, end);
     ioc.poll();
-    BOOST_TEST(enc.lines == (lines_t{"dropped 4", "status 0", "chunk 5", "final 6",
-                                     "finish final_delivered"}));
+    BOOST_TEST(enc.lines ==
+               (lines_t{"dropped 4", "status 0", "chunk 5", "final 6", "finish final_delivered"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_queue_closed_without_final_ends_queue_closed) {
@@ -183,9 +183,11 @@ BOOST_AUTO_TEST_CASE(keepalives_while_idle_never_cost_an_event) {
     // Events arrive at moments unrelated to the keepalive deadline; none may be lost.
     std::vector<std::unique_ptr<asio::steady_timer>> timers;
     for (std::uint64_t seq = 0; seq < 20; ++seq) {
-        timers.push_back(std::make_unique<asio::steady_timer>(ioc, std::chrono::milliseconds(3 * seq + 1)));
+        timers.push_back(
+            std::make_unique<asio::steady_timer>(ioc, std::chrono::milliseconds(3 * seq + 1)));
         const auto kind = seq == 19 ? stream_event::kind::final : stream_event::kind::chunk;
-        timers.back()->async_wait([&q, kind, seq](boost::system::error_code) { q.push(event(kind, seq)); });
+        timers.back()->async_wait(
+            [&q, kind, seq](boost::system::error_code) { q.push(event(kind, seq)); });
     }
     ioc.run_for(3s);
     BOOST_TEST((end == viewer_end::final_delivered));
