@@ -294,6 +294,8 @@ void read_stream(object_reader& r, stream_config& stream) {
     read_int(r, "replay_chunks", stream.replay_chunks, 0, size_max, "0 disables replay");
     read_int(r, "write_timeout_ms", stream.write_timeout_ms, 1,
              limits::viewer_write_timeout_ms_max);
+    read_int(r, "first_message_timeout_ms", stream.first_message_timeout_ms, 1,
+             limits::stream_first_message_ms);
 }
 
 /// Rates the Linux termios API names (B50..B4000000); other rates need non-portable ioctls.

@@ -48,6 +48,7 @@ struct stream_config {
     std::size_t viewer_queue_messages = limits::viewer_queue_messages;
     std::size_t replay_chunks = limits::replay_chunks;
     std::uint32_t write_timeout_ms = limits::viewer_write_timeout_ms;
+    std::uint32_t first_message_timeout_ms = limits::stream_first_message_ms;
 };
 
 struct serial_port_config {

@@ -104,6 +104,9 @@ inline constexpr std::size_t replay_chunks = 64;
 /// drops chunks; this frees the connection of one that stopped reading altogether).
 inline constexpr std::uint32_t viewer_write_timeout_ms = 30'000;
 inline constexpr std::uint32_t viewer_write_timeout_ms_max = 300'000; // 5 min: the viewer is gone
+/// A /stream client must send its request this soon after the upgrade: a connection that
+/// answers pings but never asks would otherwise hold a slot until the idle timeout.
+inline constexpr std::uint32_t stream_first_message_ms = 10'000;
 /// Largest chunk forwarded in one stream message; longer reads are split.
 inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
 

@@ -3,10 +3,10 @@
 #pragma once
 
 #include "core/execution_result.hpp"
+#include "runtime/async_event.hpp"
 #include "runtime/function_spec.hpp"
 
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <map>
@@ -24,36 +24,6 @@ public:
     virtual ~output_sink() = default;
     virtual void on_stdout(std::string_view bytes) = 0;
     virtual void on_stderr(std::string_view bytes) = 0;
-};
-
-/// A one-shot event on the io_context: set() wakes every waiter, now and later.
-class async_event {
-public:
-    explicit async_event(const asio::any_io_executor& ex)
-        : timer_(ex, std::chrono::steady_clock::time_point::max()) {}
-    void set() {
-        set_ = true;
-        timer_.cancel();
-    }
-    bool is_set() const noexcept { return set_; }
-    /// Completes when set() is called (at once if it was), or when the awaiting operation is
-    /// itself cancelled (e.g. the losing branch of an `||`): check is_set() afterwards.
-    asio::awaitable<void> wait();
-    /// Waits at most `timeout`; true if the event is set.
-    asio::awaitable<bool> wait_for(std::chrono::milliseconds timeout);
-
-private:
-    asio::steady_timer timer_;
-    bool set_ = false;
-};
-
-/// A one-shot cancel request shared by the service and a running execution.
-/// cancel() wakes every waiter of wait(); a runtime races wait() against its own work.
-class cancel_signal : public async_event {
-public:
-    using async_event::async_event;
-    void cancel() { set(); }
-    bool requested() const noexcept { return is_set(); }
 };
 
 /// One execution as a runtime sees it.

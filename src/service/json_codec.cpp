@@ -362,14 +362,13 @@ const std::string& stream_event_text(const stream_event& event) {
     json::object o;
     o["execution_id"] = event.execution_id;
     o["seq"] = event.seq;
+    o["type"] = name_of(event.type);
     switch (event.type) {
     case stream_event::kind::status:
-        o["type"] = "status";
         o["status"] = core::to_string(event.status);
         o["is_final"] = false;
         break;
     case stream_event::kind::chunk:
-        o["type"] = "chunk";
         if (core::is_valid_utf8(event.bytes)) {
             o["chunk_data"] = event.bytes;
             o["encoding"] = "utf-8";
@@ -382,7 +381,6 @@ const std::string& stream_event_text(const stream_event& event) {
         o["is_final"] = false;
         break;
     case stream_event::kind::final: {
-        o["type"] = "final";
         o["is_final"] = true;
         const auto& r = *event.result;
         o["status"] = core::to_string(r.status);
@@ -400,7 +398,7 @@ const std::string& stream_event_text(const stream_event& event) {
 
 std::string dropped_notice_text(std::string_view execution_id, std::uint64_t dropped) {
     json::object o;
-    o["type"] = "dropped";
+    o["type"] = dropped_message_name;
     o["execution_id"] = execution_id;
     o["dropped"] = dropped;
     o["is_final"] = false;

@@ -9,11 +9,10 @@ namespace spear::service {
 
 viewer_queue::viewer_queue(const asio::any_io_executor& ex, std::size_t capacity)
     : capacity_(std::max<std::size_t>(capacity, 2))
-    , ready_(std::make_unique<runtime::async_event>(ex))
-    , executor_(ex) {}
+    , ready_(ex) {}
 
 void viewer_queue::push(event_ptr event) {
-    if (closed_)
+    if (closed_ || left_)
         return;
     if (events_.size() >= capacity_) {
         // Drop the oldest chunk; status and final events always get through.
@@ -27,31 +26,51 @@ void viewer_queue::push(event_ptr event) {
         }
     }
     events_.push_back(std::move(event));
-    ready_->set();
+    ready_.set();
 }
 
 void viewer_queue::close() {
     closed_ = true;
-    ready_->set();
+    ready_.set();
 }
 
-asio::awaitable<std::optional<viewer_queue::item>> viewer_queue::pop() {
-    while (events_.empty()) {
-        if (closed_)
-            co_return std::nullopt;
-        // A fresh event per wait: async_event is one-shot.
-        ready_ = std::make_unique<runtime::async_event>(executor_);
-        auto* ready = ready_.get();
-        co_await ready->wait();
-        if (!ready->is_set())
-            co_return std::nullopt; // the writer was cancelled
-    }
-    item next{events_.front(), 0};
+void viewer_queue::leave() {
+    left_ = true;
+    events_.clear();
+    ready_.set();
+}
+
+std::optional<viewer_queue::item> viewer_queue::try_pop() {
+    if (left_ || events_.empty())
+        return std::nullopt;
+    item next{std::move(events_.front()), 0};
     events_.pop_front();
     // Drops happened before the oldest queued event: report them with it.
     next.dropped_before = dropped_pending_;
     dropped_pending_ = 0;
-    co_return next;
+    if (events_.empty() && !closed_)
+        ready_.reset();
+    return next;
+}
+
+asio::awaitable<bool> viewer_queue::wait_ready() {
+    co_return co_await ready_.wait();
+}
+
+asio::awaitable<bool> viewer_queue::wait_ready(std::chrono::milliseconds timeout) {
+    co_return co_await ready_.wait_for(timeout);
+}
+
+asio::awaitable<std::optional<viewer_queue::item>> viewer_queue::pop() {
+    for (;;) {
+        if (auto next = try_pop())
+            co_return next;
+        if (closed_ || left_)
+            co_return std::nullopt;
+        const bool woken = co_await ready_.wait();
+        if (!woken)
+            co_return std::nullopt; // the awaiting operation was cancelled
+    }
 }
 
 // --- stream_broadcaster -------------------------------------------------------------------

@@ -582,6 +582,50 @@ class FrameTcpTest(unittest.TestCase):
         self.assertEqual(done["status"], "completed")
 
 
+class FrameLinkCloseTest(unittest.TestCase):
+    """Audit 10.5: a stream whose coroutine notices the link closing first (it was sending)
+    must still cancel its execution."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spearlet(base_config([
+            sh("yes spear-edge-firehose", "firehose", timeout_ms=60000),
+        ], frame={"tcp": {"enabled": True, "address": "127.0.0.1", "port": 0}}))
+        cls.host, cls.port = frame_port(cls.s)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.s)
+
+    def busy_stream(self):
+        """A peer whose firehose stream has filled the link: its stream coroutine waits to
+        send. Returns the peer and the execution id."""
+        p = TcpPeer(self.host, self.port)
+        self.addCleanup(p.close)
+        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        p.send(invoke(1, "firehose", mode="stream"))
+        eid = p.recv()["stream_result"]["execution_id"]
+        time.sleep(1.0)  # read nothing more: the link's queue fills
+        return p, eid
+
+    def assert_cancelled_soon(self, eid):
+        self.assertTrue(wait_until(
+            lambda: self.s.get(f"/status/{eid}").json()["status"] == "cancelled", timeout=10),
+            self.s.get(f"/status/{eid}?include_result=false").json())
+
+    def test_a_stream_waiting_to_send_is_cancelled_when_its_peer_stops_sending(self):
+        # The peer ends its side (FIN) and reads nothing: the link ends, and the stream
+        # coroutine (woken from its wait for room) is the first to notice. It used to end
+        # quietly, leaving the execution to run to its timeout (60 s).
+        p, eid = self.busy_stream()
+        p.sock.shutdown(socket.SHUT_WR)
+        self.assert_cancelled_soon(eid)
+
+    def test_a_busy_stream_is_cancelled_when_its_peer_closes(self):
+        p, eid = self.busy_stream()
+        p.close()  # unread data: a reset
+        self.assert_cancelled_soon(eid)
+
 # --- interop with protoc ------------------------------------------------------------------
 
 @unittest.skipUnless(shutil.which("protoc") or os.environ.get("CI"),

@@ -4,7 +4,9 @@ Uses Debian's python3-websockets (asyncio API of version 10).
 """
 import asyncio
 import json
+import re
 import socket
+import struct
 import time
 import unittest
 
@@ -430,6 +432,96 @@ class StreamTest(unittest.TestCase):
         eid = self.s.execute("lines", "").json()["execution_id"]
         r = self.s.get(f"/executions/{eid}/stream")
         self.assertEqual(r.status, 400)
+
+
+# --- lifecycle of a /stream connection (issue 9 item 4, audit 10.5, 10.10, item 6) ---------
+
+def masked_text_frame(text):
+    """A client (masked) WebSocket text frame."""
+    payload = text.encode()
+    mask = b"\x11\x22\x33\x44"
+    if len(payload) < 126:
+        head = bytes([0x81, 0x80 | len(payload)])
+    else:
+        head = bytes([0x81, 0x80 | 126]) + len(payload).to_bytes(2, "big")
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+class StreamLifecycleTest(unittest.TestCase):
+    """How a /stream connection ends decides what happens to its execution."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spearlet(base_config([
+            # Output as fast as the appliance reads it, for a minute.
+            sh("yes spear-edge-firehose", "firehose", timeout_ms=60000),
+            sh("echo $$; sleep 30", "forever", timeout_ms=60000),
+        ], stream={"first_message_timeout_ms": 300}))
+        cls.ws_url = f"ws://{cls.s.host}:{cls.s.port}"
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.s.close()
+
+    def test_client_reset_with_unread_data_cancels_the_execution(self):
+        # Audit 10.5: the writer's failed write used to count as a normal end, leaving the
+        # execution running to its timeout (here 60 s).
+        sock = raw_ws_connect(self.s.host, self.s.port, "/stream")
+        data = b""
+        while b"\r\n\r\n" not in data:  # the handshake answer comes before any message
+            data += sock.recv(4096)
+        self.assertIn(b" 101 ", data.split(b"\r\n", 1)[0])
+        sock.sendall(masked_text_frame(json.dumps({"function_name": "firehose"})))
+        m = None
+        while m is None:
+            chunk = sock.recv(4096)
+            self.assertTrue(chunk, "the connection closed before the first message")
+            data += chunk
+            m = re.search(rb'"execution_id":"([0-9a-f]+)"', data)
+        eid = m.group(1).decode()
+        time.sleep(1.0)  # stop reading: the appliance's writes back up
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()  # RST with data unread
+        t0 = time.monotonic()
+        st = self.s.wait_status(eid, timeout=10)
+        self.assertEqual(st["status"], "cancelled")
+        self.assertLess(time.monotonic() - t0, 10)
+
+    def test_a_silent_client_is_closed_after_the_first_message_deadline(self):
+        # Audit 10.10: a client that answers pings but never sends its request held a slot.
+        async def go():
+            ws = await websockets.connect(self.ws_url + "/stream")
+            t0 = time.monotonic()
+            msg = json.loads(await ws.recv())
+            await ws.wait_closed()
+            return msg, ws.close_code, ws.close_reason, time.monotonic() - t0
+        msg, code, reason, elapsed = run(go(), timeout=20)
+        self.assertEqual(msg["type"], "error")
+        self.assertEqual(msg["error"]["code"], "invalid_request")
+        self.assertIn("first_message_timeout_ms", msg["error"]["message"])
+        self.assertEqual(code, 1008)
+        self.assertLess(elapsed, 5)
+
+    def test_only_a_cancel_message_cancels(self):
+        async def go():
+            ws = await websockets.connect(self.ws_url + "/stream")
+            await ws.send(json.dumps({"function_name": "forever"}))
+            eid = json.loads(await ws.recv())["execution_id"]
+            await ws.recv()  # the pid chunk: it runs
+            for text in ('{"note":"do not cancel"}', '{"type":"note","text":"cancel"}',
+                         '"cancel"', '["cancel"]', '{"type":"cancelled"}',
+                         '{"type":["cancel"]}', "cancel", '{"type":"cancel"'):
+                await ws.send(text)
+            await asyncio.sleep(0.5)
+            before = self.s.get(f"/status/{eid}").json()["status"]
+            await ws.send(json.dumps({"type": "cancel"}))
+            msgs = await collect(ws)
+            await ws.wait_closed()
+            return before, msgs[-1], ws.close_code
+        before, final, code = run(go())
+        self.assertEqual(before, "running")
+        self.assertEqual(final["status"], "cancelled")
+        self.assertEqual(code, 1000)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 #include "transport/frame/frame_link.hpp"
 
 #include "core/log.hpp"
+#include "service/viewer_writer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -36,12 +37,68 @@ asio::any_io_executor executor_of(frame_link::stream_type& stream) {
 
 } // namespace
 
-frame_link::wakeup::wakeup(const asio::any_io_executor& ex)
-    : timer_(ex, asio::steady_timer::time_point::max()) {}
+/// A stream as StreamExecutionResult frames: `seq` counts frames (a service chunk over the
+/// frame limit becomes several), a dropped count rides on the next frame.
+class frame_link::stream_encoder final : public service::viewer_encoder {
+public:
+    stream_encoder(frame_link& link, std::uint32_t id, std::string execution_id)
+        : link_(link)
+        , id_(id)
+        , execution_id_(std::move(execution_id))
+        , chunk_limit_(max_chunk_bytes(link.max_frame_bytes_)) {}
 
-asio::awaitable<void> frame_link::wakeup::wait() {
-    co_await timer_.async_wait(use_tuple); // completes (aborted) on notify()
-}
+    asio::awaitable<bool> write_dropped(std::uint64_t dropped) override {
+        dropped_ =
+            static_cast<std::uint32_t>(std::min<std::uint64_t>(dropped_ + dropped, UINT32_MAX));
+        co_return true;
+    }
+
+    asio::awaitable<bool> write_event(const service::stream_event& event) override {
+        stream_step step;
+        step.execution_id = execution_id_;
+        step.status = event.status;
+        switch (event.type) {
+        case service::stream_event::kind::status:
+            co_return co_await send(step);
+        case service::stream_event::kind::chunk: {
+            // A service chunk (up to 16 KiB) becomes as many frames as the limit needs.
+            std::string_view rest = event.bytes;
+            step.status = core::ExecutionStatus::running;
+            while (!rest.empty()) {
+                step.chunk = rest.substr(0, chunk_limit_);
+                rest.remove_prefix(step.chunk.size());
+                if (!co_await send(step))
+                    co_return false;
+            }
+            co_return true;
+        }
+        case service::stream_event::kind::final: {
+            core::ExecutionResult bare; // a final without its record: the status alone
+            bare.status = event.status;
+            step.final_result = event.result ? event.result.get() : &bare;
+            co_return co_await send(step);
+        }
+        }
+        co_return true;
+    }
+
+    asio::awaitable<void> finish(service::viewer_end) override { co_return; }
+
+private:
+    asio::awaitable<bool> send(stream_step& step) {
+        step.seq = seq_++;
+        step.dropped = dropped_;
+        dropped_ = 0;
+        co_return co_await link_.send(encode_stream_result(id_, step, link_.max_frame_bytes_));
+    }
+
+    frame_link& link_;
+    std::uint32_t id_;
+    std::string execution_id_;
+    std::size_t chunk_limit_;
+    std::uint32_t seq_ = 0;
+    std::uint32_t dropped_ = 0;
+};
 
 frame_link::frame_link(stream_type stream, std::string name, service::execution_service& service,
                        const core::config& config)
@@ -64,8 +121,7 @@ asio::awaitable<void> frame_link::run() {
     auto self = shared_from_this();
     arm_idle_timer();
     co_await (read_then_drain() && write_loop());
-    close();
-    co_await cancel_streams();
+    close(); // wakes the streams still waiting for events; each ends its own execution
     const auto& d = decoder_.stats();
     log::info("frame link " + name_ + " closed (" +
               (close_reason_.empty() ? std::string("closed") : close_reason_) +
@@ -92,8 +148,9 @@ void frame_link::close() {
     }
     idle_timer_.cancel();
     stall_timer_.cancel();
-    writer_wakeup_.notify();
-    space_wakeup_.notify();
+    writer_wakeup_.set();
+    space_wakeup_.set();
+    leave_streams();
 }
 
 void frame_link::drain() {
@@ -111,8 +168,8 @@ asio::awaitable<void> frame_link::read_then_drain() {
     // No more requests: let the writer flush what is queued (a fatal-error Error frame, the
     // last answers), then stop it. Answers of requests still running are dropped.
     writes_closed_ = true;
-    writer_wakeup_.notify();
-    space_wakeup_.notify();
+    writer_wakeup_.set();
+    space_wakeup_.set();
 }
 
 void frame_link::arm_idle_timer() {
@@ -270,7 +327,7 @@ void frame_link::end_request(std::uint32_t id) {
         close_reason_ = "the appliance is shutting down";
         // Let the last answer go out first: closing writes lets the writer drain the queue.
         writes_closed_ = true;
-        writer_wakeup_.notify();
+        writer_wakeup_.set();
     }
 }
 
@@ -298,48 +355,16 @@ asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
     const auto execution_id = service_.execution_id(ref);
     if (auto it = outstanding_.find(id); it != outstanding_.end())
         it->second = request_state{viewer, ref, execution_id, detach};
+    if (closed_)
+        viewer->leave(); // the link closed while the execution was being admitted
 
-    const auto chunk_limit = max_chunk_bytes(max_frame_bytes_);
-    std::uint32_t seq = 0;
-    for (;;) {
-        auto next = co_await viewer->pop();
-        if (!next)
-            co_return; // the link closed (or the queue was closed without a final)
-        const auto& event = *next->event;
-        stream_step step;
-        step.execution_id = execution_id;
-        step.status = event.status;
-        step.dropped =
-            static_cast<std::uint32_t>(std::min<std::uint64_t>(next->dropped_before, UINT32_MAX));
-        switch (event.type) {
-        case service::stream_event::kind::status:
-            step.seq = seq++;
-            if (!co_await send(encode_stream_result(id, step, max_frame_bytes_)))
-                co_return;
-            break;
-        case service::stream_event::kind::chunk: {
-            // A service chunk (up to 16 KiB) becomes as many frames as the limit needs.
-            std::string_view rest = event.bytes;
-            step.status = core::ExecutionStatus::running;
-            while (!rest.empty()) {
-                step.chunk = rest.substr(0, chunk_limit);
-                rest.remove_prefix(step.chunk.size());
-                step.seq = seq++;
-                if (!co_await send(encode_stream_result(id, step, max_frame_bytes_)))
-                    co_return;
-                step.dropped = 0;
-            }
-            break;
-        }
-        case service::stream_event::kind::final: {
-            core::ExecutionResult bare; // a final without its record: the status alone
-            bare.status = event.status;
-            step.seq = seq++;
-            step.final_result = event.result ? event.result.get() : &bare;
-            co_await send(encode_stream_result(id, step, max_frame_bytes_));
-            co_return;
-        }
-        }
+    stream_encoder encoder(*this, id, execution_id);
+    const auto end = co_await service::run_viewer_writer(*viewer, encoder);
+    if (end != service::viewer_end::final_delivered) {
+        // The link closed (or stopped sending) before the final event.
+        service_.unwatch(ref, viewer.get());
+        if (!detach)
+            co_await service_.cancel(execution_id, "the frame link closed");
     }
 }
 
@@ -370,33 +395,26 @@ asio::awaitable<void> frame_link::serve_cancel(std::uint32_t id, cancel_request 
         encode_cancel_response(id, std::get<service::cancel_view>(result), max_frame_bytes_));
 }
 
-asio::awaitable<void> frame_link::cancel_streams() {
-    // Copy first: the stream coroutines erase their entries as their queues close.
-    std::vector<request_state> streams;
+void frame_link::leave_streams() {
     for (auto& [id, state] : outstanding_)
         if (state.viewer)
-            streams.push_back(state);
-    for (auto& state : streams) {
-        service_.unwatch(state.ref, state.viewer.get());
-        state.viewer->close();
-    }
-    for (auto& state : streams)
-        if (!state.detach)
-            co_await service_.cancel(state.execution_id, "the frame link closed");
+            state.viewer->leave();
 }
 
 // --- writing ------------------------------------------------------------------------------
 
 asio::awaitable<bool> frame_link::send(bytes message) {
-    while (queue_.size() >= queue_capacity_ && !writes_closed_)
+    while (queue_.size() >= queue_capacity_ && !writes_closed_) {
+        space_wakeup_.reset();
         co_await space_wakeup_.wait();
+    }
     if (writes_closed_ || message.empty())
         co_return false;
     bytes framed;
     framed.reserve(max_framed_size(framing_, message.size()));
     append_framed(framing_, message, framed);
     queue_.push_back(std::move(framed));
-    writer_wakeup_.notify();
+    writer_wakeup_.set();
     co_return true;
 }
 
@@ -408,15 +426,17 @@ asio::awaitable<bool> frame_link::send_error(std::uint32_t id, const core::error
 asio::awaitable<void> frame_link::write_loop() {
     const auto stall = std::chrono::milliseconds(config_.stream.write_timeout_ms);
     for (;;) {
-        while (queue_.empty() && !writes_closed_)
+        while (queue_.empty() && !writes_closed_) {
+            writer_wakeup_.reset();
             co_await writer_wakeup_.wait();
+        }
         if (queue_.empty() || closed_) {
             close(); // drained after the reader ended, or while draining: the reader stops too
             co_return;
         }
         auto framed = std::move(queue_.front());
         queue_.pop_front();
-        space_wakeup_.notify();
+        space_wakeup_.set();
 
         // A peer that accepts nothing for the write timeout is cut off (the timer closes the
         // stream, which aborts the write).

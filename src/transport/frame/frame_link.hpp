@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "runtime/async_event.hpp"
 #include "service/execution_service.hpp"
 #include "transport/frame/frame_codec.hpp"
 #include "transport/frame/frame_messages.hpp"
@@ -47,7 +48,9 @@ struct link_stats {
 ///   answer. A bad TCP length prefix gets Error id 0, then the link closes.
 /// - A peer that accepts no byte for the stream write timeout is disconnected.
 /// - When the link ends, its stream executions are cancelled unless the request set detach;
-///   sync and async executions run on (their records stay readable).
+///   sync and async executions run on (their records stay readable). A stream is served by
+///   the service's viewer writer: whichever notices the end first (the stream failing to
+///   send, or the link waking it), the stream's own coroutine cancels its execution.
 class frame_link : public std::enable_shared_from_this<frame_link> {
 public:
     using stream_type = std::variant<asio::ip::tcp::socket, asio::serial_port>;
@@ -72,16 +75,8 @@ public:
     const decoder_stats& decoding() const noexcept { return decoder_.stats(); }
 
 private:
-    /// A condition on the single thread: waiters wake when notify() is called.
-    class wakeup {
-    public:
-        explicit wakeup(const asio::any_io_executor& ex);
-        void notify() { timer_.cancel(); }
-        asio::awaitable<void> wait();
-
-    private:
-        asio::steady_timer timer_; ///< never expires; cancel() wakes every waiter
-    };
+    /// Encodes a stream's events as StreamExecutionResult frames for the viewer writer.
+    class stream_encoder;
 
     struct request_state {
         std::shared_ptr<service::viewer_queue> viewer; ///< stream mode only
@@ -101,7 +96,9 @@ private:
     asio::awaitable<void> serve_stream(std::uint32_t id, core::InvokeFunctionRequest request);
     asio::awaitable<void> serve_status(std::uint32_t id, status_request request);
     asio::awaitable<void> serve_cancel(std::uint32_t id, cancel_request request);
-    asio::awaitable<void> cancel_streams();
+    /// Tells every stream's writer that the peer is gone; each then ends its stream
+    /// (cancelling a non-detached execution).
+    void leave_streams();
     /// Queues one encoded Frame message for the writer; waits while the queue is full.
     /// False once the link is closing (the frame is dropped).
     asio::awaitable<bool> send(bytes message);
@@ -118,11 +115,11 @@ private:
     std::size_t max_frame_bytes_;
     std::size_t max_outstanding_;
     std::size_t queue_capacity_;
-    std::deque<bytes> queue_; ///< framed bytes waiting for the writer
-    wakeup writer_wakeup_;
-    wakeup space_wakeup_;
-    asio::steady_timer idle_timer_;  ///< TCP: closes an idle link
-    asio::steady_timer stall_timer_; ///< closes a link whose peer accepts nothing
+    std::deque<bytes> queue_;            ///< framed bytes waiting for the writer
+    runtime::async_event writer_wakeup_; ///< set when a frame is queued or writes close
+    runtime::async_event space_wakeup_;  ///< set when the queue has room or writes close
+    asio::steady_timer idle_timer_;      ///< TCP: closes an idle link
+    asio::steady_timer stall_timer_;     ///< closes a link whose peer accepts nothing
     std::unordered_map<std::uint32_t, request_state> outstanding_;
     std::string close_reason_;
     bool closed_ = false;

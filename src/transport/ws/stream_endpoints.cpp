@@ -1,9 +1,10 @@
-// WebSocket and SSE streaming: one writer per connection draining a bounded viewer queue,
-// one reader watching for the client leaving; close codes mapped from the error enum here.
+// WebSocket and SSE streaming: encoders beneath the service's one viewer writer, one reader
+// watching for the client leaving; close codes mapped from the error enum here.
 #include "transport/ws/stream_endpoints.hpp"
 
 #include "core/log.hpp"
 #include "service/json_codec.hpp"
+#include "service/viewer_writer.hpp"
 #include "transport/http/http_errors.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -16,6 +17,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
 
 namespace spear::transport::ws {
@@ -103,73 +105,134 @@ struct write_progress {
     std::chrono::steady_clock::time_point since{};
 };
 
-/// Writes one text message; false if it failed.
-asio::awaitable<bool> write_message(ws_stream& ws, std::string_view text,
-                                    write_progress& progress) {
-    progress.writing = true;
-    progress.since = std::chrono::steady_clock::now();
-    auto [ec, n] = co_await ws.async_write(asio::buffer(text), use_tuple);
-    progress.writing = false;
-    co_return !ec;
-}
-
 /// Closes the connection when one write has made no progress for `timeout` (the client
-/// stopped reading). One timer per connection, ticking at a quarter of the timeout, rather
-/// than a timer per message: at 1000 viewers the per-message timer was most of the cost.
+/// stopped reading): the write then fails and the writer ends with write_failed. One timer per
+/// connection, ticking at a quarter of the timeout, rather than a timer per message: at 1000
+/// viewers the per-message timer was most of the cost. Runs until cancelled.
 asio::awaitable<void> run_write_watchdog(ws_stream& ws, const write_progress& progress,
                                          std::chrono::milliseconds timeout) {
     asio::steady_timer tick(co_await asio::this_coro::executor);
     const auto period =
         std::max<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(50));
+    bool fired = false;
     for (;;) {
         tick.expires_after(period);
         auto [ec] = co_await tick.async_wait(use_tuple);
         if (ec)
             co_return;
-        if (progress.writing && std::chrono::steady_clock::now() - progress.since >= timeout) {
+        if (!fired && progress.writing &&
+            std::chrono::steady_clock::now() - progress.since >= timeout) {
             log::info("closing a stream viewer that accepted nothing for " +
                       std::to_string(timeout.count()) + " ms");
             ws.next_layer().close();
-            co_return;
+            fired = true;
         }
     }
 }
 
-/// Drains the viewer queue into the socket; after the final event, closes normally (1000).
-asio::awaitable<void> run_ws_writer(ws_stream& ws, service::viewer_queue& queue,
-                                    std::string execution_id, write_progress& progress) {
-    ws.text(true);
-    for (;;) {
-        auto next = co_await queue.pop();
-        if (!next)
-            break;
-        if (next->dropped_before > 0 &&
-            !co_await write_message(
-                ws, service::dropped_notice_text(execution_id, next->dropped_before), progress))
-            co_return;
-        if (!co_await write_message(ws, service::stream_event_text(*next->event), progress))
-            co_return;
-        if (next->event->type == service::stream_event::kind::final)
-            break;
+/// WebSocket encoding of a viewer: one text message per event (the JSON of json_codec), the
+/// dropped notice as its own message; a normal close (1000) after the final event.
+class ws_encoder final : public service::viewer_encoder {
+public:
+    ws_encoder(ws_stream& ws, std::string execution_id, write_progress& progress)
+        : ws_(ws)
+        , execution_id_(std::move(execution_id))
+        , progress_(progress) {
+        ws_.text(true);
     }
-    co_await ws.async_close(websocket::close_code::normal, use_tuple);
+
+    asio::awaitable<bool> write_dropped(std::uint64_t dropped) override {
+        const auto text = service::dropped_notice_text(execution_id_, dropped);
+        co_return co_await write(text);
+    }
+    asio::awaitable<bool> write_event(const service::stream_event& event) override {
+        co_return co_await write(service::stream_event_text(event)); // cached in the event
+    }
+    asio::awaitable<void> finish(service::viewer_end end) override {
+        using service::viewer_end;
+        if (end == viewer_end::final_delivered || end == viewer_end::queue_closed) {
+            const auto code = end == viewer_end::final_delivered
+                                  ? websocket::close_code::normal
+                                  : websocket::close_code::going_away;
+            co_await ws_.async_close(code, use_tuple);
+            co_return;
+        }
+        // The client cannot be reached or has gone: drop the connection (ends the reader).
+        ws_.next_layer().close();
+    }
+
+private:
+    asio::awaitable<bool> write(std::string_view text) {
+        progress_.writing = true;
+        progress_.since = std::chrono::steady_clock::now();
+        auto [ec, n] = co_await ws_.async_write(asio::buffer(text), use_tuple);
+        progress_.writing = false;
+        co_return !ec;
+    }
+
+    ws_stream& ws_;
+    std::string execution_id_;
+    write_progress& progress_;
+};
+
+/// True for the one client message an invoke stream acts on: a JSON object whose "type" is
+/// "cancel" (other members are ignored).
+bool is_cancel_message(std::string_view text) {
+    boost::system::error_code ec;
+    const auto value = boost::json::parse(text, ec);
+    if (ec || !value.is_object())
+        return false;
+    const auto* type = value.as_object().if_contains("type");
+    return type && type->is_string() && type->get_string() == "cancel";
 }
 
-/// Reads until the client goes away or closes (pings and pongs are answered by Beast).
-/// On an invoke stream (`cancel_id` set) a {"type":"cancel"} message cancels the execution;
-/// the writer then delivers the final event. Other messages are ignored.
-asio::awaitable<void> run_ws_reader(ws_stream& ws, service::execution_service* service,
-                                    std::string cancel_id) {
+/// Reads until the client goes away or closes (pings and pongs are answered by Beast), then
+/// tells the writer (viewer_queue::leave). On an invoke stream (`service` set) a cancel
+/// message cancels the execution and the writer then delivers the final event; any other
+/// message is ignored.
+asio::awaitable<void> run_ws_reader(ws_stream& ws, service::viewer_queue& queue,
+                                    service::execution_service* service, std::string execution_id) {
     beast::flat_buffer buffer;
     for (;;) {
         auto [ec, n] = co_await ws.async_read(buffer, use_tuple);
         if (ec)
-            co_return;
-        const auto text = beast::buffers_to_string(buffer.data());
+            break;
+        const bool cancel =
+            service && ws.got_text() && is_cancel_message(beast::buffers_to_string(buffer.data()));
         buffer.consume(buffer.size());
-        if (service && text.find("\"cancel\"") != std::string::npos)
-            co_await service->cancel(cancel_id, "requested by the stream client");
+        if (cancel)
+            co_await service->cancel(execution_id, "requested by the stream client");
     }
+    queue.leave();
+}
+
+/// One WebSocket viewer: the viewer writer, the reader and the write watchdog side by side.
+/// Returns once the writer and the reader have both ended, with the writer's end.
+asio::awaitable<service::viewer_end> run_ws_viewer(ws_stream& ws, service::viewer_queue& queue,
+                                                   const std::string& execution_id,
+                                                   const core::config& config,
+                                                   service::execution_service* service) {
+    write_progress progress;
+    ws_encoder encoder(ws, execution_id, progress);
+    const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
+    auto ended = co_await ((service::run_viewer_writer(queue, encoder) &&
+                            run_ws_reader(ws, queue, service, execution_id)) ||
+                           run_write_watchdog(ws, progress, write_timeout));
+    if (ended.index() != 0)
+        co_return service::viewer_end::write_failed; // not reached: the watchdog never returns
+    co_return std::get<0>(ended);
+}
+
+/// Ends a /stream connection whose first message has not arrived within `limit`: an error
+/// message, then close 1008. Runs beside the first read (Beast allows a write beside a read).
+asio::awaitable<void> run_first_message_deadline(ws_stream& ws, std::chrono::milliseconds limit) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, limit);
+    if (auto [ec] = co_await timer.async_wait(use_tuple); ec)
+        co_return; // the first message came in time
+    co_await refuse(ws,
+                    error::make(error_code::invalid_request,
+                                "no InvokeFunctionRequest within " + std::to_string(limit.count()) +
+                                    " ms (stream.first_message_timeout_ms)"));
 }
 
 asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
@@ -181,9 +244,14 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
     if (auto [ec] = co_await ws.async_accept(req, use_tuple); ec)
         co_return;
 
-    // The first message is the InvokeFunctionRequest.
+    // The first message is the InvokeFunctionRequest, within first_message_timeout_ms.
     beast::flat_buffer buffer;
-    auto [rec, rn] = co_await ws.async_read(buffer, use_tuple);
+    const auto first_limit = std::chrono::milliseconds(config.stream.first_message_timeout_ms);
+    auto first =
+        co_await (ws.async_read(buffer, use_tuple) || run_first_message_deadline(ws, first_limit));
+    if (first.index() != 0)
+        co_return; // refused for want of a request
+    auto [rec, rn] = std::get<0>(first);
     if (rec == websocket::error::message_too_big) {
         co_await refuse(ws, error::make(error_code::payload_too_large,
                                         "message over " +
@@ -222,16 +290,15 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
     const auto ref = std::get<core::record_ref>(started);
     const auto id = service.execution_id(ref);
 
-    const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
-    write_progress progress;
-    auto outcome =
-        co_await (run_ws_writer(ws, *queue, id, progress) || run_ws_reader(ws, &service, id) ||
-                  run_write_watchdog(ws, progress, write_timeout));
-    if (outcome.index() != 0) {
-        // The client left before the final event: its execution goes too, unless detached.
+    const auto end = co_await run_ws_viewer(ws, *queue, id, config, &service);
+    if (end != service::viewer_end::final_delivered) {
+        // The client left, or cannot be written to, before the final event: its execution
+        // goes too, unless detached.
         service.unwatch(ref, queue.get());
         if (!detach)
-            co_await service.cancel(id, "the stream client disconnected");
+            co_await service.cancel(id, end == service::viewer_end::write_failed
+                                            ? "the stream client stopped accepting data"
+                                            : "the stream client disconnected");
     }
 }
 
@@ -242,66 +309,68 @@ asio::awaitable<void> serve_ws_viewer(beast::tcp_stream& stream, request req,
     ws_stream ws(stream);
     configure(ws, config);
     stream.expires_never();
-    if (auto [ec] = co_await ws.async_accept(req, use_tuple); ec) {
-        service.unwatch(ref, queue.get());
-        co_return;
-    }
-    const auto id = service.execution_id(ref);
-    const auto write_timeout = std::chrono::milliseconds(config.stream.write_timeout_ms);
-    write_progress progress;
-    co_await (run_ws_writer(ws, *queue, id, progress) || run_ws_reader(ws, nullptr, {}) ||
-              run_write_watchdog(ws, progress, write_timeout));
+    if (auto [ec] = co_await ws.async_accept(req, use_tuple); !ec)
+        co_await run_ws_viewer(ws, *queue, service.execution_id(ref), config, nullptr);
     service.unwatch(ref, queue.get());
 }
 
-/// Server-Sent Events: the same events as the WebSocket viewer, as `event:`/`data:` lines.
-asio::awaitable<void> serve_sse_viewer(beast::tcp_stream& stream, const request& req,
-                                       service::execution_service& service, core::record_ref ref,
-                                       std::shared_ptr<service::viewer_queue> queue) {
-    const auto id = service.execution_id(ref);
-    std::string head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
-                       "Cache-Control: no-cache\r\nConnection: close\r\n"
-                       "X-Accel-Buffering: no\r\nX-Execution-Id: " +
-                       id + "\r\n\r\n";
-    (void)req;
-    auto write = [&](std::string text) -> asio::awaitable<bool> {
-        stream.expires_after(std::chrono::seconds(30)); // a stalled client cannot hold us
-        auto [ec, n] = co_await asio::async_write(stream, asio::buffer(text), use_tuple);
-        co_return !ec;
-    };
-    if (!co_await write(std::move(head))) {
-        service.unwatch(ref, queue.get());
+/// Server-Sent Events encoding of a viewer: `id:`/`event:`/`data:` blocks with the same JSON
+/// and names as the WebSocket messages, a `: keep-alive` comment when idle.
+class sse_encoder final : public service::viewer_encoder {
+public:
+    sse_encoder(beast::tcp_stream& stream, std::string execution_id,
+                std::chrono::milliseconds write_timeout)
+        : stream_(stream)
+        , execution_id_(std::move(execution_id))
+        , write_timeout_(write_timeout) {}
+
+    asio::awaitable<bool> write_dropped(std::uint64_t dropped) override {
+        co_return co_await write("event: " + std::string(service::dropped_message_name) +
+                                 "\ndata: " + service::dropped_notice_text(execution_id_, dropped) +
+                                 "\n\n");
+    }
+    asio::awaitable<bool> write_event(const service::stream_event& event) override {
+        co_return co_await write("id: " + std::to_string(event.seq) +
+                                 "\nevent: " + std::string(service::name_of(event.type)) +
+                                 "\ndata: " + service::stream_event_text(event) + "\n\n");
+    }
+    asio::awaitable<bool> write_keepalive() override {
+        co_return co_await write(": keep-alive\n\n");
+    }
+    asio::awaitable<void> finish(service::viewer_end) override {
+        boost::system::error_code ignored;
+        stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
         co_return;
     }
-    auto ex = co_await asio::this_coro::executor;
-    for (;;) {
-        asio::steady_timer keepalive(ex, sse_keepalive);
-        auto next = co_await (queue->pop() || keepalive.async_wait(use_tuple));
-        if (next.index() == 1) {
-            if (!co_await write(": keep-alive\n\n"))
-                break;
-            continue;
-        }
-        auto& item = std::get<0>(next);
-        if (!item)
-            break;
-        if (item->dropped_before > 0 &&
-            !co_await write("event: dropped\ndata: " +
-                            service::dropped_notice_text(id, item->dropped_before) + "\n\n"))
-            break;
-        const auto& event = *item->event;
-        const char* name = event.type == service::stream_event::kind::chunk    ? "chunk"
-                           : event.type == service::stream_event::kind::status ? "status"
-                                                                               : "final";
-        if (!co_await write(std::string("id: ") + std::to_string(event.seq) + "\nevent: " + name +
-                            "\ndata: " + service::stream_event_text(event) + "\n\n"))
-            break;
-        if (event.type == service::stream_event::kind::final)
-            break;
+    std::chrono::milliseconds keepalive_interval() const override { return sse_keepalive; }
+
+    /// Writes `text`; false if it failed or made no progress for the write timeout.
+    asio::awaitable<bool> write(std::string text) {
+        stream_.expires_after(write_timeout_); // a stalled client cannot hold us
+        auto [ec, n] = co_await asio::async_write(stream_, asio::buffer(text), use_tuple);
+        stream_.expires_never();
+        co_return !ec;
     }
+
+private:
+    beast::tcp_stream& stream_;
+    std::string execution_id_;
+    std::chrono::milliseconds write_timeout_;
+};
+
+/// Server-Sent Events: the same events as the WebSocket viewer.
+asio::awaitable<void> serve_sse_viewer(beast::tcp_stream& stream,
+                                       service::execution_service& service,
+                                       const core::config& config, core::record_ref ref,
+                                       std::shared_ptr<service::viewer_queue> queue) {
+    const auto id = service.execution_id(ref);
+    sse_encoder encoder(stream, id, std::chrono::milliseconds(config.stream.write_timeout_ms));
+    if (co_await encoder.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                               "Cache-Control: no-cache\r\nConnection: close\r\n"
+                               "X-Accel-Buffering: no\r\nX-Execution-Id: " +
+                               id + "\r\n\r\n"))
+        co_await service::run_viewer_writer(*queue, encoder);
     service.unwatch(ref, queue.get());
-    boost::system::error_code ignored;
-    stream.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ignored);
 }
 
 } // namespace
@@ -354,7 +423,7 @@ asio::awaitable<void> serve_stream_route(beast::tcp_stream& stream, request req,
     if (upgrade)
         co_await serve_ws_viewer(stream, std::move(req), service, config, ref, queue);
     else
-        co_await serve_sse_viewer(stream, req, service, ref, queue);
+        co_await serve_sse_viewer(stream, service, config, ref, queue);
 }
 
 } // namespace spear::transport::ws

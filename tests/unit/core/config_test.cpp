@@ -532,4 +532,16 @@ BOOST_AUTO_TEST_CASE(find_function) {
     BOOST_TEST(!cfg.find_function("A").has_value());
 }
 
+BOOST_AUTO_TEST_CASE(stream_first_message_timeout_may_only_be_lowered) {
+    BOOST_TEST(must_parse("{}").stream.first_message_timeout_ms == limits::stream_first_message_ms);
+    BOOST_TEST(must_parse(R"({"stream": {"first_message_timeout_ms": 250}})")
+                   .stream.first_message_timeout_ms == 250u);
+    for (const auto* text : {R"({"stream": {"first_message_timeout_ms": 0}})",
+                             R"({"stream": {"first_message_timeout_ms": 10001}})"}) {
+        const auto errors = must_fail(text);
+        BOOST_REQUIRE(errors.size() == 1u);
+        BOOST_TEST(errors[0].path == "stream.first_message_timeout_ms");
+    }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

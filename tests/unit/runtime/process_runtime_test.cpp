@@ -127,6 +127,8 @@ std::size_t open_fds() {
 
 struct runtime_fixture {
     asio::io_context ioc;
+    /// Opens the io_context's reactor (epoll, eventfd, timerfd) before any fd is counted.
+    asio::steady_timer reactor_opened{ioc};
     spear::runtime::process_runtime runtime;
     cancel_signal cancel{ioc.get_executor()};
     recording_sink sink;

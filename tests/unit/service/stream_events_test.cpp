@@ -1,10 +1,16 @@
 // Tests of stream fan-out: the slow-viewer drop policy, replay for late viewers, UTF-8 chunking.
 #include "service/stream_events.hpp"
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
+
+#include <chrono>
 
 using namespace spear;
 using service::stream_event;
@@ -137,7 +143,9 @@ BOOST_AUTO_TEST_CASE(pop_waits_for_a_push) {
     boost::asio::io_context ioc;
     viewer_queue q(ioc.get_executor(), 4);
     std::optional<viewer_queue::item> got;
-    auto waiter = [&]() -> boost::asio::awaitable<void> { got = co_await q.pop(); };
+    auto waiter = [&]() -> boost::asio::awaitable<void> {
+        got = co_await q.pop();
+    };
     boost::asio::co_spawn(ioc, waiter, boost::asio::detached);
     ioc.poll();
     BOOST_TEST(!got.has_value());
@@ -147,6 +155,93 @@ BOOST_AUTO_TEST_CASE(pop_waits_for_a_push) {
     ioc.poll();
     BOOST_REQUIRE(got.has_value());
     BOOST_TEST(got->event->bytes == "x");
+}
+
+BOOST_AUTO_TEST_CASE(a_pop_racing_a_deadline_loses_its_event_but_wait_ready_does_not) {
+    // Audit 10.11: the SSE loop raced pop() against its keepalive timer. When the keepalive
+    // completes first while the pop has already been woken by a push, the pop still takes the
+    // event and the `||` throws it away. An async_event stands in for the keepalive timer so
+    // the schedule is exact: the keepalive fires, then the event arrives, in the same turn.
+    using namespace boost::asio::experimental::awaitable_operators;
+    boost::asio::io_context ioc;
+    viewer_queue q(ioc.get_executor(), 8);
+    runtime::async_event keepalive(ioc.get_executor());
+    auto first = std::make_shared<stream_event>();
+    first->bytes = "first";
+
+    std::optional<std::size_t> old_winner;
+    auto old_loop = [&]() -> boost::asio::awaitable<void> {
+        auto r = co_await (q.pop() || keepalive.wait());
+        old_winner = r.index();
+    };
+    boost::asio::co_spawn(ioc, old_loop, boost::asio::detached);
+    ioc.poll();
+    keepalive.set();
+    q.push(first);
+    ioc.poll();
+    BOOST_REQUIRE(old_winner.has_value());
+    BOOST_TEST(*old_winner == 1u); // the keepalive won ...
+    BOOST_TEST(q.size() == 0u);    // ... and the event is gone: nobody will ever write it
+    BOOST_TEST(!q.try_pop().has_value());
+
+    // The same schedule, waiting without taking: the event stays queued for try_pop().
+    ioc.restart();
+    keepalive.reset();
+    auto second = std::make_shared<stream_event>();
+    second->bytes = "second";
+    std::optional<std::size_t> new_winner;
+    std::optional<viewer_queue::item> taken;
+    auto new_loop = [&]() -> boost::asio::awaitable<void> {
+        auto r = co_await (q.wait_ready() || keepalive.wait());
+        new_winner = r.index();
+        taken = q.try_pop();
+    };
+    boost::asio::co_spawn(ioc, new_loop, boost::asio::detached);
+    ioc.poll();
+    keepalive.set();
+    q.push(second);
+    ioc.poll();
+    BOOST_REQUIRE(new_winner.has_value());
+    BOOST_TEST(*new_winner == 1u);
+    BOOST_REQUIRE(taken.has_value());
+    BOOST_TEST(taken->event->bytes == "second");
+}
+
+BOOST_AUTO_TEST_CASE(wait_ready_with_a_timeout_takes_nothing) {
+    boost::asio::io_context ioc;
+    viewer_queue q(ioc.get_executor(), 8);
+    std::vector<bool> results;
+    auto waiter = [&]() -> boost::asio::awaitable<void> {
+        results.push_back(co_await q.wait_ready(std::chrono::milliseconds(10))); // times out
+        results.push_back(co_await q.wait_ready(std::chrono::seconds(5)));       // a push
+        results.push_back(co_await q.wait_ready(std::chrono::milliseconds(10))); // still ready
+    };
+    boost::asio::co_spawn(ioc, waiter, boost::asio::detached);
+    boost::asio::steady_timer later(ioc, std::chrono::milliseconds(50));
+    later.async_wait([&](boost::system::error_code) { q.push(std::make_shared<stream_event>()); });
+    ioc.run_for(std::chrono::seconds(3));
+    BOOST_TEST(results == (std::vector<bool>{false, true, true}));
+    BOOST_TEST(q.size() == 1u);
+    BOOST_TEST(q.try_pop().has_value());
+    BOOST_TEST(!q.ready()); // drained and open: not ready until the next push
+}
+
+BOOST_AUTO_TEST_CASE(leave_drops_what_is_queued_and_ignores_later_pushes) {
+    boost::asio::io_context ioc;
+    viewer_queue q(ioc.get_executor(), 8);
+    q.push(std::make_shared<stream_event>());
+    q.leave();
+    q.push(std::make_shared<stream_event>());
+    BOOST_TEST(q.left());
+    BOOST_TEST(q.ready());
+    BOOST_TEST(!q.try_pop().has_value());
+}
+
+BOOST_AUTO_TEST_CASE(message_names_are_one_table) {
+    BOOST_TEST(service::name_of(stream_event::kind::status) == "status");
+    BOOST_TEST(service::name_of(stream_event::kind::chunk) == "chunk");
+    BOOST_TEST(service::name_of(stream_event::kind::final) == "final");
+    BOOST_TEST(service::dropped_message_name == "dropped");
 }
 
 BOOST_AUTO_TEST_SUITE_END()
