@@ -1,6 +1,8 @@
 // spearlet's command line: --config, --check-config, --print-default-config, --version, --help.
 #include "app/appliance.hpp"
 #include "core/config.hpp"
+#include "core/memory_estimate.hpp"
+#include "platform/memory.hpp"
 #include "runtime/registry.hpp"
 
 #include <cstdio>
@@ -23,7 +25,9 @@ modes, over HTTP. With no --config it runs the embedded default config: HTTP on
   --config PATH            JSON config (comments and trailing commas allowed)
   --port N                 override http.port (0 picks a free port; the log line says which)
   --check-config           validate the config (default or --config) and exit:
-                           0 if valid, 1 with one line per error otherwise
+                           0 if valid (the line gives the worst-case memory the
+                           limits allow, docs/operations.md), 1 with one line per
+                           error otherwise
   --print-default-config   print the embedded default config and exit
   --version                print the version and exit
   --help                   print this help and exit
@@ -103,6 +107,13 @@ int main(int argc, char** argv) {
     }
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
+    // The status table is allocated whole at start: a config the machine cannot hold is
+    // refused here, by --check-config and at start alike, instead of dying with bad_alloc.
+    if (const auto physical = spear::platform::physical_memory_bytes())
+        if (auto refused = spear::core::check_fixed_memory(*parsed.value, *physical)) {
+            std::cerr << source << ": " << refused->to_string() << "\n";
+            return 1;
+        }
     if (check_only) {
         // Config errors are syntax and ranges; then each runtime kind checks what a start would
         // find (the wasm kind reads and validates modules).
@@ -119,7 +130,9 @@ int main(int argc, char** argv) {
         }
         if (!ok)
             return 1;
-        std::cout << source << ": ok (" << functions.size() << " functions)\n";
+        const auto memory = spear::core::estimate_memory(*parsed.value);
+        std::cout << source << ": ok (" << functions.size() << " functions, worst-case memory "
+                  << spear::core::format_bytes(memory.worst_case()) << ")\n";
         return 0;
     }
     return spear::app::run_appliance(*parsed.value, source);

@@ -266,7 +266,7 @@ void read_http(object_reader& r, http_config& http) {
     read_text(r, "auth_token", http.auth_token, auth_token_text);
     read_bool(r, "allow_unauthenticated", http.allow_unauthenticated);
     read_int(r, "max_body_bytes", http.max_body_bytes, 1, limits::http_body_bytes_max);
-    read_int(r, "max_header_bytes", http.max_header_bytes, 1, size_max);
+    read_int(r, "max_header_bytes", http.max_header_bytes, 1, limits::http_header_bytes_max);
     read_int(r, "max_connections", http.max_connections, 1, limits::http_connections_max);
     read_int(r, "header_timeout_ms", http.header_timeout_ms, 1, limits::http_header_timeout_ms_max);
     read_int(r, "idle_timeout_ms", http.idle_timeout_ms, 1, limits::http_idle_timeout_ms_max);
@@ -287,11 +287,13 @@ void read_http(object_reader& r, http_config& http) {
 }
 
 void read_stream(object_reader& r, stream_config& stream) {
-    read_int(r, "max_message_bytes", stream.max_message_bytes, 1, size_max);
+    read_int(r, "max_message_bytes", stream.max_message_bytes, 1, limits::ws_message_bytes_max);
     read_int(r, "max_viewers_per_execution", stream.max_viewers_per_execution, 1,
              limits::viewers_per_execution_max);
-    read_int(r, "viewer_queue_messages", stream.viewer_queue_messages, 1, size_max);
-    read_int(r, "replay_chunks", stream.replay_chunks, 0, size_max, "0 disables replay");
+    read_int(r, "viewer_queue_messages", stream.viewer_queue_messages, 1,
+             limits::viewer_queue_messages_max);
+    read_int(r, "replay_chunks", stream.replay_chunks, 0, limits::replay_chunks_max,
+             "0 disables replay");
     read_int(r, "write_timeout_ms", stream.write_timeout_ms, 1,
              limits::viewer_write_timeout_ms_max);
     read_int(r, "first_message_timeout_ms", stream.first_message_timeout_ms, 1,
@@ -362,7 +364,7 @@ void read_frame(object_reader& r, frame_config& frame) {
     read_serial(r, frame.serial);
     read_int(r, "max_frame_bytes", frame.max_frame_bytes, limits::frame_bytes_min,
              limits::frame_bytes_max);
-    read_int(r, "max_outstanding", frame.max_outstanding, 1, size_max);
+    read_int(r, "max_outstanding", frame.max_outstanding, 1, limits::frame_outstanding_max);
     read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 0, limits::frame_idle_timeout_ms_max,
              "0 = never");
 }
@@ -381,7 +383,20 @@ void read_history(object_reader& r, history_config& history) {
              limits::execution_timeout_ms_max);
 }
 
-void read_limits(object_reader& r, limits_config& lim) {
+/// limits.queued_input_bytes: at least the largest input a transport accepts, or that input
+/// would be refused forever (the http and stream sections are read before limits). The
+/// default (64 MiB) is at least both input ceilings, so it always passes.
+void read_queued_input(object_reader& r, limits_config& lim, const http_config& http,
+                       const stream_config& stream) {
+    const auto largest = std::max(http.max_body_bytes, stream.max_message_bytes);
+    read_int(r, "queued_input_bytes", lim.queued_input_bytes, largest,
+             limits::queued_input_bytes_max,
+             "at least http.max_body_bytes and stream.max_message_bytes (" +
+                 std::to_string(largest) + "): a larger input could never be queued");
+}
+
+void read_limits(object_reader& r, limits_config& lim, const http_config& http,
+                 const stream_config& stream) {
     read_int(r, "global_concurrency", lim.global_concurrency, 1, limits::global_concurrency_max);
     // The maximum first: the default is checked against it.
     read_int(r, "max_timeout_ms", lim.max_timeout_ms, 1, limits::execution_timeout_ms_max);
@@ -389,6 +404,7 @@ void read_limits(object_reader& r, limits_config& lim) {
              "at most limits.max_timeout_ms");
     read_int(r, "kill_grace_ms", lim.kill_grace_ms, 0, limits::kill_grace_ms_max,
              "0 sends SIGKILL at once");
+    read_queued_input(r, lim, http, stream);
 }
 
 void read_function(object_reader& r, function_config& f, const limits_config& lim) {
@@ -508,7 +524,7 @@ config_result parse_config(std::string_view json_text, const function_fields_par
     section("status_table", [&](object_reader& r) { read_status_table(r, cfg.status_table); });
     section("history", [&](object_reader& r) { read_history(r, cfg.history); });
     // Limits before functions: function timeouts are checked against limits.max_timeout_ms.
-    section("limits", [&](object_reader& r) { read_limits(r, cfg.limits); });
+    section("limits", [&](object_reader& r) { read_limits(r, cfg.limits, cfg.http, cfg.stream); });
     read_functions(root, cfg.functions, cfg.limits, runtimes);
     root.finish();
 

@@ -84,6 +84,8 @@ struct limits_config {
     std::uint32_t default_timeout_ms = limits::execution_timeout_ms;
     std::uint32_t max_timeout_ms = limits::execution_timeout_ms_max;
     std::uint32_t kill_grace_ms = limits::kill_grace_ms;
+    /// Input bytes held by accepted, not yet started executions, all functions together.
+    std::size_t queued_input_bytes = limits::queued_input_bytes;
 };
 
 /// A validation error: the field path ("functions[2].timeout_ms") and the reason.

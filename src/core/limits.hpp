@@ -142,4 +142,27 @@ inline constexpr std::uint64_t wasm_host_dirent_cost = 16;
 /// Longest path a WASI call accepts (Linux's PATH_MAX): a longer one is ENAMETOOLONG.
 inline constexpr std::size_t wasm_path_bytes = 4096;
 
+// --- Memory ceilings (docs/operations.md "Memory") ------------------------------------------
+// Every config integer has a ceiling: no value can ask for memory the appliance cannot hold.
+/// Input bytes held by accepted executions that have not started yet, across all functions
+/// (beyond it a submission gets 429): without it each function could hold queue_depth x
+/// max_body_bytes (64 MiB by default). 64 MiB is the same figure, shared by all functions.
+inline constexpr std::size_t queued_input_bytes = 64 << 20;
+/// 1 GiB: more queued input than that is a backlog, not a queue, on a gateway.
+inline constexpr std::size_t queued_input_bytes_max = std::size_t{1} << 30;
+/// Request header block ceiling: 64 KiB is eight times Beast's default; no device needs more.
+inline constexpr std::size_t http_header_bytes_max = 64 << 10;
+/// WebSocket message ceiling: the same as the HTTP body ceiling (both carry an input).
+inline constexpr std::size_t ws_message_bytes_max = 64 << 20;
+/// Per-viewer queue ceiling: 4096 messages x a 16 KiB chunk = 64 MiB for one slow viewer.
+inline constexpr std::size_t viewer_queue_messages_max = 4096;
+/// Replay buffer ceiling: 4096 chunks x 16 KiB = 64 MiB per live execution.
+inline constexpr std::size_t replay_chunks_max = 4096;
+/// Outstanding requests per frame link: each holds a coroutine and a frame buffer.
+inline constexpr std::size_t frame_outstanding_max = 256;
+/// An HTTP connection's read buffer grows up to header + body for a large request; after a
+/// request that needed more than this it is released, so an idle keep-alive connection holds
+/// at most this much (and a new one starts with its first read, 4 KiB).
+inline constexpr std::size_t http_buffer_keep_bytes = 64 << 10;
+
 } // namespace spear::core::limits

@@ -85,6 +85,9 @@ struct execution_service::live_execution {
     core::record_ref ref;
     std::uint32_t function = 0;
     core::InvokeFunctionRequest request;  ///< input and environment, moved into the run
+    /// Bytes of `request.input` counted in the service's queued-input total until the input
+    /// moves into the runtime or the execution ends without running (then 0).
+    std::size_t held_input_bytes = 0;
     std::int64_t initial_estimate_ms = 0; ///< for the 202 response
     core::estimate_source source = core::estimate_source::fallback;
     runtime::cancel_signal cancel;              ///< fired by the `kill` action
@@ -258,9 +261,24 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
         return std::move(*previous);
     }
 
+    // The global queued-input budget refuses before admission, like validation: inputs
+    // waiting to start may not hold more than limits.queued_input_bytes, all functions
+    // together (each function's queue_depth alone would allow queue_depth x max_body_bytes).
+    auto [estimate, source] = estimate_for_new(function);
+    const auto budget = config_.limits.queued_input_bytes;
+    if (request.input.size() > budget - std::min(budget, queued_input_bytes_)) {
+        auto refused = error::make(
+            error_code::too_many_requests,
+            "executions waiting to start hold " + std::to_string(queued_input_bytes_) +
+                " input bytes; this input (" + std::to_string(request.input.size()) +
+                " bytes) would exceed limits.queued_input_bytes (" + std::to_string(budget) +
+                "); retry later");
+        refused.retry_after_ms = estimate;
+        return refused;
+    }
+
     // Admission is decided once, by the scheduler, keyed by the seq the record will take; a
     // record the table cannot hold withdraws it again.
-    auto [estimate, source] = estimate_for_new(function);
     const core::scheduled_item item{function, table_.next_seq()};
     const auto admitted = scheduler_.admit(item);
     if (admitted == core::admit_result::queue_full) {
@@ -287,6 +305,8 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     live->ref = ref;
     live->function = function;
     live->request = std::move(request);
+    live->held_input_bytes = live->request.input.size();
+    queued_input_bytes_ += live->held_input_bytes;
     live->initial_estimate_ms = estimate;
     live->source = source;
     if (viewer)
@@ -297,6 +317,12 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
 }
 
 // --- the driver ---------------------------------------------------------------------------
+
+void execution_service::release_input(live_execution& live) {
+    queued_input_bytes_ -= live.held_input_bytes;
+    live.held_input_bytes = 0;
+    live.request.input = std::string(); // frees it even if a caller still holds `live`
+}
 
 void execution_service::perform(const std::shared_ptr<live_execution>& live,
                                 core::execution_actions actions) {
@@ -332,6 +358,7 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
     if (actions.has(record_history))
         histories_[live->function].record_run(live->fsm.run_ms(now));
     if (actions.has(wake_waiters)) {
+        release_input(*live); // ended without running: its input is not needed any more
         live->done.set();
         live_.erase(live->ref.seq);
         if (shutting_down_ && live_.empty())
@@ -355,6 +382,7 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
     request.function = &functions_[live->function];
     request.execution_id = table_.execution_id(live->ref);
     request.input = std::move(live->request.input);
+    release_input(*live); // the input now belongs to the run, outside the queued budget
     request.request_env = std::move(live->request.environment);
     request.timeout = core::millis(live->request.timeout_ms.value_or(config_.timeout_for(fn)));
     request.kill_grace = core::millis(config_.limits.kill_grace_ms);

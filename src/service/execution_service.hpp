@@ -160,6 +160,8 @@ private:
     /// Performs what the execution's state machine asked for, in the machine's order.
     void perform(const std::shared_ptr<live_execution>& live, core::execution_actions actions);
     asio::awaitable<void> run_execution(std::shared_ptr<live_execution> live);
+    /// Takes an execution's input out of the queued-input total (idempotent) and frees it.
+    void release_input(live_execution& live);
     std::optional<error> attach_viewer(core::record_ref ref,
                                        const std::shared_ptr<viewer_queue>& viewer);
     /// Completion estimate for an execution of `function` with `queued_ahead` queued before it,
@@ -184,6 +186,8 @@ private:
     core::steady_time started_at_;
     std::uint64_t executions_started_ = 0;
     std::size_t sync_waiters_ = 0;
+    /// Input bytes of executions not yet started (limits.queued_input_bytes bounds it).
+    std::size_t queued_input_bytes_ = 0;
     bool shutting_down_ = false;
     runtime::async_event sync_waiters_gone_; ///< set during shutdown when no sync caller waits
     runtime::async_event all_ended_;         ///< set during shutdown when nothing is live

@@ -6,6 +6,7 @@
 #include "unit/service/fake_runtime.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -184,6 +185,68 @@ BOOST_AUTO_TEST_CASE(a_config_not_parsed_with_the_registry_is_refused) {
     asio::io_context io;
     BOOST_CHECK_THROW(execution_service(io.get_executor(), *builtin.value, registry),
                       std::invalid_argument);
+}
+
+// Defect 10.7: inputs of executions waiting to start are bounded by one global budget.
+BOOST_AUTO_TEST_CASE(queued_input_budget_refuses_beyond_it_and_frees_on_start_and_cancel) {
+    auto log = std::make_shared<test::fake_log>();
+    runtime::registry registry{{test::fake_kind(log)}};
+    // Two functions share the budget: 30 bytes hold two 11-byte inputs, not three.
+    auto parsed = runtime::parse_config(R"({
+        "http": {"max_body_bytes": 16},
+        "stream": {"max_message_bytes": 16},
+        "limits": {"kill_grace_ms": 200, "queued_input_bytes": 30},
+        "functions": [{"name": "a", "max_concurrency": 1}, {"name": "b", "max_concurrency": 1}]
+    })",
+                                        registry);
+    BOOST_REQUIRE(parsed.value.has_value());
+    const auto cfg = *parsed.value;
+    asio::io_context io;
+    execution_service service{io.get_executor(), cfg, registry};
+    auto submit = [&](std::string fn, std::string input) {
+        return service.handle_async_execution(request(std::move(fn), std::move(input),
+                                                      ExecutionMode::async));
+    };
+    auto accepted_id = [](const execution_service::invoke_result& r) {
+        BOOST_REQUIRE(std::holds_alternative<core::RuntimeExecutionResponse>(r));
+        return std::get<core::RuntimeExecutionResponse>(r).execution_id;
+    };
+    auto settle = [&] {
+        io.run_for(100ms);
+        io.restart();
+    };
+
+    // a1 and b1 start (their inputs move into the runtime and leave the budget).
+    accepted_id(submit("a", "sleep:10000"));
+    accepted_id(submit("b", "sleep:10000"));
+    settle();
+    BOOST_TEST(log->runs.size() == 2u);
+    // a2 and b2 wait: 22 of 30 bytes.
+    const auto a2 = accepted_id(submit("a", "sleep:10001"));
+    accepted_id(submit("b", "sleep:10001"));
+    const auto refused = submit("a", "sleep:10002");
+    BOOST_REQUIRE(std::holds_alternative<core::error>(refused));
+    const auto& e = std::get<core::error>(refused);
+    BOOST_TEST((e.code == core::error_code::too_many_requests));
+    BOOST_TEST(e.message.find("limits.queued_input_bytes (30)") != std::string::npos);
+    BOOST_TEST(e.message.find("hold 22 input bytes") != std::string::npos);
+    BOOST_TEST(e.retry_after_ms > 0);
+    // A smaller input still fits (8 bytes left), whatever its function.
+    accepted_id(submit("b", "sleep:1"));
+    BOOST_TEST(std::holds_alternative<core::error>(submit("b", "sleep:1")));
+
+    // Cancelling a queued execution gives its bytes back.
+    auto cancel = [&]() -> asio::awaitable<void> {
+        co_await service.cancel(a2, "test");
+    };
+    asio::co_spawn(io, cancel(), asio::detached);
+    settle();
+    accepted_id(submit("a", "sleep:10002"));
+    BOOST_TEST(std::holds_alternative<core::error>(submit("a", "sleep:10003")));
+
+    // Shutdown ends everything and frees every byte (ASan checks nothing is left behind).
+    asio::co_spawn(io, service.shutdown(0ms), asio::detached);
+    io.run_for(5s);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
