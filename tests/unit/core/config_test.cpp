@@ -544,4 +544,55 @@ BOOST_AUTO_TEST_CASE(stream_first_message_timeout_may_only_be_lowered) {
     }
 }
 
+BOOST_AUTO_TEST_CASE(every_size_limit_has_a_ceiling) {
+    // Defect 10.7: these took any 64-bit value; now each has a ceiling in limits.hpp and the
+    // error names the field and the range.
+    const auto errors = must_fail(R"({
+        "http": {"max_header_bytes": 65537},
+        "stream": {"max_message_bytes": 67108865, "viewer_queue_messages": 4097,
+                   "replay_chunks": 4097},
+        "frame": {"max_outstanding": 257}})");
+    BOOST_TEST(reason_at(errors, "http.max_header_bytes") == "must be an integer in 1..65536");
+    BOOST_TEST(reason_at(errors, "stream.max_message_bytes") ==
+               "must be an integer in 1..67108864");
+    BOOST_TEST(reason_at(errors, "stream.viewer_queue_messages") == "must be an integer in 1..4096");
+    BOOST_TEST(reason_at(errors, "stream.replay_chunks") ==
+               "must be an integer in 0..4096 (0 disables replay)");
+    BOOST_TEST(reason_at(errors, "frame.max_outstanding") == "must be an integer in 1..256");
+    BOOST_TEST(errors.size() == 5u, describe({std::nullopt, errors}));
+
+    const auto at_max = must_parse(R"({
+        "http": {"max_header_bytes": 65536},
+        "stream": {"max_message_bytes": 67108864, "viewer_queue_messages": 4096,
+                   "replay_chunks": 4096},
+        "frame": {"max_outstanding": 256}})");
+    BOOST_TEST(at_max.http.max_header_bytes == limits::http_header_bytes_max);
+    BOOST_TEST(at_max.stream.max_message_bytes == limits::ws_message_bytes_max);
+    BOOST_TEST(at_max.stream.viewer_queue_messages == limits::viewer_queue_messages_max);
+    BOOST_TEST(at_max.stream.replay_chunks == limits::replay_chunks_max);
+    BOOST_TEST(at_max.frame.max_outstanding == limits::frame_outstanding_max);
+}
+
+BOOST_AUTO_TEST_CASE(queued_input_budget_is_read_and_bounded) {
+    BOOST_TEST(must_parse("{}").limits.queued_input_bytes == limits::queued_input_bytes);
+    // The default holds the largest input either transport may accept.
+    BOOST_TEST(limits::queued_input_bytes >= limits::http_body_bytes_max);
+    BOOST_TEST(limits::queued_input_bytes >= limits::ws_message_bytes_max);
+    const auto lowered = must_parse(R"({"http": {"max_body_bytes": 1000},
+        "stream": {"max_message_bytes": 2000}, "limits": {"queued_input_bytes": 2000}})");
+    BOOST_TEST(lowered.limits.queued_input_bytes == 2000u);
+
+    // Below the largest input: that input could never be queued.
+    const auto small = must_fail(R"({"http": {"max_body_bytes": 1000},
+        "stream": {"max_message_bytes": 2000}, "limits": {"queued_input_bytes": 1999}})");
+    BOOST_REQUIRE(small.size() == 1u);
+    BOOST_TEST(small[0].path == "limits.queued_input_bytes");
+    BOOST_TEST(small[0].reason == "must be an integer in 2000..1073741824 (at least "
+                                  "http.max_body_bytes and stream.max_message_bytes (2000): a "
+                                  "larger input could never be queued)");
+    const auto large = must_fail(R"({"limits": {"queued_input_bytes": 1073741825}})");
+    BOOST_REQUIRE(large.size() == 1u);
+    BOOST_TEST(large[0].path == "limits.queued_input_bytes");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
