@@ -160,9 +160,10 @@ inline constexpr std::size_t viewer_queue_messages_max = 4096;
 inline constexpr std::size_t replay_chunks_max = 4096;
 /// Outstanding requests per frame link: each holds a coroutine and a frame buffer.
 inline constexpr std::size_t frame_outstanding_max = 256;
-/// An HTTP connection's read buffer grows up to header + body for a large request; after a
-/// request that needed more than this it is released, so an idle keep-alive connection holds
-/// at most this much (and a new one starts with its first read, 4 KiB).
-inline constexpr std::size_t http_buffer_keep_bytes = 64 << 10;
+/// An HTTP connection's read buffer starts at its first read (4 KiB) and grows to hold a
+/// whole header block (bodies stream through it); after a request that made it larger than
+/// this (the default header limit plus the first read) its capacity is released, so an idle
+/// keep-alive connection does not keep the high-water mark of its largest request.
+inline constexpr std::size_t http_buffer_keep_bytes = 16 << 10;
 
 } // namespace spear::core::limits

@@ -86,9 +86,10 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
     auto membership = session_list<session_entry>::join(sessions_, session_entry{&stream, false});
     auto* const self = &membership.entry();
 
-    // The argument is the buffer's limit, not its size: it starts empty and grows with a
-    // request; after a large one its capacity is released (below), so an idle keep-alive
-    // connection does not hold the high-water mark of its largest request for its life.
+    // The argument is the buffer's limit, not its size: it starts empty and grows to hold a
+    // header block (up to max_header_bytes; bodies stream through it); after a large one its
+    // capacity is released (below), so an idle keep-alive connection does not hold the
+    // high-water mark of its largest request for its life.
     beast::flat_buffer buffer(config_.max_header_bytes + config_.max_body_bytes + 4096);
     for (;;) {
         if (stopping_)
