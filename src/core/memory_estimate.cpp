@@ -65,8 +65,8 @@ std::optional<config_error> check_fixed_memory(const config& cfg, std::uint64_t 
     const auto& table = cfg.status_table;
     return config_error{
         "status_table",
-        "slots x (max_output_bytes + stderr_tail_bytes) = " + std::to_string(table.slots) +
-            " x (" + std::to_string(table.max_output_bytes) + " + " +
+        "slots x (max_output_bytes + stderr_tail_bytes) = " + std::to_string(table.slots) + " x (" +
+            std::to_string(table.max_output_bytes) + " + " +
             std::to_string(table.stderr_tail_bytes) + ") = " + format_bytes(fixed) +
             ", allocated at start, exceeds this machine's memory (" + format_bytes(available) +
             "): lower status_table.slots or status_table.max_output_bytes"};
@@ -76,7 +76,9 @@ std::string format_bytes(std::uint64_t bytes) {
     constexpr std::uint64_t kib = 1024;
     constexpr std::uint64_t mib = kib * 1024;
     constexpr std::uint64_t gib = mib * 1024;
-    auto up = [bytes](std::uint64_t unit) { return bytes / unit + (bytes % unit != 0 ? 1 : 0); };
+    auto up = [bytes](std::uint64_t unit) {
+        return bytes / unit + (bytes % unit != 0 ? 1 : 0);
+    };
     if (bytes < mib)
         return std::to_string(up(kib)) + " KiB";
     if (bytes < 10 * gib)

@@ -77,7 +77,8 @@ BOOST_AUTO_TEST_CASE(a_status_table_beyond_the_machine_is_refused_naming_the_fie
     BOOST_TEST(refused->path == "status_table");
     const auto text = refused->to_string();
     BOOST_TEST(text.find("status_table: slots x (max_output_bytes + stderr_tail_bytes) = "
-                         "1048576 x (16777216 + 4096) = 16388 GiB") == 0u, text);
+                         "1048576 x (16777216 + 4096) = 16388 GiB") == 0u,
+               text);
     BOOST_TEST(text.find("exceeds this machine's memory (8192 MiB)") != std::string::npos);
     BOOST_TEST(text.find("lower status_table.slots or status_table.max_output_bytes") !=
                std::string::npos);
