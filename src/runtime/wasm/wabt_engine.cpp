@@ -218,7 +218,7 @@ std::shared_ptr<const module_image> module_image::load(const std::uint8_t* data,
         // message is then only "unexpected opcode: 0xfc 0xb" or similar). Costs up to two more
         // reads, on a path taken once per file version (a broken module is remembered).
         wabt::Features with_bulk = accepted_features();
-        with_bulk.enable_bulk_memory(); // reference types stay off
+        with_bulk.enable_bulk_memory();   // reference types stay off
         wi::ModuleDesc scratch, scratch2; // fresh for each read: a failed read leaves parts
         std::string ignored;
         if (read_module(data, size, with_bulk, scratch, ignored)) {
