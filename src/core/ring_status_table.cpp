@@ -1,6 +1,7 @@
 // Ring status table: fixed slots and byte arenas, O(1) lookup by id, oldest-terminal eviction.
 #include "core/ring_status_table.hpp"
 
+#include "core/text_encoding.hpp"
 #include "core/limits.hpp"
 
 #include <algorithm>
@@ -18,17 +19,6 @@ constexpr std::size_t list_limit_max = 1000;
 
 std::size_t status_index(ExecutionStatus status) noexcept {
     return static_cast<std::size_t>(status) - 1;
-}
-
-// Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence, so the message
-// stays valid text when it was valid text.
-std::string_view cut_utf8(std::string_view text, std::size_t limit) noexcept {
-    if (text.size() <= limit)
-        return text;
-    std::size_t end = limit;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
-        --end;
-    return text.substr(0, end);
 }
 
 std::size_t checked_product(std::size_t a, std::size_t b, const char* what) {
@@ -427,7 +417,9 @@ void ring_status_table::finish(record_ref ref, const execution_outcome& outcome,
     }
     s->status = status;
     s->error = code;
-    s->error_message.assign(cut_utf8(outcome.error_message, limits::error_message_bytes));
+    // Cut on a character boundary, so the message stays valid text when it was valid text.
+    s->error_message.assign(outcome.error_message, 0,
+                            utf8_cut_point(outcome.error_message, limits::error_message_bytes));
     s->exit_code = outcome.exit_code;
     s->signal = outcome.signal;
     s->completed_steady = now;
