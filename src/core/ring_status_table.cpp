@@ -13,9 +13,7 @@ namespace spear::core {
 namespace {
 
 constexpr std::string_view default_content_type = "application/octet-stream";
-/// A page never holds more than this many records, whatever the query asks: with stderr tails
-/// of 4 KiB this bounds one listing response to a few MiB.
-constexpr std::size_t list_limit_max = 1000;
+constexpr std::size_t list_limit_max = limits::list_page_records_max;
 
 std::size_t status_index(ExecutionStatus status) noexcept {
     return static_cast<std::size_t>(status) - 1;

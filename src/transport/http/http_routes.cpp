@@ -345,7 +345,8 @@ asio::awaitable<response> router::handle(request req) {
                                 "wait_ms: must be a non-negative integer (capped at " +
                                     std::to_string(config_.max_long_poll_ms) + ")"),
                     req);
-            found = co_await service_.wait_status(s[1], std::chrono::milliseconds(*v),
+            const auto capped = std::min<std::int64_t>(*v, config_.max_long_poll_ms);
+            found = co_await service_.wait_status(s[1], std::chrono::milliseconds(capped),
                                                   include_result);
         } else {
             found = service_.get_status(s[1], include_result);
@@ -397,9 +398,12 @@ asio::awaitable<response> router::handle(request req) {
         }
         if (auto l = t.param("limit")) {
             auto v = parse_int(*l);
-            if (!v || *v < 1 || *v > 1000)
+            constexpr auto page_max = core::limits::list_page_records_max;
+            if (!v || *v < 1 || *v > static_cast<std::int64_t>(page_max))
                 co_return error_response(
-                    error::make(error_code::invalid_request, "limit: must be in 1..1000"), req);
+                    error::make(error_code::invalid_request,
+                                "limit: must be in 1.." + std::to_string(page_max)),
+                    req);
             query.limit = static_cast<std::size_t>(*v);
         }
         if (auto after = t.param("start_after"); after && !after->empty()) {
