@@ -7,6 +7,7 @@
 #include "service/json_codec.hpp"
 #include "service/viewer_writer.hpp"
 #include "transport/http/http_errors.hpp"
+#include "transport/http/request_target.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -19,7 +20,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/url/parse.hpp>
 
 namespace spear::transport::ws {
 
@@ -63,17 +63,15 @@ struct route {
 };
 
 route match(const request& req) {
-    auto parsed = boost::urls::parse_origin_form(req.target());
-    if (!parsed)
+    // A target that does not parse is no stream route: the HTTP router answers it.
+    const auto parsed = http::parse_request_target(req.target());
+    const auto* t = std::get_if<http::request_target>(&parsed);
+    if (!t)
         return {};
-    std::vector<std::string> s;
-    for (auto seg : parsed->segments())
-        if (!seg.empty())
-            s.push_back(seg);
-    if (s.size() == 1 && s[0] == "stream")
+    if (t->matches({"stream"}))
         return {route::kind::invoke, {}};
-    if (s.size() == 3 && s[0] == "executions" && s[2] == "stream")
-        return {route::kind::viewer, s[1]};
+    if (t->matches({"executions", "*", "stream"}))
+        return {route::kind::viewer, t->segments[1]};
     return {};
 }
 
