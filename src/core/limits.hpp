@@ -97,6 +97,9 @@ inline constexpr std::chrono::milliseconds shutdown_stop_margin{3'000};
 /// 1 min: a function still handling SIGTERM after that is stuck; every stop, every sync wait
 /// bound (times the queue depth) and the shutdown wait add it.
 inline constexpr std::uint32_t kill_grace_ms_max = 60'000;
+/// Smallest retry hint when the status table is full: even if the earliest expected end is
+/// now, a client that retries at once only finds the table full again.
+inline constexpr std::int64_t status_full_retry_ms_min = 1'000;
 /// Function and execution-id strings: short enough for microcontroller frames.
 inline constexpr std::size_t function_name_bytes = 64;
 inline constexpr std::size_t client_execution_id_bytes = 64;
@@ -155,6 +158,9 @@ inline constexpr std::uint32_t frame_write_timeout_ms_max = viewer_write_timeout
 inline constexpr std::chrono::milliseconds frame_serial_reopen_delay{1'000};
 /// Bytes asked of the OS per frame-link read: a few frames of a fast peer, one syscall per burst.
 inline constexpr std::size_t frame_read_chunk_bytes = 4 << 10;
+/// Retry hint of a request refused for frame.max_outstanding: a microcontroller's requests
+/// end within milliseconds, so a short pause frees a slot.
+inline constexpr std::int64_t frame_outstanding_retry_ms = 100;
 /// Frames queued for a link's writer beyond one per outstanding request: room for the Error
 /// frames and pongs the reader sends itself.
 inline constexpr std::size_t frame_queue_headroom = 4;
@@ -190,6 +196,9 @@ inline constexpr std::chrono::microseconds wasm_slice_time{300};
 /// Instructions between two clock reads within a slice: a clock read is ~20 ns, 10 000
 /// instructions ~0.1 ms, so the check costs nothing and the slice time overshoots little.
 inline constexpr std::uint64_t wasm_sub_slice_instructions = 10'000;
+/// Instructions the engine runs between two looks at the slice budget (instruction counting
+/// is by these chunks): small beside a slice, large enough that the check costs nothing.
+inline constexpr std::uint64_t wasm_instruction_chunk = 1'024;
 /// Largest module file read (a decoded module takes ~3x its size in memory).
 inline constexpr std::size_t wasm_module_bytes = 64 << 20;
 /// Linear memory a function gets unless its `max_memory_pages` says otherwise: 256 pages of

@@ -227,7 +227,7 @@ error ring_status_table::full_error(steady_time now) const {
     error e = error::make(error_code::status_table_full,
                           "the status table is full: all " + std::to_string(slots_.size()) +
                               " slots hold pending or running executions; retry later");
-    e.retry_after_ms = std::max<std::int64_t>(1000, wait);
+    e.retry_after_ms = std::max(limits::status_full_retry_ms_min, wait);
     return e;
 }
 

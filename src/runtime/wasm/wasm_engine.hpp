@@ -143,7 +143,7 @@ class instance {
 public:
     struct impl;
     /// Granularity of instruction counting (see slice_result::instructions).
-    static constexpr std::uint64_t chunk_instructions = 1024;
+    static constexpr std::uint64_t chunk_instructions = core::limits::wasm_instruction_chunk;
 
     /// Instantiates `module`; import i calls `host.call(i, ...)`. `host` must outlive the
     /// instance. The module's start function is not run here: it is queued as the first call,

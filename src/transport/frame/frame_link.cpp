@@ -281,7 +281,7 @@ asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload
         auto refusal = error::make(error_code::too_many_requests,
                                    "this link already has " + std::to_string(max_outstanding_) +
                                        " requests outstanding (frame.max_outstanding)");
-        refusal.retry_after_ms = 100;
+        refusal.retry_after_ms = core::limits::frame_outstanding_retry_ms;
         co_await send_error(id, refusal);
         co_return;
     }
