@@ -278,7 +278,7 @@ void read_http(object_reader& r, http_config& http) {
     read_text_list(r, "allowed_hosts", http.allowed_hosts, allowed_host_rule);
     read_text_list(r, "allowed_origins", http.allowed_origins, allowed_origin_rule);
 
-    // design.md §5: never serve an open API beyond this host by accident.
+    // docs/api.md: never serve an open API beyond this host by accident.
     if (http.enabled && kind == address_kind::other && http.auth_token.empty() &&
         !http.allow_unauthenticated)
         r.fail("address",

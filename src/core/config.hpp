@@ -1,5 +1,5 @@
 // The appliance configuration: one JSON document (comments and trailing commas allowed),
-// validated with errors that name the field path and the reason (design.md §6).
+// validated with errors that name the field path and the reason (docs/operations.md).
 #pragma once
 
 #include "core/limits.hpp"

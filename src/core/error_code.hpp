@@ -1,4 +1,4 @@
-// The protocol-neutral error enum (design.md §4); each transport maps it to its status codes once.
+// The protocol-neutral error enum (docs/api.md); each transport maps it to its status codes once.
 #pragma once
 
 #include <cstdint>

@@ -1,5 +1,5 @@
 // Execution ids: boot nonce + submission sequence + slot, so lookup is O(1) and stale ids are
-// recognised (design.md §1, §2). Format: 24 lowercase hex digits, URL-safe.
+// recognised (docs/api.md, docs/architecture.md). Format: 24 lowercase hex digits, URL-safe.
 #pragma once
 
 #include <cstdint>

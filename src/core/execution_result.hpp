@@ -46,7 +46,7 @@ struct ExecutionResult {
     std::uint64_t seq = 0;               ///< submission order within this boot
 };
 
-/// Where an estimate came from (design.md §3).
+/// Where an estimate came from (docs/architecture.md).
 enum class estimate_source : std::uint8_t {
     history, ///< median of the function's recent runs
     configured, ///< the function's `expected_ms` (no history yet)

@@ -1,4 +1,4 @@
-// Execution vocabulary shared by every layer: modes, statuses and their text forms (design.md §1).
+// Execution vocabulary shared by every layer: modes, statuses and their text forms (docs/api.md).
 #pragma once
 
 #include <cstdint>

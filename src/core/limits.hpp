@@ -1,4 +1,4 @@
-// Every limit of the appliance in one place: its default, its hard ceiling, and why (design.md §7).
+// Every limit of the appliance in one place: its default, its hard ceiling, and why (docs/operations.md).
 // Config may lower a limit (or raise it up to the ceiling); nothing else defines one.
 // Every duration has a ceiling too: no config value or header can make a timer deadline or a
 // sum of durations overflow (the largest sum, the sync wait bound, stays below 2^63 ns).

@@ -1,4 +1,4 @@
-// Fixed-capacity ring status table of execution records (design.md §2): memory fixed at start,
+// Fixed-capacity ring status table of execution records (docs/architecture.md): memory fixed at start,
 // O(1) lookup by id, pending/running never evicted, TTL expiry, cursor-paginated listing.
 #pragma once
 

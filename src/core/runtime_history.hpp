@@ -1,4 +1,4 @@
-// Per-function rolling runtime history and the completion estimates built on it (design.md §3).
+// Per-function rolling runtime history and the completion estimates built on it (docs/architecture.md).
 // Pure: every call takes the figures it needs; no clocks, no I/O.
 #pragma once
 

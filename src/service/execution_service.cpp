@@ -608,7 +608,6 @@ asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std:
                        std::string(core::to_string(view.final_status));
         co_return view;
     }
-    const bool was_pending = live->fsm.phase() == core::execution_phase::pending;
     perform(live, live->fsm.on_cancel_requested(reason, clock_type::now()));
     // Answer once the runtime has really stopped the function (bounded by the kill grace).
     if (!live->fsm.is_ended())
@@ -625,8 +624,8 @@ asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std:
     view.message = !view.success ? "execution ended with status " +
                                        std::string(core::to_string(view.final_status)) +
                                        " before the cancel took effect"
-                   : was_pending ? "removed from the queue before it started"
-                                 : "stopped while running";
+                   : live->fsm.ran() ? "stopped while running"
+                                     : "removed from the queue before it started";
     co_return view;
 }
 

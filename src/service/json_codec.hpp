@@ -1,4 +1,4 @@
-// JSON forms of the service's messages (design.md §5), shared by the HTTP and WebSocket
+// JSON forms of the service's messages (docs/api.md), shared by the HTTP and WebSocket
 // transports: InvokeFunctionRequest in; InvokeFunctionResponse, GetExecutionStatusResponse,
 // CancelExecutionResponse, ListExecutionsResponse, StreamExecutionResult and errors out.
 #pragma once

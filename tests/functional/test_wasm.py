@@ -414,6 +414,33 @@ class WasmModuleCheckTest(unittest.TestCase):
             self.assertIn("not a valid WebAssembly module", res["error_message"])
             self.assertEqual(s.execute("fine", "ok").json()["result"]["output"]["data"], "ok")
 
+    def test_bulk_memory_module_is_refused_because_it_cannot_be_metered(self):
+        # bulkfill is built with -mbulk-memory: memset is one memory.fill of 4 MiB, which the
+        # interpreter would count as one instruction. Refused everywhere, never run.
+        why = "bulk memory instructions (memory.copy/memory.fill"
+        fix = "build the module without -mbulk-memory"
+        functions = [{"name": "fine", "runtime": "wasm", "module": self.good},
+                     {"name": "bulk", "runtime": "wasm",
+                      "module": os.path.join(GUESTS, "bulkfill.wasm")}]
+        p = subprocess.run([SPEARLET, "--config", self.write_config(functions),
+                            "--check-config"], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1, p)
+        line = next((l for l in p.stderr.splitlines() if "functions[1].module" in l), "")
+        self.assertIn(why, line, p.stderr)
+        self.assertIn("cannot be metered", line)
+        self.assertIn(fix, line)
+        self.assertNotIn("functions[0]", p.stderr)
+        with Spearlet(base_config(functions)) as s:
+            self.assertTrue(wait_until(lambda: "cannot be metered" in s.log(), timeout=5), s.log())
+            started = time.monotonic()
+            res = s.execute("bulk", "1000").json()["result"]
+            self.assertEqual((res["status"], res["error_code"]), ("failed", "function_failed"))
+            self.assertIn(why, res["error_message"])
+            self.assertIn(fix, res["error_message"])
+            self.assertLess(time.monotonic() - started, 5)  # refused, not run
+            self.assertEqual(s.get("/health").status, 200)
+            self.assertEqual(s.execute("fine", "ok").json()["result"]["output"]["data"], "ok")
+
     def test_good_wasm_config_passes_check_config(self):
         functions = [{"name": "fine", "runtime": "wasm", "module": self.good,
                       "sha256": self.good_sha}]

@@ -2,6 +2,7 @@
 // execution_service through the registry with no process or module. Its input is its script:
 //   "sleep:N"  waits N ms (ends early on cancel, as cancelled; the service's timeout applies)
 //   "fail"     fails with exit code 3
+//   "throw"    throws (a runtime bug: the service must still end the execution)
 //   anything else completes, writing the input upper-cased.
 // A function named "refused-*" is refused at admission (spear::runtime::refusal).
 #pragma once
@@ -17,6 +18,7 @@
 #include <cctype>
 #include <chrono>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -75,6 +77,8 @@ public:
             co_return core::execution_outcome{
                 ExecutionStatus::completed, core::error_code::none, {}, 0, std::nullopt};
         }
+        if (input == "throw")
+            throw std::runtime_error("fake runtime bug");
         if (input == "fail") {
             sink.on_stderr("fake failure\n");
             co_return core::execution_outcome{ExecutionStatus::failed,

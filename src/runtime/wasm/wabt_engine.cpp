@@ -160,6 +160,43 @@ std::string to_string(const signature& s) {
 
 // --- module_image ---------------------------------------------------------------------------
 
+namespace {
+
+/// The proposals modules may use: wabt's defaults (the MVP plus the finished proposals) without
+/// bulk memory. Why: `memory.fill`, `memory.copy`, `memory.init`, `table.copy` and `table.init`
+/// touch up to the whole memory or table (16 MiB by default, ~1-2 ms) as ONE instruction, and
+/// wabt 1.0.32 has no hook to charge them by length (`Thread::Run(n)` steps instructions with no
+/// callback; the copies run in private `Thread::Do*` through `Memory`'s non-virtual
+/// `Fill/Copy/Init`). A guest looping on them would make slices far longer than their budget and
+/// fuel meaningless, so they are not run at all. wabt makes reference types depend on bulk
+/// memory (`Features::UpdateDependencies`), so turning bulk memory off turns them off too (and
+/// `table.fill`/`table.grow` are the same kind of unmetered bulk write).
+wabt::Features accepted_features() {
+    wabt::Features features;
+    features.disable_reference_types();
+    features.disable_bulk_memory();
+    return features;
+}
+
+/// Decodes and validates `data` with `features` into `desc`; on failure sets `error` to the
+/// engine's first message with its byte offset.
+bool read_module(const std::uint8_t* data, std::size_t size, const wabt::Features& features,
+                 wi::ModuleDesc& desc, std::string& error) {
+    wabt::Errors errors;
+    const wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
+    if (!wabt::Failed(wi::ReadBinaryInterp("module", data, size, options, &errors, &desc)))
+        return true;
+    error = errors.empty() ? std::string("not a valid WebAssembly module") : errors.front().message;
+    if (!errors.empty() && errors.front().loc.offset != wabt::kInvalidOffset) {
+        char where[40];
+        std::snprintf(where, sizeof where, " (at byte %zu)", errors.front().loc.offset);
+        error += where;
+    }
+    return false;
+}
+
+} // namespace
+
 struct module_image::impl {
     wi::ModuleDesc desc;                ///< validated; limits applied; start section removed
     std::vector<wi::Index> start_funcs; ///< run as the first queued call instead
@@ -176,17 +213,24 @@ std::shared_ptr<const module_image> module_image::load(const std::uint8_t* data,
                                                        const load_limits& limits,
                                                        std::string& error) {
     auto p = std::make_unique<impl>();
-    wabt::Features features; // wabt's defaults: the MVP plus the finished proposals
-    wabt::Errors errors;
-    const wabt::ReadBinaryOptions options(features, nullptr, false, true, false);
-    if (wabt::Failed(wi::ReadBinaryInterp("module", data, size, options, &errors, &p->desc))) {
-        error =
-            errors.empty() ? std::string("not a valid WebAssembly module") : errors.front().message;
-        if (!errors.empty() && errors.front().loc.offset != wabt::kInvalidOffset) {
-            char where[40];
-            std::snprintf(where, sizeof where, " (at byte %zu)", errors.front().loc.offset);
-            error += where;
-        }
+    if (!read_module(data, size, accepted_features(), p->desc, error)) {
+        // Refused: say why when a proposal we turned off is the reason (the engine's own
+        // message is then only "unexpected opcode: 0xfc 0xb" or similar). Costs up to two more
+        // reads, on a path taken once per file version (a broken module is remembered).
+        wabt::Features with_bulk = accepted_features();
+        with_bulk.enable_bulk_memory();   // reference types stay off
+        wi::ModuleDesc scratch, scratch2; // fresh for each read: a failed read leaves parts
+        std::string ignored;
+        if (read_module(data, size, with_bulk, scratch, ignored)) {
+            error = "it uses bulk memory instructions (memory.copy/memory.fill/memory.init, "
+                    "table.copy/table.init), which cannot be metered: build the module without "
+                    "-mbulk-memory";
+        } else if (read_module(data, size, wabt::Features{}, scratch2, error)) {
+            error = "it uses reference types (table.get/set/grow/fill/size, ref.func, several "
+                    "tables), which the engine accepts only together with bulk memory "
+                    "instructions, and those cannot be metered: build the module without "
+                    "-mreference-types and -mbulk-memory";
+        } // else: invalid whatever the features; `error` is what wabt's defaults say
         return nullptr;
     }
 

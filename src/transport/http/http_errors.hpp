@@ -12,7 +12,7 @@ namespace spear::transport::http {
 namespace beast_http = boost::beast::http;
 using response = beast_http::response<beast_http::string_body>;
 
-/// design.md §4 table (plus route_not_found 404, method_not_allowed 405, unavailable 503,
+/// docs/api.md error table (plus route_not_found 404, method_not_allowed 405, unavailable 503,
 /// forbidden 403, unsupported_media_type 415).
 beast_http::status status_for(core::error_code code) noexcept;
 

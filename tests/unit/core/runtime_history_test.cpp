@@ -167,7 +167,7 @@ BOOST_AUTO_TEST_CASE(source_history_vs_configured_vs_fallback) {
     BOOST_TEST((waits_only.source() == estimate_source::configured));
     BOOST_TEST(waits_only.runs_recorded() == 0u);
 
-    // The wire form says history or default (design.md §3).
+    // The wire form says history or default (docs/architecture.md).
     BOOST_TEST(to_string(estimate_source::history) == "history");
     BOOST_TEST(to_string(estimate_source::configured) == "default");
     BOOST_TEST(to_string(estimate_source::fallback) == "default");

@@ -164,6 +164,81 @@ BOOST_FIXTURE_TEST_CASE(get_functions_carries_the_kinds_description, service_fix
     BOOST_TEST(o.at("limits").as_object().at("max_concurrency").as_uint64() == 4u);
 }
 
+BOOST_FIXTURE_TEST_CASE(cancel_racing_the_start_never_runs_the_function, service_fixture) {
+    // The start is posted when the slot is granted; a cancel that lands before the post runs
+    // used to mark the record cancelled while the function still ran on its freed slot.
+    auto submit_then_cancel =
+        [this]() -> asio::awaitable<std::variant<service::cancel_view, core::error>> {
+        auto submitted =
+            service.handle_async_execution(request("nap", "sleep:300", ExecutionMode::async));
+        const auto id = std::get<core::RuntimeExecutionResponse>(submitted).execution_id;
+        co_return co_await service.cancel(id, "at once"); // before the posted start runs
+    };
+    auto answer = drive(submit_then_cancel());
+    BOOST_REQUIRE(std::holds_alternative<service::cancel_view>(answer));
+    const auto& view = std::get<service::cancel_view>(answer);
+    BOOST_TEST(view.success);
+    BOOST_TEST(view.message == "removed from the queue before it started");
+    io.run_for(500ms); // let the posted start run, if anything were left to run
+    io.restart();
+    BOOST_TEST(log->runs.empty()); // the runtime was never called
+    const auto nap = service.functions()[1];
+    BOOST_TEST(nap.running == 0u); // its slot is free again
+    BOOST_TEST(service.health().running == 0u);
+    const auto status = std::get<service::status_view>(service.get_status(view.execution_id, true));
+    BOOST_TEST((status.result.status == ExecutionStatus::cancelled));
+    BOOST_TEST(status.result.error_message == "cancelled while pending: at once");
+    // The function still serves: both its slots are usable.
+    BOOST_TEST((invoke_sync(request("nap", "ok")).status == ExecutionStatus::completed));
+}
+
+BOOST_FIXTURE_TEST_CASE(an_exception_in_a_runtime_ends_the_execution_and_frees_its_slot,
+                        service_fixture) {
+    const auto result = invoke_sync(request("nap", "throw"));
+    BOOST_TEST((result.status == ExecutionStatus::failed));
+    BOOST_TEST((result.error == core::error_code::internal));
+    BOOST_TEST(service.functions()[1].running == 0u);
+    BOOST_TEST((invoke_sync(request("nap", "ok")).status == ExecutionStatus::completed));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_client_key_is_bound_to_its_request_and_scoped_to_its_function,
+                        service_fixture) {
+    auto keyed = [](std::string function, std::string input) {
+        auto r = request(std::move(function), std::move(input), ExecutionMode::async);
+        r.client_execution_id = "dev-1";
+        return r;
+    };
+    auto first = service.handle_async_execution(keyed("up", "a"));
+    const auto first_id = std::get<core::RuntimeExecutionResponse>(first).execution_id;
+    // Same key, same request: the same execution, replayed.
+    auto again = service.handle_async_execution(keyed("up", "a"));
+    BOOST_TEST(std::get<core::RuntimeExecutionResponse>(again).execution_id == first_id);
+    BOOST_TEST(std::get<core::RuntimeExecutionResponse>(again).metadata.at("replayed") == "true");
+    // Same key, other input: a conflict naming the key, not the first client's output.
+    auto other = service.handle_async_execution(keyed("up", "b"));
+    BOOST_REQUIRE(std::holds_alternative<core::error>(other));
+    BOOST_TEST((std::get<core::error>(other).code == core::error_code::conflict));
+    BOOST_TEST(std::get<core::error>(other).message.find("dev-1") != std::string::npos);
+    // Same key for another function: its own execution.
+    auto elsewhere = service.handle_async_execution(keyed("nap", "a"));
+    BOOST_REQUIRE(std::holds_alternative<core::RuntimeExecutionResponse>(elsewhere));
+    BOOST_TEST(std::get<core::RuntimeExecutionResponse>(elsewhere).execution_id != first_id);
+    // The stream path goes through the same check: no duplicate execution.
+    auto viewer = service.make_viewer_queue();
+    auto streamed = service.start_stream_execution(keyed("up", "a"), viewer);
+    BOOST_REQUIRE(std::holds_alternative<core::record_ref>(streamed));
+    BOOST_TEST(service.execution_id(std::get<core::record_ref>(streamed)) == first_id);
+    auto conflicting = service.start_stream_execution(keyed("up", "zzz"), viewer);
+    BOOST_TEST(std::holds_alternative<core::error>(conflicting));
+    io.run_for(500ms);
+    io.restart();
+    BOOST_TEST(service.list({}).executions.size() == 2u);
+    // The key alone names two functions' executions now: ambiguous on the status endpoint.
+    auto status = service.get_status("dev-1", false);
+    BOOST_REQUIRE(std::holds_alternative<core::error>(status));
+    BOOST_TEST((std::get<core::error>(status).code == core::error_code::conflict));
+}
+
 BOOST_AUTO_TEST_CASE(a_config_not_parsed_with_the_registry_is_refused) {
     auto log = std::make_shared<test::fake_log>();
     runtime::registry registry{{test::fake_kind(log)}};
