@@ -1,8 +1,8 @@
 // Ring status table: fixed slots and byte arenas, O(1) lookup by id, oldest-terminal eviction.
 #include "core/ring_status_table.hpp"
 
-#include "core/text_encoding.hpp"
 #include "core/limits.hpp"
+#include "core/text_encoding.hpp"
 
 #include <algorithm>
 #include <cstring>

@@ -52,8 +52,9 @@ struct import_info {
 /// Limits applied when a module is loaded: they become part of its memory and table types,
 /// so a guest's `memory.grow` past them fails the way the wasm spec says (it returns -1).
 struct load_limits {
-    std::uint32_t max_memory_pages = core::limits::wasm_memory_pages;       ///< 64 KiB pages
-    std::uint32_t max_table_elements = core::limits::wasm_table_elements; ///< function-table entries
+    std::uint32_t max_memory_pages = core::limits::wasm_memory_pages; ///< 64 KiB pages
+    /// Function-table entries (8 bytes each).
+    std::uint32_t max_table_elements = core::limits::wasm_table_elements;
 };
 
 /// A decoded and validated module, limits applied; immutable, shared by every instance.

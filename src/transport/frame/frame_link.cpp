@@ -371,9 +371,9 @@ asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request 
     // A long-poll is capped by frame.max_long_poll_ms (0 disables long-polls over frames).
     const auto wait = std::min<std::uint64_t>(request.wait_ms, config_.frame.max_long_poll_ms);
     if (wait > 0)
-        result = co_await service_.wait_status(std::move(request.execution_id),
-                                               std::chrono::milliseconds(wait),
-                                               request.include_result);
+        result =
+            co_await service_.wait_status(std::move(request.execution_id),
+                                          std::chrono::milliseconds(wait), request.include_result);
     else
         result = service_.get_status(request.execution_id, request.include_result);
     if (auto* missing = std::get_if<error>(&result)) {

@@ -51,7 +51,8 @@ public:
     std::size_t links() const noexcept { return links_->size(); }
 
     /// Delay before a serial device is opened again after it failed or closed.
-    static constexpr std::chrono::milliseconds reopen_delay = core::limits::frame_serial_reopen_delay;
+    static constexpr std::chrono::milliseconds reopen_delay =
+        core::limits::frame_serial_reopen_delay;
 
 private:
     asio::awaitable<void> accept_loop();

@@ -50,7 +50,8 @@ BOOST_AUTO_TEST_CASE(cut_point_keeps_text_that_fits) {
 }
 
 BOOST_AUTO_TEST_CASE(cut_point_never_splits_a_character) {
-    const std::string_view text = "a\xe2\x82\xac" "b"; // a, euro sign (3 bytes), b
+    const std::string_view text = "a\xe2\x82\xac"
+                                  "b"; // a, euro sign (3 bytes), b
     BOOST_TEST(utf8_cut_point(text, 1) == 1u);
     BOOST_TEST(utf8_cut_point(text, 2) == 1u);
     BOOST_TEST(utf8_cut_point(text, 3) == 1u);
@@ -77,9 +78,9 @@ BOOST_AUTO_TEST_CASE(sequence_at_measures_well_formed_characters_only) {
     BOOST_TEST(utf8_sequence_at(text, 1) == 2u);
     BOOST_TEST(utf8_sequence_at(text, 3) == 3u);
     BOOST_TEST(utf8_sequence_at(text, 6) == 4u);
-    BOOST_TEST(utf8_sequence_at(text, 2) == 0u);            // a continuation byte
-    BOOST_TEST(utf8_sequence_at("\xe2\x82", 0) == 0u);      // truncated
-    BOOST_TEST(utf8_sequence_at("\xc0\xaf", 0) == 0u);      // overlong
+    BOOST_TEST(utf8_sequence_at(text, 2) == 0u);       // a continuation byte
+    BOOST_TEST(utf8_sequence_at("\xe2\x82", 0) == 0u); // truncated
+    BOOST_TEST(utf8_sequence_at("\xc0\xaf", 0) == 0u); // overlong
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,6 +1,6 @@
 // Tests of the request-target parser shared by the HTTP routes and the /stream endpoints.
-#include "transport/http/request_target.hpp"
 #include "support/print_types.hpp"
+#include "transport/http/request_target.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -32,7 +32,8 @@ BOOST_AUTO_TEST_CASE(splits_the_path_into_decoded_segments) {
     BOOST_TEST(t.params.empty());
     BOOST_TEST(ok("/").segments.empty());
     // Empty segments are dropped: a doubled or trailing slash names the same route.
-    BOOST_TEST(ok("//executions//abc/").segments == (std::vector<std::string>{"executions", "abc"}));
+    BOOST_TEST(ok("//executions//abc/").segments ==
+               (std::vector<std::string>{"executions", "abc"}));
 }
 
 BOOST_AUTO_TEST_CASE(reads_query_parameters_in_order_and_decoded) {
@@ -41,7 +42,7 @@ BOOST_AUTO_TEST_CASE(reads_query_parameters_in_order_and_decoded) {
     BOOST_TEST(t.param("wait_ms").value() == "100"); // the first of a repeated key
     BOOST_TEST(t.param("include_result").value() == "false");
     BOOST_TEST(t.param("q").value() == "a&b");
-    BOOST_TEST(t.param("flag").value() == "");   // present without a value
+    BOOST_TEST(t.param("flag").value() == ""); // present without a value
     BOOST_TEST(!t.param("missing").has_value());
     BOOST_TEST(t.params.size() == 5u);
 }

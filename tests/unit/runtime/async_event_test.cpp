@@ -29,7 +29,9 @@ using clock_type = std::chrono::steady_clock;
 namespace {
 
 /// Runs `ioc` until it has nothing left to do (bounded).
-void run(asio::io_context& ioc) { spear::test::run_until_idle(ioc, 5s); }
+void run(asio::io_context& ioc) {
+    spear::test::run_until_idle(ioc, 5s);
+}
 
 /// Spawns a wait on `e` that records its result.
 void spawn_wait(asio::io_context& ioc, async_event& e, std::optional<bool>& result) {

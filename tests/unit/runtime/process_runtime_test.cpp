@@ -3,8 +3,8 @@
 #include "runtime/process/process_runtime.hpp"
 
 #include "platform/child_process.hpp"
-#include "support/print_types.hpp"
 #include "support/io_context.hpp"
+#include "support/print_types.hpp"
 #include "support/temp_dir.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -35,7 +35,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
 
 namespace {
 

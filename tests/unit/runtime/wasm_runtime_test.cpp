@@ -23,7 +23,6 @@
 #include <string>
 #include <vector>
 
-
 using namespace spear;
 using namespace std::chrono_literals;
 namespace asio = boost::asio;
@@ -290,9 +289,9 @@ const std::vector<std::uint8_t> tablesize_wasm = {
 class module_file {
 public:
     explicit module_file(const std::vector<std::uint8_t>& bytes)
-        : path_(dir_.write("module.wasm",
-                           {reinterpret_cast<const char*>(bytes.data()), bytes.size()})
-                    .string()) {}
+        : path_(
+              dir_.write("module.wasm", {reinterpret_cast<const char*>(bytes.data()), bytes.size()})
+                  .string()) {}
     const std::string& path() const { return path_; }
 
 private:
