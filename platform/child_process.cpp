@@ -2,6 +2,8 @@
 // resource limits, an exec-failure report pipe, group signals and reaping.
 #include "platform/child_process.hpp"
 
+#include "core/limits.hpp"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <pty.h>
@@ -161,10 +163,8 @@ struct child_plan {
 /// The report fd's number in the child: right above stderr, everything above it is closed.
 constexpr int child_report_fd = STDERR_FILENO + 1;
 
-/// The highest descriptor number close_each_from tries: fs.nr_open's default. Only reached with
-/// neither close_range nor /proc; a soft RLIMIT_NOFILE above it fails the spawn instead of
-/// spending seconds in close().
-constexpr rlim_t close_each_max = 1 << 20;
+/// The highest descriptor number close_each_from tries (see the limit's reason).
+constexpr rlim_t close_each_max = spear::core::limits::child_close_fds_max;
 
 /// The descriptor named by a /proc/self/fd entry; -1 for "." and "..".
 int fd_of_entry(const char* name) noexcept {

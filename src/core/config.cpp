@@ -17,7 +17,7 @@ namespace {
 
 using namespace fields;
 
-constexpr std::size_t node_id_bytes = 128;
+constexpr std::size_t node_id_bytes = limits::node_id_bytes;
 
 // --- Text rules ---------------------------------------------------------------------------
 /// Goes into an HTTP header: no CR/LF or other control bytes.
@@ -102,6 +102,8 @@ constexpr text_rule header_text{header_value,
                                 "must be a non-empty string of printable ASCII characters"};
 constexpr text_rule auth_token_text{token_text,
                                     "must be a string of visible ASCII characters (no spaces)"};
+static_assert(limits::node_id_bytes == 128 && limits::function_name_bytes == 64,
+              "the rule texts below name these limits");
 constexpr text_rule node_id_rule{node_id_text, "must be 1..128 printable ASCII characters"};
 constexpr text_rule function_name_rule{function_name_text, "must match [A-Za-z0-9_.-]{1,64}"};
 constexpr text_rule env_name_rule{env_name,
@@ -367,6 +369,9 @@ void read_frame(object_reader& r, frame_config& frame) {
     read_int(r, "max_outstanding", frame.max_outstanding, 1, limits::frame_outstanding_max);
     read_int(r, "idle_timeout_ms", frame.idle_timeout_ms, 0, limits::frame_idle_timeout_ms_max,
              "0 = never");
+    read_int(r, "max_long_poll_ms", frame.max_long_poll_ms, 0, limits::frame_long_poll_ms_max,
+             "0 disables long-polls");
+    read_int(r, "write_timeout_ms", frame.write_timeout_ms, 1, limits::frame_write_timeout_ms_max);
 }
 
 void read_status_table(object_reader& r, status_table_config& table) {

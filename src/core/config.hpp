@@ -65,6 +65,8 @@ struct frame_config {
     std::size_t max_frame_bytes = limits::frame_bytes;
     std::size_t max_outstanding = limits::frame_outstanding;
     std::uint32_t idle_timeout_ms = limits::frame_idle_timeout_ms;
+    std::uint32_t max_long_poll_ms = limits::frame_long_poll_ms;     ///< status_request.wait_ms cap
+    std::uint32_t write_timeout_ms = limits::frame_write_timeout_ms; ///< a peer that reads nothing
 };
 
 struct status_table_config {

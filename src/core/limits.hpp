@@ -34,6 +34,19 @@ inline constexpr std::uint32_t shutdown_grace_ms = 5'000;
 inline constexpr std::chrono::milliseconds connection_drain{1'000};
 /// 5 min: a service manager's stop timeout (systemd: 90 s by default) must exceed the grace.
 inline constexpr std::uint32_t shutdown_grace_ms_max = 300'000;
+/// Time allowed to write one HTTP response: a client that stops reading cannot hold a slot.
+inline constexpr std::chrono::seconds http_write_timeout{30};
+/// Time to write the 429 answer to a connection over the limit before it is closed: the
+/// refusal must not become a slot of its own (HTTP and frame listeners alike).
+inline constexpr std::chrono::seconds refusal_write_timeout{2};
+/// After a failed accept (EMFILE and friends), the listener pauses this long and goes on:
+/// long enough not to spin, short enough to serve again as soon as a descriptor frees.
+inline constexpr std::chrono::milliseconds accept_retry_pause{50};
+/// Node id (the `node_id` config field, echoed in headers): a host name fits.
+inline constexpr std::size_t node_id_bytes = 128;
+/// Records in one page of `GET /executions`: with stderr tails of 4 KiB this bounds one
+/// listing response to a few MiB, whatever the query asks.
+inline constexpr std::size_t list_page_records_max = 1000;
 /// Longest `Prefer: respond-async, wait=N` (seconds): no execution may run longer than the
 /// longest timeout, so a larger N means nothing more; it is capped to this, never rejected.
 inline constexpr std::uint32_t prefer_wait_s_max = 3'600;
@@ -84,6 +97,9 @@ inline constexpr std::chrono::milliseconds shutdown_stop_margin{3'000};
 /// 1 min: a function still handling SIGTERM after that is stuck; every stop, every sync wait
 /// bound (times the queue depth) and the shutdown wait add it.
 inline constexpr std::uint32_t kill_grace_ms_max = 60'000;
+/// Smallest retry hint when the status table is full: even if the earliest expected end is
+/// now, a client that retries at once only finds the table full again.
+inline constexpr std::int64_t status_full_retry_ms_min = 1'000;
 /// Function and execution-id strings: short enough for microcontroller frames.
 inline constexpr std::size_t function_name_bytes = 64;
 inline constexpr std::size_t client_execution_id_bytes = 64;
@@ -109,6 +125,15 @@ inline constexpr std::uint32_t viewer_write_timeout_ms_max = 300'000; // 5 min: 
 inline constexpr std::uint32_t stream_first_message_ms = 10'000;
 /// Largest chunk forwarded in one stream message; longer reads are split.
 inline constexpr std::size_t stream_chunk_bytes = 16 << 10;
+/// Time to write the HTTP error that refuses a /stream request before the upgrade: a client
+/// that sent a bad request and stopped reading cannot hold the connection.
+inline constexpr std::chrono::seconds stream_refusal_write_timeout{10};
+/// An SSE viewer gets a comment line this often while no event flows: proxies close
+/// connections idle for ~30-60 s, and a dead client is found by the failing write.
+inline constexpr std::chrono::seconds sse_keepalive{15};
+/// The WebSocket write watchdog ticks at a quarter of the write timeout, but never more often
+/// than this: a tiny timeout must not turn the watchdog into a busy loop.
+inline constexpr std::chrono::milliseconds write_watchdog_period_min{50};
 
 // --- Frames (nanopb over TCP / serial) ----------------------------------------------------
 /// Largest frame accepted or sent: fits a microcontroller's static buffer.
@@ -121,9 +146,72 @@ inline constexpr std::size_t frame_outstanding = 8;
 /// TCP frame links served at once: each holds max_outstanding + 4 frames of buffers and a
 /// coroutine per request; the microcontrollers of one gateway are tens, not thousands.
 inline constexpr std::size_t frame_tcp_links = 128;
+/// Longest status long-poll (`status_request.wait_ms`) a frame peer may ask for; as for HTTP.
+inline constexpr std::uint32_t frame_long_poll_ms = long_poll_ms;
+inline constexpr std::uint32_t frame_long_poll_ms_max = long_poll_ms_max;
+/// A frame peer that accepts no byte for this long is cut off (its link is closed); as for
+/// viewers, since a frame link streams output like one.
+inline constexpr std::uint32_t frame_write_timeout_ms = viewer_write_timeout_ms;
+inline constexpr std::uint32_t frame_write_timeout_ms_max = viewer_write_timeout_ms_max;
+/// A serial port that failed to open or closed is opened again after this long: an unplugged
+/// USB adapter comes back within seconds, and a retry costs one failing open().
+inline constexpr std::chrono::milliseconds frame_serial_reopen_delay{1'000};
+/// Bytes asked of the OS per frame-link read: a few frames of a fast peer, one syscall per burst.
+inline constexpr std::size_t frame_read_chunk_bytes = 4 << 10;
+/// Retry hint of a request refused for frame.max_outstanding: a microcontroller's requests
+/// end within milliseconds, so a short pause frees a slot.
+inline constexpr std::int64_t frame_outstanding_retry_ms = 100;
+/// Frames queued for a link's writer beyond one per outstanding request: room for the Error
+/// frames and pongs the reader sends itself.
+inline constexpr std::size_t frame_queue_headroom = 4;
 /// A frame link with no traffic for this long is closed (TCP only).
 inline constexpr std::uint32_t frame_idle_timeout_ms = 300'000;
 inline constexpr std::uint32_t frame_idle_timeout_ms_max = 86'400'000; // 1 day; 0 = never
+
+// --- Process runtime ----------------------------------------------------------------------
+/// Bytes read from a function's stdout/stderr per read, and the largest chunk handed to the
+/// sink: one stream chunk (the caller caps what is stored).
+inline constexpr std::size_t process_read_bytes = stream_chunk_bytes;
+/// Once the process group is gone, how long its pipes may still deliver before they are
+/// closed: a process that escaped the group (setsid) may hold them open indefinitely.
+inline constexpr std::chrono::milliseconds process_drain_bound{500};
+/// Exit polling interval, only used when the kernel has no pidfd_open (before Linux 5.3).
+inline constexpr std::chrono::milliseconds process_exit_poll_interval{20};
+/// The highest descriptor number a child closes one by one before exec: fs.nr_open's default.
+/// Only reached with neither close_range nor /proc; a soft RLIMIT_NOFILE above it fails the
+/// spawn instead of spending seconds in close().
+inline constexpr std::uint64_t child_close_fds_max = 1 << 20;
+
+// --- WebAssembly execution (docs/wasm.md) ---------------------------------------------------
+/// Instructions a guest runs before the io_context gets the thread back. wabt's interpreter
+/// runs ~100-130 M instructions/s on this class of core (release build), so 30 000 is
+/// ~0.25 ms. An HTTP request takes a few io_context rounds, each waiting up to one slice
+/// per running guest: measured, GET /health beside a computing guest answered at p50
+/// 3.7 ms with 100 000, 1.0 ms with 30 000 and 0.4 ms with 10 000, while the guest lost
+/// < 2 % at 30 000 and 13 % at 10 000 (tools/bench/wasm_bench.py).
+inline constexpr std::uint64_t wasm_slice_instructions = 30'000;
+/// A slice also ends once it has run this long (checked every sub-slice), so a slower
+/// build (sanitizers: ~10x) or a slower core keeps the same latency bound.
+inline constexpr std::chrono::microseconds wasm_slice_time{300};
+/// Instructions between two clock reads within a slice: a clock read is ~20 ns, 10 000
+/// instructions ~0.1 ms, so the check costs nothing and the slice time overshoots little.
+inline constexpr std::uint64_t wasm_sub_slice_instructions = 10'000;
+/// Instructions the engine runs between two looks at the slice budget (instruction counting
+/// is by these chunks): small beside a slice, large enough that the check costs nothing.
+inline constexpr std::uint64_t wasm_instruction_chunk = 1'024;
+/// Largest module file read (a decoded module takes ~3x its size in memory).
+inline constexpr std::size_t wasm_module_bytes = 64 << 20;
+/// Linear memory a function gets unless its `max_memory_pages` says otherwise: 256 pages of
+/// 64 KiB = 16 MiB, plenty for a filter, small beside a gateway's RAM.
+inline constexpr std::uint32_t wasm_memory_pages = 256;
+/// wasm32 linear memory: 65536 pages of 64 KiB is the whole 4 GiB address space.
+inline constexpr std::uint64_t wasm_memory_pages_max = 65536;
+/// Function-table entries a module may declare (8 bytes each: 512 KiB at most).
+inline constexpr std::uint32_t wasm_table_elements = 65536;
+/// Files a guest may have open at once (beyond it: EMFILE); each is a host fd.
+inline constexpr std::size_t wasm_open_files = 32;
+/// iovec entries per WASI read or write call (Linux's IOV_MAX).
+inline constexpr std::uint32_t wasm_iovecs = 1024;
 
 // --- WebAssembly host calls (docs/wasm.md "Metering") --------------------------------------
 /// Guest memory one WASI call may touch: reads and writes beyond it are short (as POSIX

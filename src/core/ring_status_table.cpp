@@ -2,6 +2,7 @@
 #include "core/ring_status_table.hpp"
 
 #include "core/limits.hpp"
+#include "core/text_encoding.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -12,23 +13,10 @@ namespace spear::core {
 namespace {
 
 constexpr std::string_view default_content_type = "application/octet-stream";
-/// A page never holds more than this many records, whatever the query asks: with stderr tails
-/// of 4 KiB this bounds one listing response to a few MiB.
-constexpr std::size_t list_limit_max = 1000;
+constexpr std::size_t list_limit_max = limits::list_page_records_max;
 
 std::size_t status_index(ExecutionStatus status) noexcept {
     return static_cast<std::size_t>(status) - 1;
-}
-
-// Cuts `text` to at most `limit` bytes without splitting a UTF-8 sequence, so the message
-// stays valid text when it was valid text.
-std::string_view cut_utf8(std::string_view text, std::size_t limit) noexcept {
-    if (text.size() <= limit)
-        return text;
-    std::size_t end = limit;
-    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
-        --end;
-    return text.substr(0, end);
 }
 
 std::size_t checked_product(std::size_t a, std::size_t b, const char* what) {
@@ -239,7 +227,7 @@ error ring_status_table::full_error(steady_time now) const {
     error e = error::make(error_code::status_table_full,
                           "the status table is full: all " + std::to_string(slots_.size()) +
                               " slots hold pending or running executions; retry later");
-    e.retry_after_ms = std::max<std::int64_t>(1000, wait);
+    e.retry_after_ms = std::max(limits::status_full_retry_ms_min, wait);
     return e;
 }
 
@@ -427,7 +415,9 @@ void ring_status_table::finish(record_ref ref, const execution_outcome& outcome,
     }
     s->status = status;
     s->error = code;
-    s->error_message.assign(cut_utf8(outcome.error_message, limits::error_message_bytes));
+    // Cut on a character boundary, so the message stays valid text when it was valid text.
+    s->error_message.assign(outcome.error_message, 0,
+                            utf8_cut_point(outcome.error_message, limits::error_message_bytes));
     s->exit_code = outcome.exit_code;
     s->signal = outcome.signal;
     s->completed_steady = now;

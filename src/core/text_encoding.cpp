@@ -1,4 +1,4 @@
-// UTF-8 validation and base64 encoding/decoding.
+// UTF-8 validation and boundaries, base64 encoding/decoding.
 #include "core/text_encoding.hpp"
 
 #include <array>
@@ -43,6 +43,41 @@ bool is_valid_utf8(std::string_view bytes) noexcept {
         i += len;
     }
     return true;
+}
+
+std::size_t utf8_cut_point(std::string_view text, std::size_t max) noexcept {
+    if (text.size() <= max)
+        return text.size();
+    std::size_t end = max;
+    while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;
+    return end;
+}
+
+std::size_t incomplete_utf8_tail(std::string_view bytes) noexcept {
+    const std::size_t n = bytes.size();
+    for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
+        const auto c = static_cast<unsigned char>(bytes[n - back]);
+        if ((c & 0xC0) == 0x80)
+            continue; // continuation byte: keep looking for the lead byte
+        std::size_t need = 0;
+        if ((c & 0xE0) == 0xC0)
+            need = 2;
+        else if ((c & 0xF0) == 0xE0)
+            need = 3;
+        else if ((c & 0xF8) == 0xF0)
+            need = 4;
+        return need > back ? back : 0;
+    }
+    return 0;
+}
+
+std::size_t utf8_sequence_at(std::string_view bytes, std::size_t i) noexcept {
+    const auto lead = static_cast<unsigned char>(bytes[i]);
+    const std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    if (i + n > bytes.size() || !is_valid_utf8(bytes.substr(i, n)))
+        return 0;
+    return n;
 }
 
 namespace {

@@ -113,7 +113,8 @@ public:
 
     /// Status by id (ours or a client's). error: execution_not_found / execution_evicted.
     std::variant<status_view, error> get_status(std::string_view id, bool include_result);
-    /// Long-poll: answers when the execution ends or after `wait` (capped by config).
+    /// Long-poll: answers when the execution ends or after `wait`. The caller caps `wait` with
+    /// its transport's limit (http.max_long_poll_ms, frame.max_long_poll_ms).
     asio::awaitable<std::variant<status_view, error>>
     wait_status(std::string id, std::chrono::milliseconds wait, bool include_result);
     /// Resolves an id to a held record (for viewers).

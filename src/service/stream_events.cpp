@@ -1,6 +1,8 @@
 // Stream fan-out: viewer queues with the drop-oldest-chunk policy, and the broadcaster.
 #include "service/stream_events.hpp"
 
+#include "core/text_encoding.hpp"
+
 #include <algorithm>
 
 namespace spear::service {
@@ -112,25 +114,6 @@ void stream_broadcaster::emit_chunk(std::string bytes) {
 
 namespace {
 
-/// Bytes at the end of `data` that start a UTF-8 sequence not yet complete (0..3).
-std::size_t incomplete_utf8_tail(std::string_view data) {
-    const std::size_t n = data.size();
-    for (std::size_t back = 1; back <= 3 && back <= n; ++back) {
-        const auto c = static_cast<unsigned char>(data[n - back]);
-        if ((c & 0xC0) == 0x80)
-            continue; // continuation byte: keep looking for the lead byte
-        std::size_t need = 0;
-        if ((c & 0xE0) == 0xC0)
-            need = 2;
-        else if ((c & 0xF0) == 0xE0)
-            need = 3;
-        else if ((c & 0xF8) == 0xF0)
-            need = 4;
-        return need > back ? back : 0;
-    }
-    return 0;
-}
-
 /// Splits into pieces of at most `max` bytes without cutting a UTF-8 sequence in two.
 std::vector<std::string> split_chunks(std::string_view data, std::size_t max) {
     std::vector<std::string> pieces;
@@ -138,7 +121,7 @@ std::vector<std::string> split_chunks(std::string_view data, std::size_t max) {
     while (offset < data.size()) {
         std::size_t take = std::min(max, data.size() - offset);
         if (offset + take < data.size())
-            take -= incomplete_utf8_tail(data.substr(offset, take));
+            take -= core::incomplete_utf8_tail(data.substr(offset, take));
         if (take == 0) // not UTF-8 at all: cut anywhere
             take = std::min(max, data.size() - offset);
         pieces.emplace_back(data.substr(offset, take));
@@ -153,7 +136,7 @@ void stream_broadcaster::publish_output(std::string_view bytes) {
     std::string data = std::move(held_utf8_);
     held_utf8_.clear();
     data.append(bytes);
-    const auto hold = incomplete_utf8_tail(data);
+    const auto hold = core::incomplete_utf8_tail(data);
     held_utf8_.assign(data, data.size() - hold, hold);
     data.resize(data.size() - hold);
     for (auto& piece : split_chunks(data, max_chunk_bytes_))

@@ -626,6 +626,67 @@ class FrameLinkCloseTest(unittest.TestCase):
         p.close()  # unread data: a reset
         self.assert_cancelled_soon(eid)
 
+class FrameLimitsTest(unittest.TestCase):
+    """Frame links have their own long-poll cap and write timeout (frame.max_long_poll_ms,
+    frame.write_timeout_ms), set apart from the HTTP and viewer ones they used to borrow."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.s = Spearlet(base_config([
+            sh("yes spear-edge-firehose", "firehose", timeout_ms=60000),
+            sh("sleep 20", "sleepy", timeout_ms=60000),
+        ], http={"max_long_poll_ms": 300}, stream={"write_timeout_ms": 60000},
+           frame={"tcp": {"enabled": True, "address": "127.0.0.1", "port": 0},
+                  "max_long_poll_ms": 60000, "write_timeout_ms": 1000}))
+        cls.host, cls.port = frame_port(cls.s)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_clean(cls.s)
+
+    def peer(self):
+        p = TcpPeer(self.host, self.port)
+        self.addCleanup(p.close)
+        return p
+
+    def start_sleepy(self, p):
+        p.send(invoke(1, "sleepy", mode="async"))
+        eid = p.recv()["invoke_response"]["execution_id"]
+        self.addCleanup(lambda: self.s.request("DELETE", f"/executions/{eid}"))
+        return eid
+
+    def test_frame_long_poll_is_capped_by_frame_not_http(self):
+        # http.max_long_poll_ms (300) used to cap the frame wait too: the answer came at once.
+        p = self.peer()
+        eid = self.start_sleepy(p)
+        started = time.monotonic()
+        p.send(frame(2, "status_request", {"execution_id": eid, "wait_ms": 1500}))
+        st = p.recv()
+        waited = time.monotonic() - started
+        self.assertIn(STATUS[st["status_response"]["result"]["status"]], ("pending", "running"))
+        self.assertGreaterEqual(waited, 1.2)
+        self.assertLess(waited, 10)
+
+    def test_http_long_poll_is_still_capped_by_http(self):
+        p = self.peer()
+        eid = self.start_sleepy(p)
+        started = time.monotonic()
+        r = self.s.get(f"/status/{eid}?wait_ms=10000")
+        self.assertEqual(r.status, 200)
+        self.assertIn(r.json()["status"], ("pending", "running"))
+        self.assertLess(time.monotonic() - started, 5)
+
+    def test_a_peer_that_reads_nothing_is_cut_off_after_the_frame_write_timeout(self):
+        # stream.write_timeout_ms (60 s) used to apply: the stream ran on for a minute.
+        p = self.peer()
+        p.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        p.send(invoke(1, "firehose", mode="stream"))
+        eid = p.recv()["stream_result"]["execution_id"]
+        # Read nothing more and keep the socket open: only the write timeout ends the link.
+        self.assertTrue(wait_until(
+            lambda: self.s.get(f"/status/{eid}").json()["status"] == "cancelled", timeout=15),
+            self.s.get(f"/status/{eid}?include_result=false").json())
+
 # --- interop with protoc ------------------------------------------------------------------
 
 @unittest.skipUnless(shutil.which("protoc") or os.environ.get("CI"),

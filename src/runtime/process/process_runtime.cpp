@@ -13,6 +13,7 @@
 // torn down abnormally (an exception, or the io_context destroyed mid-run): no zombie either way.
 #include "runtime/process/process_runtime.hpp"
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "platform/child_process.hpp"
 #include "platform/signals.hpp"
@@ -46,13 +47,9 @@ using core::error_code;
 using core::execution_outcome;
 using core::ExecutionStatus;
 
-/// Largest chunk handed to the sink: the size of each read buffer (the caller caps storage).
-constexpr std::size_t chunk_bytes = 16 * 1024;
-/// Once the group is gone, how long the pipes may still deliver before they are closed: a
-/// process that escaped the group (setsid) may hold them open indefinitely.
-constexpr std::chrono::milliseconds drain_bound{500};
-/// Exit polling interval, only used when the kernel has no pidfd_open (before Linux 5.3).
-constexpr std::chrono::milliseconds exit_poll_interval{20};
+constexpr std::size_t chunk_bytes = core::limits::process_read_bytes;
+constexpr auto drain_bound = core::limits::process_drain_bound;
+constexpr auto exit_poll_interval = core::limits::process_exit_poll_interval;
 /// The PATH every function starts with; its `env` (or an allowed request variable) may change it.
 constexpr const char* default_path = "/usr/local/bin:/usr/bin:/bin";
 

@@ -2,6 +2,7 @@
 // each implemented function.
 #include "runtime/wasm/wasi_context.hpp"
 
+#include "core/scope_exit.hpp"
 #include "runtime/wasm/wasi_abi.hpp"
 
 #include <dirent.h>
@@ -806,10 +807,12 @@ int wasi_context::open_below(std::uint32_t dir, std::string_view path, bool want
         i = j + 1;
     }
     int current = base->host_fd;
-    bool owned = false;
-    auto fail = [&](int e) {
+    bool owned = false; // `current` is a directory this walk opened: closed on every way out
+    const auto close_current = core::scope_exit([&] {
         if (owned)
             ::close(current);
+    });
+    auto fail = [&](int e) {
         error = from_host_errno(e);
         return -1;
     };
@@ -843,8 +846,6 @@ int wasi_context::open_below(std::uint32_t dir, std::string_view path, bool want
     const int fd = ::openat(current, last.c_str(), flags);
     if (fd < 0)
         return fail(errno == ENOTDIR && want_dir && is_symlink(last) ? ELOOP : errno);
-    if (owned)
-        ::close(current);
     if (!path_only) {
         struct stat st {};
         if (::fstat(fd, &st) != 0 || !(S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))) {

@@ -79,9 +79,9 @@ struct wasi_config {
 class wasi_context {
 public:
     /// Files opened by the guest at once (beyond it: EMFILE); each is a host fd.
-    static constexpr std::size_t max_open_files = 32;
+    static constexpr std::size_t max_open_files = core::limits::wasm_open_files;
     /// iovec entries per read or write call (Linux's IOV_MAX).
-    static constexpr std::uint32_t max_iovecs = 1024;
+    static constexpr std::uint32_t max_iovecs = core::limits::wasm_iovecs;
     /// Guest memory one call may touch (see call()).
     static constexpr std::size_t max_call_bytes = core::limits::wasm_host_call_bytes;
 

@@ -3,6 +3,8 @@
 // here. This header is also compiled as C++17 (by that adapter), so it uses no C++20 feature.
 #pragma once
 
+#include "core/limits.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -50,8 +52,9 @@ struct import_info {
 /// Limits applied when a module is loaded: they become part of its memory and table types,
 /// so a guest's `memory.grow` past them fails the way the wasm spec says (it returns -1).
 struct load_limits {
-    std::uint32_t max_memory_pages = 256;     ///< 64 KiB pages
-    std::uint32_t max_table_elements = 65536; ///< function-table entries (8 bytes each)
+    std::uint32_t max_memory_pages = core::limits::wasm_memory_pages; ///< 64 KiB pages
+    /// Function-table entries (8 bytes each).
+    std::uint32_t max_table_elements = core::limits::wasm_table_elements;
 };
 
 /// A decoded and validated module, limits applied; immutable, shared by every instance.
@@ -141,7 +144,7 @@ class instance {
 public:
     struct impl;
     /// Granularity of instruction counting (see slice_result::instructions).
-    static constexpr std::uint64_t chunk_instructions = 1024;
+    static constexpr std::uint64_t chunk_instructions = core::limits::wasm_instruction_chunk;
 
     /// Instantiates `module`; import i calls `host.call(i, ...)`. `host` must outlive the
     /// instance. The module's start function is not run here: it is queued as the first call,

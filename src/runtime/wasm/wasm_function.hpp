@@ -1,6 +1,8 @@
 // A wasm function's own settings: its config fields beside the common ones.
 #pragma once
 
+#include "core/limits.hpp"
+
 #include <cstdint>
 #include <map>
 #include <string>
@@ -13,7 +15,7 @@ struct wasm_function {
     std::string entry;                              ///< empty: _start, then main
     std::vector<std::string> args;                  ///< argv[1..] for the guest
     std::string sha256;                             ///< optional, lowercase hex
-    std::uint32_t max_memory_pages = 256;           ///< 64 KiB pages (16 MiB)
+    std::uint32_t max_memory_pages = core::limits::wasm_memory_pages; ///< 64 KiB pages
     std::uint64_t fuel = 0;                         ///< instruction budget, 0 = none
     std::map<std::string, std::string> mapped_dirs; ///< guest path -> host dir, read-only
 };

@@ -12,8 +12,7 @@ namespace {
 
 using namespace core::fields;
 
-/// wasm32 linear memory: 65536 pages of 64 KiB is the whole 4 GiB address space.
-constexpr std::uint64_t wasm_pages_max = 65536;
+constexpr std::uint64_t wasm_pages_max = core::limits::wasm_memory_pages_max;
 
 bool sha256_text(std::string_view s) {
     return s.size() == 64 && std::all_of(s.begin(), s.end(), [](char c) {

@@ -3,6 +3,7 @@
 // slices so every other client keeps being served; input on stdin, output streamed from stdout.
 #pragma once
 
+#include "core/limits.hpp"
 #include "runtime/runtime.hpp"
 
 #include <chrono>
@@ -16,20 +17,15 @@
 namespace spear::runtime {
 
 struct wasm_runtime_options {
-    /// Instructions a guest runs before the io_context gets the thread back. wabt's interpreter
-    /// runs ~100-130 M instructions/s on this class of core (release build), so 30 000 is
-    /// ~0.25 ms. An HTTP request takes a few io_context rounds, each waiting up to one slice
-    /// per running guest: measured, GET /health beside a computing guest answered at p50
-    /// 3.7 ms with 100 000, 1.0 ms with 30 000 and 0.4 ms with 10 000, while the guest lost
-    /// < 2 % at 30 000 and 13 % at 10 000 (tools/bench/wasm_bench.py).
-    std::uint64_t slice_instructions = 30'000;
-    /// A slice also ends once it has run this long (checked every sub-slice), so a slower
-    /// build (sanitizers: ~10x) or a slower core keeps the same latency bound.
-    std::chrono::microseconds slice_time{300};
+    // Defaults and reasons in core/limits.hpp; tests shrink them to reach the edges.
+    /// Instructions a guest runs before the io_context gets the thread back.
+    std::uint64_t slice_instructions = core::limits::wasm_slice_instructions;
+    /// A slice also ends once it has run this long (checked every sub-slice).
+    std::chrono::microseconds slice_time = core::limits::wasm_slice_time;
     /// Instructions between two clock reads within a slice.
-    std::uint64_t sub_slice_instructions = 10'000;
-    /// Largest module file read (a decoded module takes ~3x its size in memory).
-    std::size_t max_module_bytes = 64u << 20;
+    std::uint64_t sub_slice_instructions = core::limits::wasm_sub_slice_instructions;
+    /// Largest module file read.
+    std::size_t max_module_bytes = core::limits::wasm_module_bytes;
 };
 
 /// The file a function's `module` names. A leading "$ORIGIN/" stands for the directory of the

@@ -1,6 +1,7 @@
 // Frame link: the reader, the writer and the request coroutines of one peer.
 #include "transport/frame/frame_link.hpp"
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "service/viewer_writer.hpp"
 
@@ -23,11 +24,8 @@ using core::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-/// Bytes asked of the OS per read: a few frames of a fast peer, one syscall per burst.
-constexpr std::size_t read_chunk_bytes = 4096;
-/// Frames queued for the writer beyond one per outstanding request: room for the Error
-/// frames and pongs the reader sends itself.
-constexpr std::size_t queue_headroom = 4;
+constexpr std::size_t read_chunk_bytes = core::limits::frame_read_chunk_bytes;
+constexpr std::size_t queue_headroom = core::limits::frame_queue_headroom;
 
 asio::any_io_executor executor_of(frame_link::stream_type& stream) {
     if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream))
@@ -283,7 +281,7 @@ asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload
         auto refusal = error::make(error_code::too_many_requests,
                                    "this link already has " + std::to_string(max_outstanding_) +
                                        " requests outstanding (frame.max_outstanding)");
-        refusal.retry_after_ms = 100;
+        refusal.retry_after_ms = core::limits::frame_outstanding_retry_ms;
         co_await send_error(id, refusal);
         co_return;
     }
@@ -370,10 +368,12 @@ asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
 
 asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request request) {
     std::variant<service::status_view, error> result;
-    if (request.wait_ms > 0)
-        result = co_await service_.wait_status(std::move(request.execution_id),
-                                               std::chrono::milliseconds(request.wait_ms),
-                                               request.include_result);
+    // A long-poll is capped by frame.max_long_poll_ms (0 disables long-polls over frames).
+    const auto wait = std::min<std::uint64_t>(request.wait_ms, config_.frame.max_long_poll_ms);
+    if (wait > 0)
+        result =
+            co_await service_.wait_status(std::move(request.execution_id),
+                                          std::chrono::milliseconds(wait), request.include_result);
     else
         result = service_.get_status(request.execution_id, request.include_result);
     if (auto* missing = std::get_if<error>(&result)) {
@@ -424,7 +424,7 @@ asio::awaitable<bool> frame_link::send_error(std::uint32_t id, const core::error
 }
 
 asio::awaitable<void> frame_link::write_loop() {
-    const auto stall = std::chrono::milliseconds(config_.stream.write_timeout_ms);
+    const auto stall = std::chrono::milliseconds(config_.frame.write_timeout_ms);
     for (;;) {
         while (queue_.empty() && !writes_closed_) {
             writer_wakeup_.reset();
@@ -445,7 +445,7 @@ asio::awaitable<void> frame_link::write_loop() {
         stall_timer_.async_wait([weak](const boost::system::error_code& ec) {
             if (auto self = weak.lock(); self && !ec) {
                 self->close_reason_ = "the peer accepted nothing for " +
-                                      std::to_string(self->config_.stream.write_timeout_ms) + " ms";
+                                      std::to_string(self->config_.frame.write_timeout_ms) + " ms";
                 self->close();
             }
         });

@@ -59,22 +59,13 @@ constexpr error_pair error_map[] = {
 
 // --- text and bytes into static fields ----------------------------------------------------
 
-/// Length of the UTF-8 sequence starting at text[i], or 0 if it is not well formed.
-std::size_t utf8_sequence_at(std::string_view text, std::size_t i) noexcept {
-    const auto lead = static_cast<unsigned char>(text[i]);
-    const std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    if (i + n > text.size() || !core::is_valid_utf8(text.substr(i, n)))
-        return 0;
-    return n;
-}
-
 /// Copies `text` into a NUL-terminated field of `capacity` bytes as valid UTF-8 (each byte of
 /// a malformed sequence becomes '?'), stopping before a character that would not fit.
 void put_text(char* dst, std::size_t capacity, std::string_view text) {
     std::size_t out = 0;
     std::size_t i = 0;
     while (i < text.size()) {
-        const auto n = utf8_sequence_at(text, i);
+        const auto n = core::utf8_sequence_at(text, i);
         const auto width = n == 0 ? std::size_t{1} : n;
         if (out + width > capacity - 1)
             break;
@@ -103,9 +94,7 @@ template <class BytesField> void put_bytes(BytesField& dst, std::string_view src
 /// returns the bytes removed.
 std::size_t cut_text(char* text, std::size_t excess) {
     const auto length = std::strlen(text);
-    auto keep = length > excess ? length - excess : 0;
-    while (keep > 0 && (static_cast<unsigned char>(text[keep]) & 0xC0) == 0x80)
-        --keep;
+    const auto keep = core::utf8_cut_point({text, length}, length > excess ? length - excess : 0);
     text[keep] = '\0';
     return length - keep;
 }

@@ -5,6 +5,7 @@
 #include "core/error_code.hpp"
 #include "core/execution_result.hpp"
 #include "core/invoke_request.hpp"
+#include "core/limits.hpp"
 #include "service/execution_service.hpp"
 
 #include "spear_edge.pb.h"
@@ -84,7 +85,7 @@ bytes encode_error(std::uint32_t request_id, const core::error& e, std::size_t m
 bytes encode_pong(std::uint32_t request_id);
 
 /// Smallest frame limit every answer fits in once its output and text are cut.
-inline constexpr std::size_t min_frame_bytes = 512;
+inline constexpr std::size_t min_frame_bytes = core::limits::frame_bytes_min;
 /// Largest chunk one StreamExecutionResult carries within `max_frame_bytes`.
 std::size_t max_chunk_bytes(std::size_t max_frame_bytes) noexcept;
 

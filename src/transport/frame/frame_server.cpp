@@ -78,7 +78,7 @@ asio::awaitable<void> frame_server::accept_loop() {
         if (ec) {
             // EMFILE and friends: log, breathe, go on; the listener must survive.
             log::warn("frame accept failed: " + ec.message());
-            asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+            asio::steady_timer pause(ioc_, core::limits::accept_retry_pause);
             co_await pause.async_wait(use_tuple);
             continue;
         }
@@ -105,7 +105,7 @@ asio::awaitable<void> frame_server::refuse(tcp::socket socket) {
                      config_.frame.max_frame_bytes);
     bytes framed;
     append_length_prefixed(message, framed);
-    asio::steady_timer deadline(ioc_, std::chrono::seconds(2));
+    asio::steady_timer deadline(ioc_, core::limits::refusal_write_timeout);
     deadline.async_wait([&socket](const boost::system::error_code& ec) {
         if (!ec) {
             boost::system::error_code ignored;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/config.hpp"
+#include "core/limits.hpp"
 #include "service/execution_service.hpp"
 #include "transport/frame/frame_link.hpp"
 #include "transport/session_list.hpp"
@@ -50,7 +51,8 @@ public:
     std::size_t links() const noexcept { return links_->size(); }
 
     /// Delay before a serial device is opened again after it failed or closed.
-    static constexpr std::chrono::milliseconds reopen_delay{1000};
+    static constexpr std::chrono::milliseconds reopen_delay =
+        core::limits::frame_serial_reopen_delay;
 
 private:
     asio::awaitable<void> accept_loop();

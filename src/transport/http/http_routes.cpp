@@ -1,14 +1,12 @@
 // HTTP routes over the execution service: parse the target, call the service, encode JSON.
 #include "transport/http/http_routes.hpp"
 #include "transport/http/request_gate.hpp"
+#include "transport/http/request_target.hpp"
 
 #include "core/execution_id.hpp"
 #include "core/limits.hpp"
 #include "core/runtime_history.hpp"
 #include "service/json_codec.hpp"
-
-#include <boost/url/parse.hpp>
-#include <boost/url/url_view.hpp>
 
 #include <algorithm>
 #include <charconv>
@@ -17,7 +15,6 @@
 namespace spear::transport::http {
 
 namespace asio = boost::asio;
-namespace urls = boost::urls;
 using core::error;
 using core::error_code;
 using beast_http::field;
@@ -25,32 +22,6 @@ using beast_http::status;
 using beast_http::verb;
 
 namespace {
-
-/// What a route handler needs from the request line, decoded once.
-struct target {
-    std::vector<std::string> segments;
-    std::vector<std::pair<std::string, std::string>> params;
-
-    std::optional<std::string_view> param(std::string_view name) const {
-        for (const auto& [k, v] : params)
-            if (k == name)
-                return std::string_view(v);
-        return std::nullopt;
-    }
-};
-
-std::optional<target> parse_target(std::string_view text) {
-    auto parsed = urls::parse_origin_form(text);
-    if (!parsed)
-        return std::nullopt;
-    target t;
-    for (auto segment : parsed->segments())
-        if (!segment.empty())
-            t.segments.push_back(segment);
-    for (auto p : parsed->params())
-        t.params.emplace_back(p.key, p.has_value ? p.value : std::string());
-    return t;
-}
 
 response json_response(status code, const boost::json::object& body, const request& req) {
     response res{code, req.version()};
@@ -196,23 +167,22 @@ bool router::authorized(const request& req) const {
     constexpr std::string_view scheme = "Bearer ";
     if (header.size() > scheme.size() && header.starts_with(scheme))
         return constant_time_equal(header.substr(scheme.size()), config_.auth_token);
-    if (const auto t = parse_target(req.target()))
+    const auto parsed = parse_request_target(req.target());
+    if (const auto* t = std::get_if<request_target>(&parsed))
         if (const auto token = t->param("access_token"))
             return constant_time_equal(*token, config_.auth_token);
     return false;
 }
 
 asio::awaitable<response> router::handle(request req) {
-    const auto parsed = parse_target(req.target());
-    if (!parsed)
-        co_return error_response(error::make(error_code::invalid_request,
-                                             "the request target is not a valid path"),
-                                 req);
-    const auto& t = *parsed;
+    const auto parsed = parse_request_target(req.target());
+    if (const auto* bad = std::get_if<error>(&parsed))
+        co_return error_response(*bad, req);
+    const auto& t = std::get<request_target>(parsed);
     const auto& s = t.segments;
     const auto method = req.method();
 
-    if (s.size() == 1 && s[0] == "health") {
+    if (t.matches({"health"})) {
         if (method != verb::get)
             co_return method_not_allowed(req, "GET");
         const auto h = service_.health();
@@ -232,7 +202,7 @@ asio::awaitable<response> router::handle(request req) {
         co_return error_response(error::make(error_code::unauthorized), req);
 
     // POST /functions/execute
-    if (s.size() == 2 && s[0] == "functions" && s[1] == "execute") {
+    if (t.matches({"functions", "execute"})) {
         if (method != verb::post)
             co_return method_not_allowed(req, "POST");
         // A page can send text/plain or a form without a preflight; a JSON body cannot. Plain
@@ -256,7 +226,7 @@ asio::awaitable<response> router::handle(request req) {
     }
 
     // POST /functions/{name}/invoke : raw body in, raw output out (sync)
-    if (s.size() == 3 && s[0] == "functions" && s[2] == "invoke") {
+    if (t.matches({"functions", "*", "invoke"})) {
         if (method != verb::post)
             co_return method_not_allowed(req, "POST");
         core::InvokeFunctionRequest invoke;
@@ -312,7 +282,7 @@ asio::awaitable<response> router::handle(request req) {
     }
 
     // GET /functions
-    if (s.size() == 1 && s[0] == "functions") {
+    if (t.matches({"functions"})) {
         if (method != verb::get)
             co_return method_not_allowed(req, "GET");
         boost::json::array items;
@@ -324,8 +294,8 @@ asio::awaitable<response> router::handle(request req) {
     }
 
     // GET /status/{id}, GET|DELETE /executions/{id}
-    const bool status_route = s.size() == 2 && s[0] == "status";
-    const bool execution_route = s.size() == 2 && s[0] == "executions";
+    const bool status_route = t.matches({"status", "*"});
+    const bool execution_route = t.matches({"executions", "*"});
     if ((status_route || execution_route) && method == verb::get) {
         bool include_result = true;
         if (auto v = t.param("include_result")) {
@@ -345,7 +315,8 @@ asio::awaitable<response> router::handle(request req) {
                                 "wait_ms: must be a non-negative integer (capped at " +
                                     std::to_string(config_.max_long_poll_ms) + ")"),
                     req);
-            found = co_await service_.wait_status(s[1], std::chrono::milliseconds(*v),
+            const auto capped = std::min<std::int64_t>(*v, config_.max_long_poll_ms);
+            found = co_await service_.wait_status(s[1], std::chrono::milliseconds(capped),
                                                   include_result);
         } else {
             found = service_.get_status(s[1], include_result);
@@ -360,7 +331,7 @@ asio::awaitable<response> router::handle(request req) {
                     std::to_string(core::retry_after_seconds(view.estimated_completion_ms)));
         co_return res;
     }
-    const bool cancel_route = s.size() == 3 && s[0] == "executions" && s[2] == "cancel";
+    const bool cancel_route = t.matches({"executions", "*", "cancel"});
     if ((execution_route && method == verb::delete_) || (cancel_route && method == verb::post)) {
         auto outcome = co_await service_.cancel(s[1], "requested by a client");
         if (auto* missing = std::get_if<error>(&outcome))
@@ -379,7 +350,7 @@ asio::awaitable<response> router::handle(request req) {
         co_return method_not_allowed(req, "POST");
 
     // GET /executions
-    if (s.size() == 1 && s[0] == "executions") {
+    if (t.matches({"executions"})) {
         if (method != verb::get)
             co_return method_not_allowed(req, "GET");
         core::list_query query;
@@ -397,9 +368,12 @@ asio::awaitable<response> router::handle(request req) {
         }
         if (auto l = t.param("limit")) {
             auto v = parse_int(*l);
-            if (!v || *v < 1 || *v > 1000)
+            constexpr auto page_max = core::limits::list_page_records_max;
+            if (!v || *v < 1 || *v > static_cast<std::int64_t>(page_max))
                 co_return error_response(
-                    error::make(error_code::invalid_request, "limit: must be in 1..1000"), req);
+                    error::make(error_code::invalid_request,
+                                "limit: must be in 1.." + std::to_string(page_max)),
+                    req);
             query.limit = static_cast<std::size_t>(*v);
         }
         if (auto after = t.param("start_after"); after && !after->empty()) {

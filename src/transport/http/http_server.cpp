@@ -1,6 +1,7 @@
 // HTTP/1.1 server sessions: keep-alive, pipelining-safe sequential handling, limits, timeouts.
 #include "transport/http/http_server.hpp"
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "transport/tcp_listener.hpp"
 #include "transport/ws/stream_endpoints.hpp"
@@ -29,8 +30,7 @@ using core::error_code;
 namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
-/// Time allowed to write one response: a client that stops reading cannot hold a slot.
-constexpr std::chrono::seconds write_timeout{30};
+constexpr auto write_timeout = core::limits::http_write_timeout;
 
 void log_exception(std::exception_ptr e) { log::task_ended("http session", e); }
 
@@ -58,7 +58,7 @@ asio::awaitable<void> http_server::run_accept_loop() {
         if (ec) {
             // EMFILE and friends: log, breathe, go on; the listener must survive.
             log::warn("accept failed: " + ec.message());
-            asio::steady_timer pause(ioc_, std::chrono::milliseconds(50));
+            asio::steady_timer pause(ioc_, core::limits::accept_retry_pause);
             co_await pause.async_wait(use_tuple);
             continue;
         }
@@ -76,7 +76,7 @@ asio::awaitable<void> http_server::refuse_connection(beast::tcp_stream stream) {
                          "the appliance is at its connection limit (" +
                              std::to_string(config_.max_connections) + "); retry later");
     auto res = make_error_response(e, 11, false);
-    stream.expires_after(std::chrono::seconds(2));
+    stream.expires_after(core::limits::refusal_write_timeout);
     co_await beast_http::async_write(stream, res, use_tuple);
     boost::system::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);

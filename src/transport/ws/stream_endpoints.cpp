@@ -2,10 +2,12 @@
 // watching for the client leaving; close codes mapped from the error enum here.
 #include "transport/ws/stream_endpoints.hpp"
 
+#include "core/limits.hpp"
 #include "core/log.hpp"
 #include "service/json_codec.hpp"
 #include "service/viewer_writer.hpp"
 #include "transport/http/http_errors.hpp"
+#include "transport/http/request_target.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -18,7 +20,6 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
-#include <boost/url/parse.hpp>
 
 namespace spear::transport::ws {
 
@@ -35,7 +36,7 @@ namespace {
 
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 /// SSE comment sent when no event was written for this long, so proxies keep the line open.
-constexpr std::chrono::seconds sse_keepalive{15};
+constexpr auto sse_keepalive = core::limits::sse_keepalive;
 
 /// The one mapping from the error enum to WebSocket close codes (RFC 6455 §7.4.1).
 websocket::close_code close_code_for(error_code code) {
@@ -62,24 +63,22 @@ struct route {
 };
 
 route match(const request& req) {
-    auto parsed = boost::urls::parse_origin_form(req.target());
-    if (!parsed)
+    // A target that does not parse is no stream route: the HTTP router answers it.
+    const auto parsed = http::parse_request_target(req.target());
+    const auto* t = std::get_if<http::request_target>(&parsed);
+    if (!t)
         return {};
-    std::vector<std::string> s;
-    for (auto seg : parsed->segments())
-        if (!seg.empty())
-            s.push_back(seg);
-    if (s.size() == 1 && s[0] == "stream")
+    if (t->matches({"stream"}))
         return {route::kind::invoke, {}};
-    if (s.size() == 3 && s[0] == "executions" && s[2] == "stream")
-        return {route::kind::viewer, s[1]};
+    if (t->matches({"executions", "*", "stream"}))
+        return {route::kind::viewer, t->segments[1]};
     return {};
 }
 
 asio::awaitable<void> write_http_error(beast::tcp_stream& stream, const request& req,
                                        const error& e) {
     auto res = http::make_error_response(e, req.version(), false);
-    stream.expires_after(std::chrono::seconds(10));
+    stream.expires_after(core::limits::stream_refusal_write_timeout);
     co_await beast_http::async_write(stream, res, use_tuple);
 }
 
@@ -113,7 +112,7 @@ asio::awaitable<void> run_write_watchdog(ws_stream& ws, const write_progress& pr
                                          std::chrono::milliseconds timeout) {
     asio::steady_timer tick(co_await asio::this_coro::executor);
     const auto period =
-        std::max<std::chrono::milliseconds>(timeout / 4, std::chrono::milliseconds(50));
+        std::max<std::chrono::milliseconds>(timeout / 4, core::limits::write_watchdog_period_min);
     bool fired = false;
     for (;;) {
         tick.expires_after(period);

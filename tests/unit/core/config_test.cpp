@@ -145,6 +145,8 @@ BOOST_AUTO_TEST_CASE(minimal_config_uses_defaults) {
     BOOST_TEST(cfg.http.max_connections == limits::http_connections);
     BOOST_TEST(cfg.stream.replay_chunks == limits::replay_chunks);
     BOOST_TEST(cfg.frame.max_frame_bytes == limits::frame_bytes);
+    BOOST_TEST(cfg.frame.max_long_poll_ms == 30'000u); // today's values, now frame's own
+    BOOST_TEST(cfg.frame.write_timeout_ms == 30'000u);
     BOOST_TEST(cfg.status_table.slots == limits::status_slots);
     BOOST_TEST(cfg.status_table.max_output_bytes == limits::output_bytes);
     BOOST_TEST(cfg.history.window == limits::history_window);
@@ -170,7 +172,8 @@ BOOST_AUTO_TEST_CASE(fields_are_read_into_the_struct) {
         "node": {"id": "gw", "data_dir": "/tmp/x"},
         "http": {"port": 0, "max_body_bytes": 1000, "max_long_poll_ms": 0, "address": "::1"},
         "stream": {"replay_chunks": 0, "write_timeout_ms": 5},
-        "frame": {"tcp": {"enabled": true, "port": 7071}, "serial": [{"device": "/dev/ttyS0"}]},
+        "frame": {"tcp": {"enabled": true, "port": 7071}, "serial": [{"device": "/dev/ttyS0"}],
+                  "max_long_poll_ms": 0, "write_timeout_ms": 7},
         "status_table": {"ttl_s": 0, "stderr_tail_bytes": 0},
         "limits": {"max_timeout_ms": 5000, "default_timeout_ms": 4000, "kill_grace_ms": 0},
         "functions": [{"name": "f", "command": ["a", "b"], "env": {"X": "1"}, "stdout": "pty",
@@ -189,6 +192,8 @@ BOOST_AUTO_TEST_CASE(fields_are_read_into_the_struct) {
     BOOST_REQUIRE(cfg.frame.serial.size() == 1u);
     BOOST_TEST(cfg.frame.serial[0].device == "/dev/ttyS0");
     BOOST_TEST(cfg.frame.serial[0].baud == 115200u);
+    BOOST_TEST(cfg.frame.max_long_poll_ms == 0u); // its own field, not http's or stream's
+    BOOST_TEST(cfg.frame.write_timeout_ms == 7u);
     BOOST_TEST(cfg.status_table.ttl_s == 0u);
     BOOST_TEST(cfg.limits.max_timeout_ms == 5000u);
     BOOST_TEST(cfg.limits.default_timeout_ms == 4000u);
@@ -328,7 +333,8 @@ BOOST_AUTO_TEST_CASE(durations_have_ceilings) {
         "http": {"header_timeout_ms": 4294967295, "idle_timeout_ms": 4294967295,
                  "shutdown_grace_ms": 99999999999999999999},
         "stream": {"write_timeout_ms": 4294967295},
-        "frame": {"idle_timeout_ms": 4294967295},
+        "frame": {"idle_timeout_ms": 4294967295, "max_long_poll_ms": 4294967295,
+                  "write_timeout_ms": 4294967295},
         "status_table": {"ttl_s": 4294967295}})");
     BOOST_TEST(reason_at(errors, "limits.kill_grace_ms") ==
                "must be an integer in 0..60000 (0 sends SIGKILL at once)");
@@ -340,7 +346,10 @@ BOOST_AUTO_TEST_CASE(durations_have_ceilings) {
                "must be an integer in 0..86400000 (0 = never)");
     BOOST_TEST(reason_at(errors, "status_table.ttl_s") ==
                "must be an integer in 0..2592000 (0 keeps terminal records until evicted)");
-    BOOST_TEST(errors.size() == 7u, describe({std::nullopt, errors}));
+    BOOST_TEST(reason_at(errors, "frame.max_long_poll_ms") ==
+               "must be an integer in 0..300000 (0 disables long-polls)");
+    BOOST_TEST(reason_at(errors, "frame.write_timeout_ms") == "must be an integer in 1..300000");
+    BOOST_TEST(errors.size() == 9u, describe({std::nullopt, errors}));
 
     // The ceilings themselves are accepted, and every sum the service builds from them fits.
     const auto at_max = must_parse(R"({
@@ -348,8 +357,11 @@ BOOST_AUTO_TEST_CASE(durations_have_ceilings) {
         "http": {"header_timeout_ms": 300000, "idle_timeout_ms": 3600000,
                  "shutdown_grace_ms": 300000},
         "stream": {"write_timeout_ms": 300000},
-        "frame": {"idle_timeout_ms": 86400000},
+        "frame": {"idle_timeout_ms": 86400000, "max_long_poll_ms": 300000,
+                  "write_timeout_ms": 300000},
         "status_table": {"ttl_s": 2592000}})");
+    BOOST_TEST(at_max.frame.max_long_poll_ms == limits::frame_long_poll_ms_max);
+    BOOST_TEST(at_max.frame.write_timeout_ms == limits::frame_write_timeout_ms_max);
     BOOST_TEST(at_max.limits.kill_grace_ms == limits::kill_grace_ms_max);
     BOOST_TEST(at_max.http.shutdown_grace_ms == limits::shutdown_grace_ms_max);
     BOOST_TEST(at_max.status_table.ttl_s == limits::record_ttl_s_max);

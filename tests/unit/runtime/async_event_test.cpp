@@ -1,6 +1,7 @@
 // Tests of the one awaitable event: set before and during a wait, many waiters, wait_for's
 // deadline, a cancelled wait, reuse through reset(), and destruction with waiters parked.
 #include "runtime/async_event.hpp"
+#include "support/io_context.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -29,8 +30,7 @@ namespace {
 
 /// Runs `ioc` until it has nothing left to do (bounded).
 void run(asio::io_context& ioc) {
-    ioc.run_for(5s);
-    ioc.restart();
+    spear::test::run_until_idle(ioc, 5s);
 }
 
 /// Spawns a wait on `e` that records its result.

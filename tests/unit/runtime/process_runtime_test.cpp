@@ -3,6 +3,9 @@
 #include "runtime/process/process_runtime.hpp"
 
 #include "platform/child_process.hpp"
+#include "support/io_context.hpp"
+#include "support/print_types.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -32,16 +35,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-// How Boost.Test prints the enums in failed assertions (inline: other test files may do the same).
-namespace spear::core {
-inline std::ostream& boost_test_print_type(std::ostream& os, ExecutionStatus s) {
-    return os << to_string(s);
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, error_code c) {
-    return os << to_string(c);
-}
-} // namespace spear::core
 
 namespace {
 
@@ -162,8 +155,7 @@ struct runtime_fixture {
                        });
         if (extra)
             asio::co_spawn(ioc, extra->run(), asio::detached);
-        ioc.run_for(overall_deadline);
-        ioc.restart();
+        spear::test::run_until_idle(ioc, overall_deadline);
         BOOST_REQUIRE_MESSAGE(outcome, "the run did not end within the overall deadline");
         if (failure)
             std::rethrow_exception(failure);
@@ -311,22 +303,19 @@ BOOST_FIXTURE_TEST_CASE(missing_command_fails_cleanly, runtime_fixture) {
     BOOST_TEST(!outcome.exit_code);
 
     // Exists but is not executable.
-    char dir_template[] = "/tmp/spear-proc-XXXXXX";
-    BOOST_REQUIRE(::mkdtemp(dir_template));
-    const std::string file = std::string(dir_template) + "/data.txt";
-    std::ofstream(file) << "not a program\n";
+    const spear::test::temp_dir dir("spear-proc");
+    const std::string file = dir.write("data.txt", "not a program\n").string();
     outcome = run(function({file}));
     BOOST_TEST(outcome.error_message ==
                "command '" + file + "' was not found or is not executable");
     // A working directory that does not exist.
     auto in_missing_dir = function({"true"});
-    proc(in_missing_dir).working_dir = std::string(dir_template) + "/missing";
+    proc(in_missing_dir).working_dir = (dir.path() / "missing").string();
     outcome = run(in_missing_dir);
     BOOST_TEST(outcome.status == ExecutionStatus::failed);
     BOOST_TEST(outcome.error == error_code::function_failed);
     BOOST_TEST(outcome.error_message.find("working directory") != std::string::npos);
-    BOOST_TEST(outcome.error_message.find(dir_template) == std::string::npos);
-    std::filesystem::remove_all(dir_template);
+    BOOST_TEST(outcome.error_message.find(dir.path().string()) == std::string::npos);
 
     // No command at all.
     outcome = run(function({}));

@@ -3,6 +3,8 @@
 #include "runtime/wasm/sha256.hpp"
 #include "runtime/wasm/wasm_engine.hpp"
 #include "runtime/wasm/wasm_runtime.hpp"
+#include "support/print_types.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,17 +22,6 @@
 #include <random>
 #include <string>
 #include <vector>
-
-// How Boost.Test prints the enums in failed assertions (inline and identical to the other test
-// files that define them).
-namespace spear::core {
-inline std::ostream& boost_test_print_type(std::ostream& os, ExecutionStatus s) {
-    return os << to_string(s);
-}
-inline std::ostream& boost_test_print_type(std::ostream& os, error_code c) {
-    return os << to_string(c);
-}
-} // namespace spear::core
 
 using namespace spear;
 using namespace std::chrono_literals;
@@ -297,24 +288,14 @@ const std::vector<std::uint8_t> tablesize_wasm = {
 /// A module written to a temporary file for the duration of a test.
 class module_file {
 public:
-    explicit module_file(const std::vector<std::uint8_t>& bytes) {
-        std::random_device rd;
-        path_ = (fs::temp_directory_path() /
-                 ("spear-wasm-test-" + std::to_string(rd()) + "-" + std::to_string(rd()) + ".wasm"))
-                    .string();
-        std::ofstream out(path_, std::ios::binary);
-        out.write(reinterpret_cast<const char*>(bytes.data()),
-                  static_cast<std::streamsize>(bytes.size()));
-    }
-    ~module_file() {
-        std::error_code ec;
-        fs::remove(path_, ec);
-    }
-    module_file(const module_file&) = delete;
-    module_file& operator=(const module_file&) = delete;
+    explicit module_file(const std::vector<std::uint8_t>& bytes)
+        : path_(
+              dir_.write("module.wasm", {reinterpret_cast<const char*>(bytes.data()), bytes.size()})
+                  .string()) {}
     const std::string& path() const { return path_; }
 
 private:
+    test::temp_dir dir_{"spear-wasm-test"};
     std::string path_;
 };
 

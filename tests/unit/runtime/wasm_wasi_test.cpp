@@ -3,6 +3,7 @@
 // read-only mapped directories.
 #include "runtime/wasm/wasi_abi.hpp"
 #include "runtime/wasm/wasi_context.hpp"
+#include "support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -95,19 +96,13 @@ struct guest {
 /// A temporary directory tree for the mapped-directory tests, removed at the end.
 struct temp_tree {
     temp_tree() {
-        std::random_device rd;
-        root = fs::temp_directory_path() / ("spear-wasi-test-" + std::to_string(rd()));
-        fs::create_directories(root / "data" / "sub");
-        std::ofstream(root / "data" / "hello.txt") << "hello from the host\n";
-        std::ofstream(root / "data" / "sub" / "deep.txt") << "deep\n";
-        std::ofstream(root / "secret.txt") << "outside the mapped tree\n";
+        dir.write("data/hello.txt", "hello from the host\n");
+        dir.write("data/sub/deep.txt", "deep\n");
+        dir.write("secret.txt", "outside the mapped tree\n");
         fs::create_symlink(root / "secret.txt", root / "data" / "link.txt");
     }
-    ~temp_tree() {
-        std::error_code ec;
-        fs::remove_all(root, ec);
-    }
-    fs::path root;
+    spear::test::temp_dir dir{"spear-wasi-test"};
+    fs::path root = dir.path();
 };
 
 import_info wasi_import(std::string name, signature type) {

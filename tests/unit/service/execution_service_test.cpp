@@ -3,7 +3,8 @@
 // one runtime per kind, GET /functions fields from the kind's describe().
 #include "service/execution_service.hpp"
 #include "service/json_codec.hpp"
-#include "unit/service/fake_runtime.hpp"
+#include "support/fake_runtime.hpp"
+#include "support/io_context.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -56,19 +57,7 @@ struct service_fixture {
 
     /// Runs `body` on the io_context to its end and returns its result.
     template <class T> T drive(asio::awaitable<T> body) {
-        std::optional<T> out;
-        std::exception_ptr failure;
-        asio::co_spawn(io, std::move(body), [&](std::exception_ptr e, T value) {
-            failure = e;
-            if (!e)
-                out = std::move(value);
-        });
-        io.run_for(20s);
-        io.restart();
-        if (failure)
-            std::rethrow_exception(failure);
-        BOOST_REQUIRE(out.has_value());
-        return std::move(*out);
+        return test::drive(io, std::move(body), 20s);
     }
 
     core::ExecutionResult invoke_sync(core::InvokeFunctionRequest r) {

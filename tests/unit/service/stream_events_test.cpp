@@ -1,5 +1,6 @@
 // Tests of stream fan-out: the slow-viewer drop policy, replay for late viewers, UTF-8 chunking.
 #include "service/stream_events.hpp"
+#include "support/io_context.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -26,8 +27,7 @@ std::vector<viewer_queue::item> drain(boost::asio::io_context& ioc, viewer_queue
             items.push_back(*item);
     };
     boost::asio::co_spawn(ioc, pop_all, boost::asio::detached);
-    ioc.run_for(std::chrono::seconds(2));
-    ioc.restart();
+    spear::test::run_until_idle(ioc, std::chrono::seconds(2));
     return items;
 }
 
