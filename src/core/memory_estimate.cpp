@@ -19,8 +19,6 @@ std::uint64_t add(std::uint64_t a, std::uint64_t b) {
     return b > saturated - a ? saturated : a + b;
 }
 
-/// Frames a link may hold besides its outstanding requests (frame_link.cpp's queue_headroom).
-constexpr std::uint64_t frame_queue_headroom = 4;
 /// The first read of an HTTP connection (http_server.cpp).
 constexpr std::uint64_t http_first_read = 4096;
 
@@ -53,7 +51,7 @@ memory_estimate estimate_memory(const config& cfg) {
                    mul(cfg.stream.replay_chunks, limits::stream_chunk_bytes));
     const std::uint64_t links =
         (cfg.frame.tcp_enabled ? limits::frame_tcp_links : 0) + cfg.frame.serial.size();
-    m.frame_links = mul(links, mul(add(cfg.frame.max_outstanding, frame_queue_headroom),
+    m.frame_links = mul(links, mul(add(cfg.frame.max_outstanding, limits::frame_queue_headroom),
                                    mul(2, cfg.frame.max_frame_bytes)));
     return m;
 }
