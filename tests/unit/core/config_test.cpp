@@ -4,6 +4,8 @@
 #include "core/config.hpp"
 #include "core/limits.hpp"
 
+#include "support/config_errors.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -17,6 +19,10 @@
 using namespace spear::core;
 
 namespace {
+
+using spear::test::has_error;
+using spear::test::reason_at;
+using spear::test::with_function;
 
 /// Stands in for runtime::registry: accepts every runtime field and records what it was given.
 struct recording_runtimes final : function_fields_parser {
@@ -61,27 +67,6 @@ std::vector<config_error> must_fail(std::string_view text) {
     BOOST_REQUIRE(!r.value.has_value());
     BOOST_REQUIRE(!r.errors.empty());
     return r.errors;
-}
-
-/// The reason given for `path`, or "" when no error names that path.
-std::string reason_at(const std::vector<config_error>& errors, std::string_view path) {
-    for (const auto& e : errors) {
-        if (e.path == path)
-            return e.reason;
-    }
-    return {};
-}
-
-bool has_error(const std::vector<config_error>& errors, std::string_view path,
-               std::string_view reason_part = {}) {
-    return std::any_of(errors.begin(), errors.end(), [&](const config_error& e) {
-        return e.path == path && e.reason.find(reason_part) != std::string::npos;
-    });
-}
-
-/// A config with one function whose body is `fields` (JSON members without braces).
-std::string with_function(const std::string& fields) {
-    return R"({"functions": [{"name": "f", )" + fields + "}]}";
 }
 
 std::string process_function(const std::string& extra = {}) {

@@ -4,6 +4,8 @@
 #include "runtime/registry.hpp"
 
 #include <boost/asio/io_context.hpp>
+#include "support/config_errors.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -22,6 +24,10 @@ using runtime::process_function;
 using runtime::wasm_function;
 
 namespace {
+
+using spear::test::has_error;
+using spear::test::reason_at;
+using spear::test::with_function;
 
 std::string describe(const std::vector<config_error>& errors) {
     std::string all;
@@ -43,25 +49,6 @@ std::vector<config_error> must_fail(std::string_view text) {
     BOOST_REQUIRE(!r.value.has_value());
     BOOST_REQUIRE(!r.errors.empty());
     return r.errors;
-}
-
-std::string reason_at(const std::vector<config_error>& errors, std::string_view path) {
-    for (const auto& e : errors) {
-        if (e.path == path)
-            return e.reason;
-    }
-    return {};
-}
-
-bool has_error(const std::vector<config_error>& errors, std::string_view path,
-               std::string_view reason_part = {}) {
-    return std::any_of(errors.begin(), errors.end(), [&](const config_error& e) {
-        return e.path == path && e.reason.find(reason_part) != std::string::npos;
-    });
-}
-
-std::string with_function(const std::string& fields) {
-    return R"({"functions": [{"name": "f", )" + fields + "}]}";
 }
 
 std::string process_function_text(const std::string& extra = {}) {
