@@ -1,5 +1,6 @@
 // The service layer: mode dispatch, admission, and the driver of each execution's state machine.
 #include "service/execution_service.hpp"
+#include "service/live_execution.hpp"
 
 #include "core/log.hpp"
 
@@ -71,30 +72,6 @@ std::uint32_t make_boot_nonce() {
     return static_cast<std::uint32_t>(rd());
 }
 
-/// Everything the service keeps about an execution while it is pending or running. Its state
-/// is `fsm` alone; the other members are what the driver needs to perform the actions.
-struct execution_service::live_execution {
-    live_execution(const asio::any_io_executor& ex, std::string id, const core::config& cfg,
-                   core::admit_result admitted, core::steady_time now)
-        : fsm(admitted, now)
-        , cancel(ex)
-        , done(ex)
-        , stream(std::move(id), cfg.stream.replay_chunks, core::limits::stream_chunk_bytes) {}
-
-    core::execution_fsm fsm;
-    core::record_ref ref;
-    std::uint32_t function = 0;
-    core::InvokeFunctionRequest request;  ///< input and environment, moved into the run
-    /// Bytes of `request.input` counted in the service's queued-input total until the input
-    /// moves into the runtime or the execution ends without running (then 0).
-    std::size_t held_input_bytes = 0;
-    std::int64_t initial_estimate_ms = 0; ///< for the 202 response
-    core::estimate_source source = core::estimate_source::fallback;
-    runtime::cancel_signal cancel;              ///< fired by the `kill` action
-    runtime::async_event done;                  ///< set by `wake_waiters` (the record is final)
-    std::optional<core::ExecutionResult> final; ///< the record as it ended
-    stream_broadcaster stream;                  ///< live output for stream callers and viewers
-};
 
 /// Routes a runtime's output into the record (capped) and to the stream's viewers, while the
 /// state machine says the execution lives.
@@ -183,32 +160,6 @@ std::optional<error> execution_service::validate(const core::InvokeFunctionReque
                                    function.name + "' (see its allow_request_env)");
     }
     return std::nullopt;
-}
-
-std::int64_t execution_service::estimate_start_after(std::uint32_t function,
-                                                     std::size_t queued_ahead) const {
-    const auto now = clock_type::now();
-    std::vector<std::int64_t> running_elapsed;
-    for (const auto& [seq, live] : live_)
-        if (live->function == function && live->fsm.phase() == core::execution_phase::running)
-            running_elapsed.push_back(live->fsm.run_ms(now));
-    return core::estimate_new_completion_ms(histories_[function].typical_ms(), running_elapsed,
-                                            queued_ahead,
-                                            scheduler_.effective_concurrency(function));
-}
-
-std::pair<std::int64_t, core::estimate_source>
-execution_service::estimate_for_new(std::uint32_t function) {
-    return {estimate_start_after(function, scheduler_.queued(function)),
-            histories_[function].source()};
-}
-
-std::int64_t execution_service::estimate_remaining(const live_execution& live) {
-    if (live.fsm.phase() == core::execution_phase::running)
-        return core::estimate_remaining_ms(histories_[live.function].typical_ms(),
-                                           live.fsm.run_ms(clock_type::now()));
-    const auto position = scheduler_.queue_position({live.function, live.ref.seq});
-    return estimate_start_after(live.function, position.value_or(0));
 }
 
 std::optional<std::variant<execution_service::submission, error>>
@@ -542,84 +493,6 @@ void execution_service::unwatch(core::record_ref ref, const viewer_queue* viewer
         live->stream.detach(viewer);
 }
 
-// --- queries ------------------------------------------------------------------------------
-
-std::shared_ptr<execution_service::live_execution>
-execution_service::find_live(core::record_ref ref) const {
-    auto it = live_.find(ref.seq);
-    if (it == live_.end() || it->second->ref.slot != ref.slot)
-        return nullptr;
-    return it->second;
-}
-
-std::variant<core::record_ref, error> execution_service::resolve_or_error(std::string_view id) {
-    const auto found = table_.find(id, clock_type::now());
-    switch (found.status) {
-    case core::lookup_status::found:
-        return found.ref;
-    case core::lookup_status::evicted:
-        return error::make(error_code::execution_evicted,
-                           "execution '" + std::string(id.substr(0, 64)) +
-                               "' was evicted from the status table (its slot was reused or "
-                               "its record expired)");
-    case core::lookup_status::ambiguous:
-        return error::make(error_code::conflict,
-                           "execution id '" + std::string(id.substr(0, 64)) +
-                               "' is a client id that executions of several functions carry; "
-                               "use the execution_id the appliance answered with");
-    case core::lookup_status::not_found:
-        break;
-    }
-    return error::make(error_code::execution_not_found,
-                       "no execution '" + std::string(id.substr(0, 64)) +
-                           "' was issued by this appliance since it started");
-}
-
-std::variant<core::record_ref, error> execution_service::resolve(std::string_view id) {
-    return resolve_or_error(id);
-}
-
-status_view execution_service::make_status(core::record_ref ref, bool include_result) {
-    status_view view;
-    view.result = table_.snapshot(ref, include_result, clock_type::now());
-    if (auto live = find_live(ref)) {
-        view.estimated_completion_ms = estimate_remaining(*live);
-        view.source = histories_[live->function].source();
-        if (live->fsm.phase() == core::execution_phase::pending)
-            view.queue_position = scheduler_.queue_position({live->function, ref.seq});
-    }
-    return view;
-}
-
-std::variant<status_view, error> execution_service::get_status(std::string_view id,
-                                                               bool include_result) {
-    auto resolved = resolve_or_error(id);
-    if (auto* missing = std::get_if<error>(&resolved))
-        return *missing;
-    return make_status(std::get<core::record_ref>(resolved), include_result);
-}
-
-asio::awaitable<std::variant<status_view, error>>
-execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
-                               bool include_result) {
-    auto resolved = resolve_or_error(id);
-    if (auto* missing = std::get_if<error>(&resolved))
-        co_return *missing;
-    const auto ref = std::get<core::record_ref>(resolved);
-    auto live = find_live(ref);
-    if (live) {
-        co_await live->done.wait_for(wait); // capped by the caller's transport limit
-        if (live->final && !table_.holds(ref)) {
-            status_view view;
-            view.result = *live->final;
-            if (!include_result)
-                view.result.output.clear();
-            co_return view;
-        }
-    }
-    co_return make_status(ref, include_result);
-}
-
 asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std::string id,
                                                                             std::string reason) {
     auto resolved = resolve_or_error(id);
@@ -655,46 +528,6 @@ asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std:
                    : live->fsm.ran() ? "stopped while running"
                                      : "removed from the queue before it started";
     co_return view;
-}
-
-core::list_page execution_service::list(const core::list_query& query) {
-    return table_.list(query, clock_type::now());
-}
-
-std::vector<function_view> execution_service::functions() {
-    std::vector<function_view> views;
-    for (std::uint32_t i = 0; i < config_.functions.size(); ++i) {
-        const auto& history = histories_[i];
-        function_view v;
-        v.config = &config_.functions[i];
-        v.spec = &functions_[i];
-        v.runs = history.runs_recorded();
-        v.typical_ms = history.typical_ms();
-        v.p95_ms = history.p95_ms();
-        v.typical_queue_ms = history.typical_queue_ms();
-        v.source = history.source();
-        v.current_estimate_ms = estimate_for_new(i).first;
-        v.running = scheduler_.running(i);
-        v.queued = scheduler_.queued(i);
-        v.effective_concurrency = scheduler_.effective_concurrency(i);
-        views.push_back(v);
-    }
-    return views;
-}
-
-health_view execution_service::health() {
-    table_.expire(clock_type::now());
-    health_view h;
-    h.ready = !shutting_down_;
-    h.by_status = table_.counts();
-    h.pending = h.by_status[static_cast<std::size_t>(ExecutionStatus::pending) - 1];
-    h.running = h.by_status[static_cast<std::size_t>(ExecutionStatus::running) - 1];
-    h.records = table_.size();
-    h.capacity = table_.capacity();
-    h.evictions = table_.evictions();
-    h.uptime_ms = core::elapsed_ms(started_at_, clock_type::now());
-    h.executions_started = executions_started_;
-    return h;
 }
 
 // --- shutdown -----------------------------------------------------------------------------
