@@ -3,10 +3,14 @@
 
 #include "service/execution_service.hpp"
 #include "transport/http/http_errors.hpp"
+#include "transport/http/request_target.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
+
+#include <string_view>
+#include <vector>
 
 namespace spear::transport::http {
 
@@ -14,6 +18,25 @@ using request = beast_http::request<beast_http::string_body>;
 
 /// The viewer page served at GET / (src/transport/http/viewer_page.html, embedded at build).
 std::string_view viewer_page_html();
+/// The OpenAPI 3.1 document served at GET /openapi.json (src/transport/http/openapi.json).
+std::string_view openapi_json();
+
+/// One row of the route table, as the API documents it (docs/api.md, /openapi.json).
+struct route_description {
+    beast_http::verb method;
+    /// OpenAPI-style path template: "/executions/{execution_id}"; a "{...}" segment matches any
+    /// one path segment.
+    std::string_view path;
+    /// True for the routes /stream and /executions/{id}/stream, which the stream endpoints
+    /// (transport/ws) serve before the router sees the request.
+    bool stream = false;
+    /// False only for the routes open without the bearer token (/, /health, /monitoring/health).
+    bool needs_token = true;
+    std::string_view summary;
+};
+
+/// Every route the HTTP server answers, SPEAR-compatible aliases included, in dispatch order.
+std::vector<route_description> route_table();
 
 class router {
 public:
@@ -27,6 +50,18 @@ public:
     bool authorized(const request& req) const;
 
 private:
+    // One handler per row kind of the route table (http_routes.cpp).
+    response serve_health(const request& req);
+    response serve_page(const request& req);
+    response serve_openapi(const request& req);
+    response serve_stats(const request& req);
+    boost::asio::awaitable<response> serve_execute(request& req);
+    boost::asio::awaitable<response> serve_raw_invoke(request& req, const request_target& t);
+    response serve_functions(const request& req);
+    boost::asio::awaitable<response> serve_status(const request& req, const request_target& t);
+    boost::asio::awaitable<response> serve_cancel(const request& req, const request_target& t);
+    response serve_list(const request& req, const request_target& t);
+
     service::execution_service& service_;
     const core::http_config& config_;
 };
