@@ -70,6 +70,9 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
         serving += " serving HTTP on http://" + ep.address().to_string() + ":" +
                    std::to_string(ep.port());
     }
+    if (const auto ep = frames ? frames->tcp_endpoint() : std::nullopt)
+        serving += std::string(http ? "," : "") + " serving frames on tcp://" +
+                   ep->address().to_string() + ":" + std::to_string(ep->port());
     serving += " with " + std::to_string(cfg.functions.size()) + " functions (" +
                function_names(cfg) + ")";
     log::info(serving);

@@ -1,6 +1,8 @@
-// spearlet's command line: --config, --check-config, --print-default-config, --version, --help.
+// spearlet's command line: --config, --port, --frame-port, --log-format, --check-config,
+// --print-default-config, --version, --help.
 #include "app/appliance.hpp"
 #include "core/config.hpp"
+#include "core/log.hpp"
 #include "core/memory_estimate.hpp"
 #include "platform/memory.hpp"
 #include "runtime/registry.hpp"
@@ -15,26 +17,41 @@
 
 namespace {
 
-constexpr std::string_view usage = R"(usage: spearlet [--config PATH] [--check-config] [--print-default-config]
+constexpr std::string_view usage = R"(usage: spearlet [--config PATH] [--port N] [--frame-port N]
+                [--log-format plain|json] [--check-config] [--print-default-config]
                 [--version] [--help]
 
 Runs functions (processes) for devices on the local network, in sync, async and stream
-modes, over HTTP. With no --config it runs the embedded default config: HTTP on
-127.0.0.1:8080 and a few demo functions.
+modes, over HTTP and nanopb frames. With no --config it runs the embedded default config:
+HTTP on 127.0.0.1:8080, frames on TCP 127.0.0.1:7070 and a few demo functions.
 
   --config PATH            JSON config (comments and trailing commas allowed)
   --port N                 override http.port (0 picks a free port; the log line says which)
+  --frame-port N           override frame.tcp.port (0 picks a free port)
+  --log-format FORMAT      plain (default: one "TIME LEVEL message" line each) or json
+                           (one JSON object a line: time, level, message)
   --check-config           validate the config (default or --config) and exit:
                            0 if valid (the line gives the worst-case memory the
                            limits allow, docs/operations.md), 1 with one line per
                            error otherwise
   --print-default-config   print the embedded default config and exit
-  --version                print the version and exit
+  --version                print the version and the git revision it was built from
   --help                   print this help and exit
 
 Stop with SIGTERM or SIGINT: in-flight sync requests get http.shutdown_grace_ms to
 finish, then remaining executions are cancelled and the process exits 0.
 )";
+
+/// Parses a port argument 0..65535; nullopt (after a message) when it is not one.
+std::optional<long> parse_port(const char* text, std::string_view flag) {
+    char* end = nullptr;
+    const long port = std::strtol(text, &end, 10);
+    if (*text == '\0' || *end != '\0' || port < 0 || port > 65535) {
+        std::cerr << "spearlet: " << flag << " must be 0..65535\n";
+        return std::nullopt;
+    }
+    return port;
+}
 
 bool read_file(const std::string& path, std::string& out) {
     std::ifstream in(path, std::ios::binary);
@@ -51,6 +68,7 @@ bool read_file(const std::string& path, std::string& out) {
 int main(int argc, char** argv) {
     std::string config_path;
     std::optional<long> port_override;
+    std::optional<long> frame_port_override;
     bool check_only = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
@@ -59,7 +77,7 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (arg == "--version") {
-            std::cout << "spearlet " SPEAR_VERSION "\n";
+            std::cout << "spearlet " SPEAR_VERSION " (git " SPEAR_GIT_REVISION ")\n";
             return 0;
         }
         if (arg == "--print-default-config") {
@@ -71,13 +89,21 @@ int main(int argc, char** argv) {
         } else if (arg == "--config" && i + 1 < argc) {
             config_path = argv[++i];
         } else if (arg == "--port" && i + 1 < argc) {
-            char* end = nullptr;
-            const long port = std::strtol(argv[++i], &end, 10);
-            if (*end != '\0' || port < 0 || port > 65535) {
-                std::cerr << "spearlet: --port must be 0..65535\n";
+            port_override = parse_port(argv[++i], "--port");
+            if (!port_override)
+                return 2;
+        } else if (arg == "--frame-port" && i + 1 < argc) {
+            frame_port_override = parse_port(argv[++i], "--frame-port");
+            if (!frame_port_override)
+                return 2;
+        } else if (arg == "--log-format" && i + 1 < argc) {
+            const std::string_view f = argv[++i];
+            if (f != "plain" && f != "json") {
+                std::cerr << "spearlet: --log-format must be plain or json\n";
                 return 2;
             }
-            port_override = port;
+            spear::log::set_format(f == "json" ? spear::log::format::json
+                                               : spear::log::format::plain);
         } else if (arg.starts_with("--config=")) {
             config_path = std::string(arg.substr(9));
         } else {
@@ -107,6 +133,8 @@ int main(int argc, char** argv) {
     }
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
+    if (frame_port_override)
+        parsed.value->frame.tcp_port = static_cast<std::uint16_t>(*frame_port_override);
     // The status table is allocated whole at start: a config the machine cannot hold is
     // refused here, by --check-config and at start alike, instead of dying with bad_alloc.
     if (const auto physical = spear::platform::physical_memory_bytes())

@@ -3,6 +3,9 @@
 
 #include "core/clock.hpp"
 
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
 #include <cstdlib>
 #include <string>
 #include <unistd.h>
@@ -25,6 +28,7 @@ level initial_level() noexcept {
 }
 
 level min_level_ = initial_level();
+format format_ = format::plain;
 
 std::string_view name(level lvl) noexcept {
     switch (lvl) {
@@ -39,15 +43,31 @@ std::string_view name(level lvl) noexcept {
 } // namespace
 
 void set_level(level lvl) noexcept { min_level_ = lvl; }
+void set_format(format f) noexcept { format_ = f; }
 
 void write(level lvl, std::string_view message) {
     if (lvl < min_level_)
         return;
-    std::string line = core::format_rfc3339(std::chrono::system_clock::now());
-    line += ' ';
-    line += name(lvl);
-    line += ' ';
-    line += message;
+    const auto time = core::format_rfc3339(std::chrono::system_clock::now());
+    std::string line;
+    if (format_ == format::json) {
+        boost::json::object o;
+        o["time"] = time;
+        o["level"] = name(lvl);
+        o["message"] = message; // the serializer escapes newlines and control characters
+        line = boost::json::serialize(o);
+    } else {
+        line = time;
+        line += ' ';
+        line += name(lvl);
+        line += ' ';
+        for (const char c : message) {
+            if (c == '\n')
+                line += "\\n"; // one line per entry, whatever the message holds
+            else if (c != '\r')
+                line += c;
+        }
+    }
     line += '\n';
     [[maybe_unused]] auto written = ::write(STDERR_FILENO, line.data(), line.size());
 }

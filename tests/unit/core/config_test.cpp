@@ -83,7 +83,10 @@ BOOST_AUTO_TEST_CASE(embedded_default_config_is_valid) {
     BOOST_TEST(cfg.http.address == "127.0.0.1");
     BOOST_TEST(cfg.http.port == 8080);
     BOOST_TEST(cfg.http.auth_token.empty());
-    BOOST_TEST(!cfg.frame.tcp_enabled);
+    // Frames on TCP too, on loopback (so no token is needed): all three ingress paths.
+    BOOST_TEST(cfg.frame.tcp_enabled);
+    BOOST_TEST(cfg.frame.tcp_address == "127.0.0.1");
+    BOOST_TEST(cfg.frame.tcp_port == 7070);
     for (const char* name : {"echo", "uppercase", "wordcount", "slow", "fail", "ticker"}) {
         BOOST_TEST_INFO(name);
         const auto index = cfg.find_function(name);
