@@ -74,8 +74,8 @@ bool service_notifier::notify(std::string_view state) noexcept {
     std::memcpy(addr.sun_path, address_.data(), address_.size());
     const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + address_.size());
     return ::sendto(fd_, state.data(), state.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                    reinterpret_cast<const sockaddr*>(&addr), len) ==
-           static_cast<ssize_t>(state.size());
+                    reinterpret_cast<const sockaddr*>(&addr),
+                    len) == static_cast<ssize_t>(state.size());
 }
 
 } // namespace spear::platform

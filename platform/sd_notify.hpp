@@ -12,8 +12,9 @@ namespace spear::platform {
 /// or "@name" for an abstract socket). Outside systemd (no NOTIFY_SOCKET) every call is a no-op.
 /// Construct it once, early, while the process has one thread: it reads and then unsets
 /// NOTIFY_SOCKET, WATCHDOG_USEC and WATCHDOG_PID so that functions started later never inherit
-/// them. Sends never block (MSG_DONTWAIT); a failed send is ignored, as sd_notify's callers do. Each send names
-/// the address (no connect), so a service manager that re-binds its socket still hears us.
+/// them. Sends never block (MSG_DONTWAIT); a failed send is ignored, as sd_notify's callers do.
+/// Each send names the address (no connect), so a service manager that re-binds its socket still
+/// hears us.
 class service_notifier {
 public:
     service_notifier();
