@@ -1,7 +1,57 @@
-# Debian package of the appliance (cpack -G DEB).
+# Debian package of the appliance (cpack -G DEB, or `tools/dev package`): spear-edge_<version>_<arch>.deb.
+# Layout (prefix /usr): bin/spearlet, bin/spear-peer (their own install() rules), the demo wasm
+# guests in share/spear-edge/functions/wasm (tools/functions/wasm), and here: the unit, the
+# conffile, the man page, docs, copyright and changelog. The installed config is a verbatim copy
+# of config/default.jsonc: its wasm modules are named "$ORIGIN/../share/spear-edge/...", which
+# resolves from /usr/bin/spearlet to /usr/share/spear-edge/... as it does in a build tree.
+include(GNUInstallDirs)
+
+set(spear_pkg_dir ${CMAKE_CURRENT_BINARY_DIR}/packaging)
+set(spear_doc_dir ${CMAKE_INSTALL_DATADIR}/doc/spear-edge)
+file(MAKE_DIRECTORY ${spear_pkg_dir})
+configure_file(${CMAKE_CURRENT_LIST_DIR}/debian/changelog.in ${spear_pkg_dir}/changelog @ONLY)
+
+# Debian wants man pages and changelogs compressed, reproducibly (gzip -n: no name or time).
+add_custom_command(
+  OUTPUT ${spear_pkg_dir}/spearlet.1.gz ${spear_pkg_dir}/spear-peer.1.gz ${spear_pkg_dir}/changelog.gz
+  COMMAND gzip -9n -c ${CMAKE_CURRENT_LIST_DIR}/spearlet.1 > ${spear_pkg_dir}/spearlet.1.gz
+  COMMAND gzip -9n -c ${CMAKE_CURRENT_LIST_DIR}/spear-peer.1 > ${spear_pkg_dir}/spear-peer.1.gz
+  COMMAND gzip -9n -c ${spear_pkg_dir}/changelog > ${spear_pkg_dir}/changelog.gz
+  DEPENDS ${CMAKE_CURRENT_LIST_DIR}/spearlet.1 ${CMAKE_CURRENT_LIST_DIR}/spear-peer.1
+          ${spear_pkg_dir}/changelog
+  VERBATIM)
+add_custom_target(spear_package_files ALL
+  DEPENDS ${spear_pkg_dir}/spearlet.1.gz ${spear_pkg_dir}/spear-peer.1.gz
+          ${spear_pkg_dir}/changelog.gz)
+
+# Absolute destinations: /etc and /lib/systemd/system stay there whatever the prefix.
+install(FILES ${PROJECT_SOURCE_DIR}/config/default.jsonc
+        DESTINATION /etc/spearlet RENAME spearlet.jsonc)
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/spearlet.service DESTINATION /lib/systemd/system)
+install(FILES ${spear_pkg_dir}/spearlet.1.gz ${spear_pkg_dir}/spear-peer.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/debian/copyright ${spear_pkg_dir}/changelog.gz
+              ${PROJECT_SOURCE_DIR}/README.md ${PROJECT_SOURCE_DIR}/docs/operations.md
+              ${PROJECT_SOURCE_DIR}/docs/api.md ${PROJECT_SOURCE_DIR}/docs/wasm.md
+              ${PROJECT_SOURCE_DIR}/docs/constrained-peers.md
+        DESTINATION ${spear_doc_dir})
+install(FILES ${CMAKE_CURRENT_LIST_DIR}/lintian-overrides
+        DESTINATION ${CMAKE_INSTALL_DATADIR}/lintian/overrides RENAME spear-edge)
+
 set(CPACK_GENERATOR "DEB")
 set(CPACK_PACKAGE_NAME "spear-edge")
-set(CPACK_PACKAGE_CONTACT "Spear Edge <dev@spear-edge.local>")
+set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
+set(CPACK_PACKAGE_CONTACT "Spear Edge <spear-edge@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Function-execution appliance for edge gateways")
+set(CPACK_PACKAGE_DESCRIPTION
+    "spearlet runs functions (processes, or WebAssembly modules in a sandboxed\ninterpreter) for devices on the local network, in sync, async and stream modes,\nover HTTP, WebSocket and nanopb frames. The package ships a hardened\nType=notify systemd unit, a default config in /etc/spearlet and spear-peer, a\nconstrained-peer client.")
+set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
+set(CPACK_STRIP_FILES ON)
+set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
+set(CPACK_DEBIAN_PACKAGE_SECTION net)
+set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
+set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
+    ${CMAKE_CURRENT_LIST_DIR}/debian/conffiles ${CMAKE_CURRENT_LIST_DIR}/debian/postinst
+    ${CMAKE_CURRENT_LIST_DIR}/debian/prerm ${CMAKE_CURRENT_LIST_DIR}/debian/postrm)
 include(CPack)

@@ -2,6 +2,7 @@
 #include "app/appliance.hpp"
 
 #include "core/log.hpp"
+#include "platform/sd_notify.hpp"
 #include "platform/signals.hpp"
 #include "service/execution_service.hpp"
 #include "transport/frame/frame_server.hpp"
@@ -11,6 +12,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
@@ -33,10 +35,22 @@ std::string function_names(const core::config& cfg) {
     return names.empty() ? "none" : names;
 }
 
+// WATCHDOG=1 every interval from the io_context itself: a stalled loop stops the pings and the
+// service manager restarts the appliance (WatchdogSec in packaging/spearlet.service).
+asio::awaitable<void> run_watchdog(platform::service_notifier& notifier) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        notifier.notify("WATCHDOG=1");
+        timer.expires_after(notifier.watchdog_interval());
+        co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
 } // namespace
 
 int run_appliance(const core::config& cfg, std::string_view config_source) {
     platform::ignore_sigpipe();
+    platform::service_notifier notifier; // before anything can start a thread or a child
     asio::io_context ioc(1);
     service::execution_service service(ioc.get_executor(), cfg);
 
@@ -76,6 +90,10 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
     serving += " with " + std::to_string(cfg.functions.size()) + " functions (" +
                function_names(cfg) + ")";
     log::info(serving);
+    // Every listener is bound by now: systemd (Type=notify) may start what depends on us.
+    notifier.notify("READY=1\nSTATUS=" + serving);
+    if (notifier.watchdog_interval().count() > 0)
+        asio::co_spawn(ioc, run_watchdog(notifier), log_exception);
 
     // SIGTERM/SIGINT: stop accepting, drain sync requests within the grace period, cancel the
     // rest, close connections, stop. A second signal during the drain stops at once.
@@ -93,6 +111,7 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
             return;
         log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT") +
                   ": shutting down");
+        notifier.notify("STOPPING=1");
         // The designed order: stop accepting; the service drains sync callers within the
         // grace, cancels the rest and waits for the runtimes; then the connections write their
         // last responses and close (each step bounded, none polled).
