@@ -120,7 +120,7 @@ class PackageTest(unittest.TestCase):
 
     def start_exec_line_as_nobody(self, notify_path):
         """The unit's ExecStart, run by hand as an unprivileged user (DynamicUser's stand-in),
-        with --port 0 added so the test never collides with a real 8080 on the machine."""
+        with --port 0 and --frame-port 0 added so the test never collides with a real 8080 on the machine."""
         with open("/lib/systemd/system/spearlet.service") as f:
             exec_start = re.search(r"^ExecStart=(.*)$", f.read(), re.M).group(1).split()
         log = open(os.path.join(self.tmp.name, "spearlet.log"), "wb")
@@ -130,7 +130,7 @@ class PackageTest(unittest.TestCase):
             if k in os.environ:
                 env[k] = os.environ[k]
         proc = subprocess.Popen(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-                                 "--no-new-privs"] + exec_start + ["--port", "0"],
+                                 "--no-new-privs"] + exec_start + ["--port", "0", "--frame-port", "0"],
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                 env=env, cwd="/")
         return proc, log.name
