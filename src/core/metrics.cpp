@@ -176,8 +176,14 @@ metric_family& metric_registry::add(std::string name, std::string help, metric_t
                                     std::vector<double> bounds) {
     if (!valid_name(name, false))
         throw std::invalid_argument("invalid metric name '" + name + "'");
-    if (find(name))
-        throw std::invalid_argument("metric '" + name + "' is already registered");
+    for (const auto& f : families_)
+        if (f->name() == name) {
+            // The same family asked for again (e.g. a second listener of one kind) is shared.
+            if (f->type() == type && f->label_names() == label_names && f->bounds() == bounds)
+                return *f;
+            throw std::invalid_argument("metric '" + name +
+                                        "' is already registered with another type or labels");
+        }
     for (const auto& l : label_names)
         if (!valid_name(l, true) || (type == metric_type::histogram && l == "le"))
             throw std::invalid_argument("metric " + name + ": invalid label name '" + l + "'");

@@ -45,6 +45,7 @@ public:
     const std::string& name() const noexcept { return name_; }
     metric_type type() const noexcept { return type_; }
     const std::vector<double>& bounds() const noexcept { return bounds_; }
+    const std::vector<std::string>& label_names() const noexcept { return label_names_; }
     /// The series, or nullptr if none has these values (for tests and readers).
     const metric_series* find(const std::vector<std::string>& label_values) const;
     void render(std::string& out) const;
@@ -61,8 +62,9 @@ private:
 /// The families of one process, rendered in registration order.
 class metric_registry {
 public:
-    /// Throws std::invalid_argument on an invalid or duplicate name or label name, or
-    /// histogram bounds that are empty or not strictly ascending.
+    /// Registers a family, or returns the one of that name if it has the same type, labels
+    /// and bounds. Throws std::invalid_argument on an invalid name or label name, a name taken
+    /// by another kind of family, or histogram bounds that are empty or not strictly ascending.
     metric_family& counter(std::string name, std::string help,
                            std::vector<std::string> label_names = {});
     metric_family& gauge(std::string name, std::string help,

@@ -201,6 +201,18 @@ asio::awaitable<response> router::handle(request req) {
     if (!authorized(req))
         co_return error_response(error::make(error_code::unauthorized), req);
 
+    if (t.matches({"metrics"})) { // Prometheus text format; bearer token like the API
+        if (method != verb::get)
+            co_return method_not_allowed(req, "GET");
+        response out{status::ok, req.version()};
+        out.set(field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+        out.set(field::cache_control, "no-store");
+        out.keep_alive(req.keep_alive());
+        out.body() = service_.render_metrics();
+        out.prepare_payload();
+        co_return out;
+    }
+
     // POST /functions/execute
     if (t.matches({"functions", "execute"})) {
         if (method != verb::post)

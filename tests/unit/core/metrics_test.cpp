@@ -73,8 +73,10 @@ BOOST_AUTO_TEST_CASE(values_format_like_prometheus) {
 
 BOOST_AUTO_TEST_CASE(bad_names_labels_and_buckets_are_refused) {
     metric_registry r;
-    r.counter("ok_total", "h");
-    BOOST_CHECK_THROW(r.counter("ok_total", "again"), std::invalid_argument);
+    auto& ok = r.counter("ok_total", "h");
+    BOOST_TEST(&r.counter("ok_total", "same family: shared") == &ok);
+    BOOST_CHECK_THROW(r.gauge("ok_total", "another type"), std::invalid_argument);
+    BOOST_CHECK_THROW(r.counter("ok_total", "other labels", {"x"}), std::invalid_argument);
     BOOST_CHECK_THROW(r.counter("1bad", "h"), std::invalid_argument);
     BOOST_CHECK_THROW(r.counter("a-b", "h"), std::invalid_argument);
     BOOST_CHECK_THROW(r.gauge("g", "h", {"__reserved"}), std::invalid_argument);
