@@ -185,6 +185,11 @@ std::string execution_service::render_metrics() {
     m.evictions.get().set(static_cast<double>(h.evictions)); // mirrors the table's own total
     m.started_total.get().set(static_cast<double>(h.executions_started));
     m.ready.get().set(h.ready ? 1 : 0);
+    std::size_t viewers = 0;
+    for (const auto& [seq, live] : live_)
+        viewers += live->stream.viewers();
+    m.viewers.get().set(static_cast<double>(viewers));
+    m.dropped_chunks_total.get().set(static_cast<double>(*m.dropped_chunks));
     const auto p = platform::read_process_stats();
     if (p.resident_memory_bytes)
         m.process_resident_memory.get().set(static_cast<double>(*p.resident_memory_bytes));

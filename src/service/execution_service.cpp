@@ -480,7 +480,9 @@ execution_service::start_stream_execution(core::InvokeFunctionRequest request,
 }
 
 std::shared_ptr<viewer_queue> execution_service::make_viewer_queue() const {
-    return std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
+    auto queue = std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
+    queue->count_drops_into(metrics_->dropped_chunks);
+    return queue;
 }
 
 std::optional<error> execution_service::attach_viewer(core::record_ref ref,

@@ -52,6 +52,11 @@ service_metrics::service_metrics()
     , started_total(registry.counter("spearlet_executions_started_total",
                                      "Executions handed to their runtime."))
     , ready(registry.gauge("spearlet_ready", "1 while serving, 0 while shutting down."))
+    , viewers(registry.gauge("spearlet_stream_viewers",
+                             "Viewers (WebSocket, SSE, frame links) attached to live executions."))
+    , dropped_chunks_total(registry.counter("spearlet_stream_dropped_chunks_total",
+                                            "Output chunks dropped for viewers too slow to "
+                                            "take them (the viewer is told how many)."))
     , gateway_invocations(registry.counter(
           "gateway_function_invocation_total",
           "Invocations ended, by function and HTTP-like code (OpenFaaS gateway name).",

@@ -6,6 +6,7 @@
 #include "core/metrics.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -24,6 +25,9 @@ struct service_metrics {
     /// A submission or viewer refused with 429 or 503; `reason` from a fixed set.
     void on_refused(int http_code, const char* reason);
 
+    /// Chunks dropped for slow viewers, added to by every viewer queue the service makes.
+    std::shared_ptr<std::uint64_t> dropped_chunks = std::make_shared<std::uint64_t>(0);
+
     core::metric_registry registry;
     core::metric_family& executions_total;
     core::metric_family& execution_duration;
@@ -37,6 +41,8 @@ struct service_metrics {
     core::metric_family& evictions;
     core::metric_family& started_total;
     core::metric_family& ready;
+    core::metric_family& viewers;
+    core::metric_family& dropped_chunks_total;
     core::metric_family& gateway_invocations;
     core::metric_family& gateway_seconds;
     core::metric_family& gateway_service_count;

@@ -13,14 +13,14 @@ import unittest
 import urllib.parse
 import urllib.request
 
-from spear_harness import Spearlet, base_config, sh
+from spear_harness import Spearlet, base_config, sh, wait_until
 
 TOKEN = "metrics-test-token"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 FUNCTIONS = [
     {"name": "echo", "command": ["cat"]},
     sh("echo no >&2; exit 3", "fail"),
-    sh("sleep 0.6", "slow", max_concurrency=1, queue_depth=1),
+    sh("sleep 1.5", "slow", max_concurrency=1, queue_depth=1),  # long enough to scrape it busy
 ]
 ALLOWED_LINT = {'gateway_service_count non-histogram and non-summary metrics should not have '
                 '"_count" suffix'}
@@ -166,6 +166,31 @@ class MetricsTest(unittest.TestCase):
         idle = parse(self.scrape())
         self.assertEqual(value(idle, "spearlet_executions_running", function="slow"), 0)
         self.assertEqual(value(idle, "spearlet_executions_queued", function="slow"), 0)
+
+
+class FrameMetricsTest(unittest.TestCase):
+    """Frame links and bad frames (no token: a loopback frame link needs none)."""
+
+    def test_links_and_bad_frames_are_counted(self):
+        cfg = base_config([{"name": "echo", "command": ["cat"]}],
+                          frame={"tcp": {"enabled": True, "address": "127.0.0.1", "port": 0}})
+        with Spearlet(cfg) as s:
+            m = re.search(r"serving frames on tcp://([0-9.]+):(\d+)", s.log())
+            self.assertTrue(m, s.log())
+            before = parse(s.get("/metrics").body.decode())
+            self.assertEqual(value(before, "spearlet_frame_links"), 0)
+            with socket.create_connection((m.group(1), int(m.group(2))), timeout=10) as c:
+                self.assertTrue(wait_until(lambda: value(
+                    parse(s.get("/metrics").body.decode()), "spearlet_frame_links") == 1))
+                c.sendall(b"\xff" * 11)  # a length prefix over 10 bytes: fatal for the link
+                c.settimeout(10)
+                while c.recv(4096):  # the error frame, then the close
+                    pass
+            self.assertTrue(wait_until(lambda: value(
+                parse(s.get("/metrics").body.decode()), "spearlet_frame_links") == 0))
+            after = parse(s.get("/metrics").body.decode())
+            self.assertEqual(value(after, "spearlet_frame_bad_frames_total", reason="bad_varint"),
+                             1)
 
 
 class PrometheusScrapeTest(unittest.TestCase):
