@@ -1,5 +1,6 @@
 // The read side of the service: completion estimates, status reads and long-polls, the
-// execution list, the function list, health and the metrics scrape. The driver is in execution_service.cpp.
+// execution list, the function list, health and the metrics scrape. The driver is in
+// execution_service.cpp.
 #include "service/execution_service.hpp"
 #include "service/live_execution.hpp"
 #include "service/service_metrics.hpp"
