@@ -1,7 +1,11 @@
 // The read side of the service: completion estimates, status reads and long-polls, the
-// execution list, the function list and health. The driver is in execution_service.cpp.
+// execution list, the function list, health and the metrics scrape. The driver is in
+// execution_service.cpp.
 #include "service/execution_service.hpp"
 #include "service/live_execution.hpp"
+#include "service/service_metrics.hpp"
+
+#include "platform/process_stats.hpp"
 
 #include <boost/asio/use_awaitable.hpp>
 
@@ -157,6 +161,48 @@ health_view execution_service::health() {
     h.uptime_ms = core::elapsed_ms(started_at_, clock_type::now());
     h.executions_started = executions_started_;
     return h;
+}
+
+core::metric_registry& execution_service::metrics() noexcept {
+    return metrics_->registry;
+}
+
+std::string execution_service::render_metrics() {
+    auto& m = *metrics_;
+    const auto h = health();
+    m.running.clear();
+    m.queued.clear();
+    m.gateway_service_count.clear();
+    for (std::uint32_t i = 0; i < config_.functions.size(); ++i) {
+        const auto& name = config_.functions[i].name;
+        m.running.with({name}).set(static_cast<double>(scheduler_.running(i)));
+        m.queued.with({name}).set(static_cast<double>(scheduler_.queued(i)));
+        m.gateway_service_count.with({name}).set(1);
+    }
+    for (const auto status : core::all_statuses)
+        m.records.with({std::string(core::to_string(status))})
+            .set(static_cast<double>(h.by_status[static_cast<std::size_t>(status) - 1]));
+    m.capacity.get().set(static_cast<double>(h.capacity));
+    m.evictions.get().set(static_cast<double>(h.evictions)); // mirrors the table's own total
+    m.started_total.get().set(static_cast<double>(h.executions_started));
+    m.ready.get().set(h.ready ? 1 : 0);
+    std::size_t viewers = 0;
+    for (const auto& [seq, live] : live_)
+        viewers += live->stream.viewers();
+    m.viewers.get().set(static_cast<double>(viewers));
+    m.dropped_chunks_total.get().set(static_cast<double>(*m.dropped_chunks));
+    const auto p = platform::read_process_stats();
+    if (p.resident_memory_bytes)
+        m.process_resident_memory.get().set(static_cast<double>(*p.resident_memory_bytes));
+    if (p.open_fds)
+        m.process_open_fds.get().set(static_cast<double>(*p.open_fds));
+    if (p.max_fds)
+        m.process_max_fds.get().set(static_cast<double>(*p.max_fds));
+    if (p.start_time_seconds)
+        m.process_start_time.get().set(*p.start_time_seconds);
+    if (p.cpu_seconds)
+        m.process_cpu.get().set(*p.cpu_seconds);
+    return m.registry.render();
 }
 
 } // namespace spear::service

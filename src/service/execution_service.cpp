@@ -1,6 +1,7 @@
 // The service layer: mode dispatch, admission, and the driver of each execution's state machine.
 #include "service/execution_service.hpp"
 #include "service/live_execution.hpp"
+#include "service/service_metrics.hpp"
 
 #include "core/log.hpp"
 
@@ -115,7 +116,8 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
     , functions_(runtimes.resolve_all(cfg))
     , started_at_(clock_type::now())
     , sync_waiters_gone_(executor_)
-    , all_ended_(executor_) {
+    , all_ended_(executor_)
+    , metrics_(std::make_unique<service_metrics>()) {
     histories_.reserve(cfg.functions.size());
     for (const auto& f : cfg.functions)
         histories_.emplace_back(cfg.history.window, f.expected_ms, cfg.history.default_expected_ms);
@@ -192,8 +194,10 @@ execution_service::find_previous(const core::InvokeFunctionRequest& request,
 std::variant<execution_service::submission, error>
 execution_service::submit(core::InvokeFunctionRequest&& request,
                           const std::shared_ptr<viewer_queue>& viewer) {
-    if (shutting_down_)
+    if (shutting_down_) {
+        metrics_->on_refused(503, "shutting_down");
         return error::make(error_code::unavailable);
+    }
     const auto index = config_.find_function(request.function_name);
     if (!index)
         return error::make(error_code::function_not_found,
@@ -225,6 +229,7 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
                 " bytes) would exceed limits.queued_input_bytes (" + std::to_string(budget) +
                 "); retry later");
         refused.retry_after_ms = estimate;
+        metrics_->on_refused(429, "queued_input_bytes");
         return refused;
     }
 
@@ -238,6 +243,7 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
                                        std::to_string(scheduler_.queued(function)) +
                                        " executions queued (its queue_depth); retry later");
         refused.retry_after_ms = estimate;
+        metrics_->on_refused(429, "queue_full");
         return refused;
     }
     const auto now = clock_type::now();
@@ -246,6 +252,7 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     auto inserted = table_.insert(record, now, wall_now());
     if (auto* refused = std::get_if<error>(&inserted)) {
         scheduler_.withdraw(item);
+        metrics_->on_refused(503, "status_table_full");
         return *refused;
     }
     const auto ref = std::get<core::record_ref>(inserted);
@@ -297,6 +304,8 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
         table_.mark_running(live->ref, now, wall_now());
         auto& history = histories_[live->function];
         history.record_queue_wait(live->fsm.queue_ms());
+        metrics_->on_started(config_.functions[live->function].name,
+                             static_cast<double>(live->fsm.queue_ms()) / 1000.0);
         table_.set_expected_completion(live->ref, now + core::millis(history.typical_ms()));
     }
     if (actions.has(publish_status))
@@ -305,6 +314,7 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
         table_.finish(live->ref, live->fsm.outcome(), now, wall_now());
         live->final = table_.snapshot(live->ref, true, now);
         live->stream.publish_final(*live->final);
+        record_end_metrics(*live, now);
     }
     if (actions.has(record_history))
         histories_[live->function].record_run(live->fsm.run_ms(now));
@@ -321,6 +331,23 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
                 auto waiting = it->second; // perform may erase it from live_
                 perform(waiting, waiting->fsm.on_admitted(now));
             }
+}
+
+void execution_service::record_end_metrics(const live_execution& live, core::steady_time now) {
+    const auto& fsm = live.fsm;
+    const auto status = fsm.outcome().status;
+    std::optional<double> run_s;
+    if (fsm.ran())
+        run_s = static_cast<double>(fsm.run_ms(now)) / 1000.0;
+    const auto total_ms = core::elapsed_ms(fsm.submitted_at(), now);
+    // The estimate's accuracy: only executions that ran to their own end (a cancel or a
+    // shutdown says nothing about how long the function takes).
+    std::optional<double> estimate_error_s;
+    if (fsm.ran() && status != ExecutionStatus::cancelled)
+        estimate_error_s =
+            static_cast<double>(std::abs(total_ms - live.initial_estimate_ms)) / 1000.0;
+    metrics_->on_end(config_.functions[live.function].name, live.request.execution_mode, status,
+                     run_s, static_cast<double>(total_ms) / 1000.0, estimate_error_s);
 }
 
 asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_execution> live) {
@@ -453,7 +480,9 @@ execution_service::start_stream_execution(core::InvokeFunctionRequest request,
 }
 
 std::shared_ptr<viewer_queue> execution_service::make_viewer_queue() const {
-    return std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
+    auto queue = std::make_shared<viewer_queue>(executor_, config_.stream.viewer_queue_messages);
+    queue->count_drops_into(metrics_->dropped_chunks);
+    return queue;
 }
 
 std::optional<error> execution_service::attach_viewer(core::record_ref ref,
@@ -465,6 +494,7 @@ std::optional<error> execution_service::attach_viewer(core::record_ref ref,
                 "execution has the maximum of " +
                     std::to_string(config_.stream.max_viewers_per_execution) + " viewers");
             refused.retry_after_ms = 1000;
+            metrics_->on_refused(429, "viewer_limit");
             return refused;
         }
         live->stream.attach(viewer);

@@ -8,6 +8,7 @@
 #include "core/execution_fsm.hpp"
 #include "core/execution_result.hpp"
 #include "core/invoke_request.hpp"
+#include "core/metrics.hpp"
 #include "core/ring_status_table.hpp"
 #include "core/runtime_history.hpp"
 #include "core/scheduler_policy.hpp"
@@ -26,6 +27,8 @@
 #include <vector>
 
 namespace spear::service {
+
+struct service_metrics;
 
 namespace asio = boost::asio;
 using core::error;
@@ -132,6 +135,12 @@ public:
     std::vector<function_view> functions();
     health_view health();
     const core::config& config() const noexcept { return config_; }
+    /// The appliance's metric registry: the service's families, and transports may add theirs
+    /// (register at start-up, before serving). Lives as long as the service.
+    core::metric_registry& metrics() noexcept;
+    /// Refreshes the gauges (in flight, queued, status table, process) and renders every family
+    /// in the Prometheus text format 0.0.4 (GET /metrics).
+    std::string render_metrics();
 
     /// Graceful shutdown: refuse new submissions, let live sync requests finish within the
     /// grace period, then cancel everything still pending or running and wait (bounded) for
@@ -160,6 +169,8 @@ private:
     find_previous(const core::InvokeFunctionRequest& request, const core::function_config& fn);
     /// Performs what the execution's state machine asked for, in the machine's order.
     void perform(const std::shared_ptr<live_execution>& live, core::execution_actions actions);
+    /// Counts an ended execution in the metrics (status, durations, estimate error).
+    void record_end_metrics(const live_execution& live, core::steady_time now);
     asio::awaitable<void> run_execution(std::shared_ptr<live_execution> live);
     /// Takes an execution's input out of the queued-input total (idempotent) and frees it.
     void release_input(live_execution& live);
@@ -192,6 +203,7 @@ private:
     bool shutting_down_ = false;
     runtime::async_event sync_waiters_gone_; ///< set during shutdown when no sync caller waits
     runtime::async_event all_ended_;         ///< set during shutdown when nothing is live
+    std::unique_ptr<service_metrics> metrics_;
 };
 
 /// The ids of a boot: a random nonce so ids differ across restarts.

@@ -25,6 +25,8 @@ void viewer_queue::push(event_ptr event) {
             events_.erase(oldest_chunk);
             ++dropped_pending_;
             ++dropped_total_;
+            if (drop_sink_)
+                ++*drop_sink_;
         }
     }
     events_.push_back(std::move(event));

@@ -91,12 +91,16 @@ public:
 
     std::uint64_t dropped_total() const noexcept { return dropped_total_; }
     std::size_t size() const noexcept { return events_.size(); }
+    /// Every later drop is also added to `*sink` (the service's total for GET /metrics; shared
+    /// so a queue may outlive the service).
+    void count_drops_into(std::shared_ptr<std::uint64_t> sink) { drop_sink_ = std::move(sink); }
 
 private:
     std::deque<event_ptr> events_;
     std::size_t capacity_;
     std::uint64_t dropped_pending_ = 0;
     std::uint64_t dropped_total_ = 0;
+    std::shared_ptr<std::uint64_t> drop_sink_;
     bool closed_ = false;
     bool left_ = false;
     runtime::async_event ready_; ///< set while an event is queued, or once closed or left

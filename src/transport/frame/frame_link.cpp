@@ -3,6 +3,7 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "core/scope_exit.hpp"
 #include "service/viewer_writer.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -115,9 +116,22 @@ frame_link::frame_link(stream_type stream, std::string name, service::execution_
     , idle_timer_(executor_of(stream_))
     , stall_timer_(executor_of(stream_)) {}
 
+core::metric_family& frame_links_metric(service::execution_service& service) {
+    return service.metrics().gauge("spearlet_frame_links", "Frame links (TCP and serial) open.");
+}
+
+core::metric_family& bad_frames_metric(service::execution_service& service) {
+    return service.metrics().counter("spearlet_frame_bad_frames_total",
+                                     "Frames dropped or refused by the decoder, by reason.",
+                                     {"reason"});
+}
+
 asio::awaitable<void> frame_link::run() {
     auto self = shared_from_this();
     arm_idle_timer();
+    auto& open_links = frame_links_metric(service_).get();
+    open_links.inc();
+    const auto counted = core::scope_exit([&open_links] { open_links.inc(-1); });
     co_await (read_then_drain() && write_loop());
     close(); // wakes the streams still waiting for events; each ends its own execution
     const auto& d = decoder_.stats();
@@ -227,6 +241,7 @@ asio::awaitable<void> frame_link::read_loop() {
 }
 
 asio::awaitable<void> frame_link::on_decode_error(const decode_result& result) {
+    bad_frames_metric(service_).with({std::string(to_string(result.error))}).inc();
     switch (result.error) {
     case decode_error::bad_cobs:
     case decode_error::bad_crc:

@@ -33,6 +33,11 @@ struct link_stats {
     std::uint64_t refused = 0;  ///< Error frames sent
 };
 
+/// The frame transport's metric families (GET /metrics), registered in the service's registry
+/// on first use and shared by every link: links open now, and bad frames by reason.
+core::metric_family& frame_links_metric(service::execution_service& service);
+core::metric_family& bad_frames_metric(service::execution_service& service);
+
 /// A link serves its peer alone: nothing a peer sends (garbage, floods, stalls) reaches
 /// another link. Per link: one reader, one writer (never two writes in flight) with a queue
 /// bounded by max_outstanding, one coroutine per outstanding request.

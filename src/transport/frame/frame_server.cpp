@@ -43,7 +43,10 @@ frame_server::frame_server(asio::io_context& ioc, service::execution_service& se
     : ioc_(ioc)
     , service_(service)
     , config_(config)
-    , acceptor_(ioc) {}
+    , acceptor_(ioc) {
+    frame_links_metric(service).get(); // both families show from the first scrape
+    bad_frames_metric(service);
+}
 
 void frame_server::listen() {
     const auto& fc = config_.frame;

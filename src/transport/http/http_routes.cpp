@@ -203,6 +203,7 @@ enum class handler_id {
     page,      ///< the viewer page
     openapi,   ///< the OpenAPI document
     stats,     ///< SPEAR's monitoring totals
+    metrics,   ///< Prometheus metrics
     execute,   ///< JSON invoke
     raw,       ///< raw-body invoke
     functions, ///< the function list
@@ -229,6 +230,8 @@ const route_row routes[] = {
     {{verb_t::get, "/api/openapi.json", false, true, "SPEAR alias of GET /openapi.json"},
      handler_id::openapi},
     {{verb_t::get, "/monitoring/stats", false, true, "SPEAR execution totals"}, handler_id::stats},
+    {{verb_t::get, "/metrics", false, true, "Prometheus metrics (text format 0.0.4)"},
+     handler_id::metrics},
     {{verb_t::post, "/functions/execute", false, true, "invoke a function (JSON)"},
      handler_id::execute},
     {{verb_t::post, "/functions/{name}/invoke", false, true, "invoke a function (raw body)"},
@@ -306,6 +309,7 @@ asio::awaitable<response> router::handle(request req) {
     case handler_id::page: co_return serve_page(req);
     case handler_id::openapi: co_return serve_openapi(req);
     case handler_id::stats: co_return serve_stats(req);
+    case handler_id::metrics: co_return serve_metrics(req);
     case handler_id::execute: co_return co_await serve_execute(req);
     case handler_id::raw: co_return co_await serve_raw_invoke(req, t);
     case handler_id::functions: co_return serve_functions(req);
@@ -362,6 +366,17 @@ response router::serve_stats(const request& req) {
     body["uptime_ms"] = h.uptime_ms;
     body["timestamp"] = core::format_rfc3339(std::chrono::system_clock::now());
     return json_response(status::ok, body, req);
+}
+
+response router::serve_metrics(const request& req) {
+    // Prometheus text format; the bearer token applies as to the API.
+    response out{status::ok, req.version()};
+    out.set(field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    out.set(field::cache_control, "no-store");
+    out.keep_alive(req.keep_alive());
+    out.body() = service_.render_metrics();
+    out.prepare_payload();
+    return out;
 }
 
 asio::awaitable<response> router::serve_execute(request& req) {

@@ -55,6 +55,7 @@ private:
     response serve_page(const request& req);
     response serve_openapi(const request& req);
     response serve_stats(const request& req);
+    response serve_metrics(const request& req);
     boost::asio::awaitable<response> serve_execute(request& req);
     boost::asio::awaitable<response> serve_raw_invoke(request& req, const request_target& t);
     response serve_functions(const request& req);

@@ -34,6 +34,22 @@ constexpr auto write_timeout = core::limits::http_write_timeout;
 
 void log_exception(std::exception_ptr e) { log::task_ended("http session", e); }
 
+/// The metrics' route label: "/" and the first path segment when it names a route family,
+/// else "other" (a bounded set whatever clients send).
+std::string route_label(std::string_view target) {
+    target = target.substr(0, target.find('?'));
+    if (target.starts_with('/'))
+        target.remove_prefix(1);
+    const auto first = target.substr(0, target.find('/'));
+    static constexpr std::string_view known[] = {"",       "health",    "metrics", "functions",
+                                                 "status", "executions", "stream", "events",
+                                                 "monitoring", "api", "openapi.json"};
+    for (const auto k : known)
+        if (first == k)
+            return "/" + std::string(k);
+    return "other";
+}
+
 } // namespace
 
 http_server::http_server(asio::io_context& ioc, service::execution_service& service,
@@ -44,6 +60,10 @@ http_server::http_server(asio::io_context& ioc, service::execution_service& serv
     , config_(config.http)
     , router_(service, config.http)
     , gate_(config.http)
+    , requests_(service.metrics().counter(
+          "spearlet_http_requests_total",
+          "HTTP requests answered (streams excluded), by route family and status code.",
+          {"route", "code"}))
     , acceptor_(ioc) {}
 
 void http_server::listen() { open_listener(acceptor_, config_.address, config_.port, "HTTP"); }
@@ -164,7 +184,9 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
 
         // Handle: sync invokes and long-polls may take long; they are bounded by the service.
         stream.expires_never();
+        auto route = route_label(parser.get().target());
         auto res = co_await router_.handle(parser.release());
+        requests_.with({std::move(route), std::to_string(res.result_int())}).inc();
         if (stopping_)
             res.keep_alive(false);
         stream.expires_after(write_timeout);

@@ -54,6 +54,7 @@ private:
     const core::http_config& config_;
     router router_;
     request_gate gate_; ///< Host/Origin checks before any route, streams included
+    core::metric_family& requests_; ///< spearlet_http_requests_total{route,code}
     boost::asio::ip::tcp::acceptor acceptor_;
     std::shared_ptr<session_list<session_entry>> sessions_ =
         std::make_shared<session_list<session_entry>>();

@@ -240,6 +240,44 @@ BOOST_FIXTURE_TEST_CASE(a_client_key_is_bound_to_its_request_and_scoped_to_its_f
     BOOST_TEST((std::get<core::error>(status).code == core::error_code::conflict));
 }
 
+BOOST_FIXTURE_TEST_CASE(ended_executions_are_counted_in_the_metrics, service_fixture) {
+    invoke_sync(request("up", "hello"));
+    invoke_sync(request("up", "fail"));
+    auto slow = request("nap", "sleep:10000");
+    slow.timeout_ms = 50;
+    invoke_sync(std::move(slow));
+
+    const auto& m = service.metrics();
+    auto series = [&](std::string_view family, std::vector<std::string> labels) {
+        const auto* f = m.find(family);
+        BOOST_REQUIRE(f);
+        const auto* s = f->find(labels);
+        return s ? *s : core::metric_series{};
+    };
+    BOOST_TEST(series("spearlet_executions_total", {"up", "sync", "completed"}).value == 1);
+    BOOST_TEST(series("spearlet_executions_total", {"up", "sync", "failed"}).value == 1);
+    BOOST_TEST(series("spearlet_executions_total", {"nap", "sync", "timeout"}).value == 1);
+    BOOST_TEST(series("gateway_function_invocation_total", {"up", "200"}).value == 1);
+    BOOST_TEST(series("gateway_function_invocation_total", {"up", "500"}).value == 1);
+    BOOST_TEST(series("gateway_function_invocation_total", {"nap", "504"}).value == 1);
+    BOOST_TEST(series("faas_timeouts_total", {"nap"}).value == 1);
+    BOOST_TEST(series("spearlet_execution_duration_seconds", {"up"}).count == 2u);
+    BOOST_TEST(series("spearlet_queue_wait_seconds", {"up"}).count == 2u);
+    const auto nap = series("spearlet_execution_duration_seconds", {"nap"});
+    BOOST_TEST(nap.count == 1u);
+    BOOST_TEST(nap.value >= 0.05); // it ran until its 50 ms timeout
+    BOOST_TEST(series("spearlet_estimate_error_seconds", {"up"}).count == 2u);
+
+    const auto text = service.render_metrics();
+    BOOST_TEST(text.find("spearlet_executions_running{function=\"nap\"} 0\n") != std::string::npos);
+    BOOST_TEST(text.find("spearlet_status_table_records{status=\"completed\"} 1\n") !=
+               std::string::npos);
+    BOOST_TEST(text.find("gateway_service_count{function_name=\"refused-x\"} 1\n") !=
+               std::string::npos);
+    BOOST_TEST(text.find("\nprocess_resident_memory_bytes ") != std::string::npos);
+    BOOST_TEST(text.find("\nprocess_start_time_seconds ") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(a_config_not_parsed_with_the_registry_is_refused) {
     auto log = std::make_shared<test::fake_log>();
     runtime::registry registry{{test::fake_kind(log)}};
@@ -307,6 +345,13 @@ BOOST_AUTO_TEST_CASE(queued_input_budget_refuses_beyond_it_and_frees_on_start_an
     settle();
     accepted_id(submit("a", "sleep:10002"));
     BOOST_TEST(std::holds_alternative<core::error>(submit("a", "sleep:10003")));
+
+    // Every refusal above is counted by its reason (GET /metrics).
+    const auto* refusals = service.metrics().find("spearlet_refusals_total");
+    BOOST_REQUIRE(refusals);
+    const auto* by_budget = refusals->find({"429", "queued_input_bytes"});
+    BOOST_REQUIRE(by_budget);
+    BOOST_TEST(by_budget->value == 3);
 
     // Shutdown ends everything and frees every byte (ASan checks nothing is left behind).
     asio::co_spawn(io, service.shutdown(0ms), asio::detached);

@@ -70,6 +70,8 @@ BOOST_AUTO_TEST_CASE(events_are_numbered_without_gaps_and_end_with_final) {
 BOOST_AUTO_TEST_CASE(slow_viewer_drops_oldest_chunks_and_is_told) {
     boost::asio::io_context ioc;
     auto q = std::make_shared<viewer_queue>(ioc.get_executor(), 4);
+    auto metrics_total = std::make_shared<std::uint64_t>(5); // other viewers' drops so far
+    q->count_drops_into(metrics_total);
     service::stream_broadcaster b("id", 8, 1024);
     b.attach(q);
     b.publish_status(core::ExecutionStatus::running);
@@ -87,6 +89,7 @@ BOOST_AUTO_TEST_CASE(slow_viewer_drops_oldest_chunks_and_is_told) {
         dropped += i.dropped_before;
     BOOST_TEST(dropped == 8u);
     BOOST_TEST(q->dropped_total() == 8u);
+    BOOST_TEST(*metrics_total == 13u); // the service's total for GET /metrics
 }
 
 BOOST_AUTO_TEST_CASE(late_viewer_gets_replay_of_recent_chunks_then_live) {
