@@ -121,7 +121,7 @@ class BackPressureTest(unittest.TestCase):
                 s.post(f"/executions/{x.json()['execution_id']}/cancel")
 
     def test_table_full_503_then_eviction_410(self):
-        cfg = base_config([sh("sleep 0.5", "half", max_concurrency=2, queue_depth=8),
+        cfg = base_config([sh("sleep 2", "half", max_concurrency=2, queue_depth=8),
                            {"name": "echo", "command": ["cat"]}],
                           status_table={"slots": 2})
         with Spearlet(cfg) as s:
