@@ -6,32 +6,13 @@
 // still work.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { startSpearlet } from "./spearlet_harness.mjs";
 import { createServer } from "node:http";
-import { mkdtempSync, writeFileSync, readFileSync, rmSync, openSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const spearletPath = process.env.SPEARLET;
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-let dir, proc, base, port, browser, evil, dashboard;
+let spearlet, base, port, browser, evil, dashboard;
 let attackHtml = "";
-
-function waitForListen(logPath, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const text = readFileSync(logPath, "utf8");
-      const m = text.match(/serving HTTP on (http:\/\/[0-9.]+:(\d+))/);
-      if (m) return resolve([m[1], Number(m[2])]);
-      if (proc.exitCode !== null) return reject(new Error("spearlet exited: " + text));
-      if (Date.now() > deadline) return reject(new Error("spearlet did not start: " + text));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
 
 /// A server of the attack page on its own loopback port: another origin than spearlet's.
 async function pageServer() {
@@ -83,8 +64,6 @@ async function executionsOf(name) {
 }
 
 before(async () => {
-  assert.ok(spearletPath, "SPEARLET must name the binary");
-  dir = mkdtempSync(join(tmpdir(), "spear-browser-defences-"));
   // The attacker's page and a trusted dashboard, each on its own port (= own origin).
   evil = await pageServer();
   dashboard = await pageServer();
@@ -94,12 +73,8 @@ before(async () => {
       { name: "mark", command: ["/bin/sh", "-c", "echo ran"] },
     ],
   };
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  const logPath = join(dir, "spearlet.log");
-  writeFileSync(logPath, "");
-  const log = openSync(logPath, "a");
-  proc = spawn(spearletPath, ["--config", join(dir, "config.json")], { stdio: ["ignore", log, log] });
-  [base, port] = await waitForListen(logPath, 20000);
+  spearlet = await startSpearlet(config, "spear-browser-defences-");
+  ({ base, port } = spearlet);
   attackHtml = attackScript(base);
   browser = await chromium.launch({
     executablePath: chromiumPath,
@@ -112,12 +87,7 @@ before(async () => {
 after(async () => {
   if (browser) await browser.close();
   for (const server of [evil, dashboard]) if (server) server.close();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (spearlet) await spearlet.stop();
 });
 
 test("a page from another origin can neither run a function nor read results", async () => {

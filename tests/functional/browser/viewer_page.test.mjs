@@ -2,34 +2,14 @@
 // downloaded browser) against the real spearlet on loopback. Node's test runner.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
-import { mkdtempSync, writeFileSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { startSpearlet } from "./spearlet_harness.mjs";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const spearletPath = process.env.SPEARLET;
 const chromiumPath = process.env.CHROMIUM || "/usr/bin/chromium";
-let dir, proc, base, browser;
-
-function waitForListen(logPath, timeoutMs) {
-  const deadline = Date.now() + timeoutMs;
-  return new Promise((resolve, reject) => {
-    const poll = () => {
-      const text = readFileSync(logPath, "utf8");
-      const m = text.match(/serving HTTP on (http:\/\/[0-9.]+:\d+)/);
-      if (m) return resolve(m[1]);
-      if (proc.exitCode !== null) return reject(new Error("spearlet exited: " + text));
-      if (Date.now() > deadline) return reject(new Error("spearlet did not start: " + text));
-      setTimeout(poll, 20);
-    };
-    poll();
-  });
-}
+let spearlet, dir, base, browser;
 
 before(async () => {
-  assert.ok(spearletPath, "SPEARLET must name the binary");
-  dir = mkdtempSync(join(tmpdir(), "spear-browser-"));
   const config = {
     http: { address: "127.0.0.1", port: 0 },
     functions: [
@@ -38,13 +18,8 @@ before(async () => {
       { name: "fails", command: ["/bin/sh", "-c", "echo oops; exit 5"] },
     ],
   };
-  writeFileSync(join(dir, "config.json"), JSON.stringify(config));
-  const logPath = join(dir, "spearlet.log");
-  writeFileSync(logPath, "");
-  const { openSync } = await import("node:fs");
-  const log = openSync(logPath, "a");
-  proc = spawn(spearletPath, ["--config", join(dir, "config.json")], { stdio: ["ignore", log, log] });
-  base = await waitForListen(logPath, 20000);
+  spearlet = await startSpearlet(config, "spear-browser-");
+  ({ dir, base } = spearlet);
   browser = await chromium.launch({
     executablePath: chromiumPath,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -55,12 +30,7 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (proc && proc.exitCode === null) {
-    const exited = new Promise((r) => proc.once("exit", r));
-    proc.kill("SIGTERM");
-    await exited;
-  }
-  if (dir) rmSync(dir, { recursive: true, force: true });
+  if (spearlet) await spearlet.stop();
 });
 
 test("page streams lines as they arrive, then the final status", async () => {
