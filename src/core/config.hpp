@@ -19,6 +19,9 @@ struct node_config {
     std::string id = "spear-edge";
     /// Reserved for durable results (a later version); read and checked, not used yet.
     std::string data_dir;
+    /// "plain" (one "TIME LEVEL message" line each) or "json" (one object a line, for
+    /// journald/Loki); `--log-format` on the command line wins over it.
+    std::string log_format = "plain";
 };
 
 struct http_config {
