@@ -1,9 +1,21 @@
 // The shared field readers of config parsing (core and runtime kinds).
 #include "core/config_reader.hpp"
 
+#include <boost/json/serialize.hpp>
+#include <boost/json/string.hpp>
+
 #include <algorithm>
 
 namespace spear::core::fields {
+
+std::string field_path(std::string_view prefix, std::string_view key) {
+    const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+    const std::string name = plain ? std::string(key) : json::serialize(json::string(key));
+    return prefix.empty() ? name : std::string(prefix) + "." + name;
+}
 
 bool no_nul(std::string_view s) {
     return s.find('\0') == std::string_view::npos;

@@ -45,6 +45,11 @@ inline constexpr text_rule non_empty_text{non_empty, "must be a non-empty string
 
 // --- Reading ------------------------------------------------------------------------------
 
+/// `prefix.key`, or `key` at the top level. A key that is not a plain name (empty, or with
+/// characters other than [A-Za-z0-9_-]) is written as a JSON string, so the path still says
+/// which field: `functions[0].""`, `http."a.b"`.
+std::string field_path(std::string_view prefix, std::string_view key);
+
 /// One JSON object being read: hands out fields by name, remembers which names exist, and
 /// reports every other field as unknown when finished (or hands them on: rest()).
 class object_reader {
@@ -60,9 +65,7 @@ public:
         return object_.if_contains(key);
     }
     bool has(std::string_view key) const { return object_.contains(key); }
-    std::string at(std::string_view key) const {
-        return path_.empty() ? std::string(key) : path_ + "." + std::string(key);
-    }
+    std::string at(std::string_view key) const { return field_path(path_, key); }
     const std::string& path() const noexcept { return path_; }
     void fail(std::string_view key, std::string reason) { fail_at(at(key), std::move(reason)); }
     void fail_at(std::string path, std::string reason) {

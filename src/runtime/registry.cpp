@@ -87,13 +87,13 @@ std::optional<function_spec> registry::resolve(const core::function_config& f,
             continue;
         const runtime_kind* owner = owner_of(key);
         if (kind && owner && owner != kind)
-            errors.push_back({path + "." + std::string(key),
+            errors.push_back({core::fields::field_path(path, key),
                               "only for " + owner->name + " functions (this one's runtime is " +
                                   kind->name + ")"});
         else if (kind)
             own.emplace(key, field.value());
         else if (!owner)
-            errors.push_back({path + "." + std::string(key), "unknown field"});
+            errors.push_back({core::fields::field_path(path, key), "unknown field"});
     }
     if (!kind)
         return std::nullopt;

@@ -415,7 +415,13 @@ std::string stream_error_text(const error& e) {
 json::object error_body(const error& e) {
     json::object inner;
     inner["code"] = core::to_string(e.code);
-    inner["message"] = e.message.empty() ? std::string(core::default_message(e.code)) : e.message;
+    std::string message = e.message.empty() ? std::string(core::default_message(e.code)) : e.message;
+    // A message may quote what a client sent; the body must stay valid JSON (UTF-8) anyway.
+    if (!core::is_valid_utf8(message))
+        for (auto& c : message)
+            if (static_cast<unsigned char>(c) >= 0x80)
+                c = '?';
+    inner["message"] = std::move(message);
     json::object o;
     o["error"] = std::move(inner);
     return o;

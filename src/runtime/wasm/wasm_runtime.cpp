@@ -250,7 +250,7 @@ wasm_runtime::cached(const function_spec& function, std::string& error) {
         cache_.insert_or_assign(&function, module);
     else
         failed_.emplace(&function,
-                        std::make_shared<const failed_module>(key, std::move(stamp), error));
+                        std::make_shared<const failed_module>(failed_module{key, std::move(stamp), error}));
     return module;
 }
 

@@ -26,8 +26,13 @@ std::string lower(std::string_view s) {
 }
 
 /// At most `n` bytes of client text for an error message (the JSON encoder escapes it).
+/// A header value as an error message quotes it: its first `n` bytes, each byte outside
+/// printable ASCII shown as '?' (the message goes into a JSON string: no raw bytes).
 std::string quoted(std::string_view text, std::size_t n = 100) {
-    return "'" + std::string(text.substr(0, n)) + (text.size() > n ? "...'" : "'");
+    std::string out = "'";
+    for (const char c : text.substr(0, n))
+        out.push_back(c >= 0x20 && c < 0x7f ? c : '?');
+    return out + (text.size() > n ? "...'" : "'");
 }
 
 std::uint16_t default_port(std::string_view scheme) { return scheme == "https" ? 443 : 80; }
