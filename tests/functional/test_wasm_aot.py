@@ -132,6 +132,17 @@ class AotCacheAndToolchainTest(unittest.TestCase):
         self.assertIn("functions[0].tier", p.stderr)
         self.assertIn("fuel applies to the interpreter tier only", p.stderr)
 
+    def test_the_default_config_runs_the_primes_demo_compiled(self):
+        cache = os.path.join(self.tmp.name, "xdg")
+        with Spearlet(None, args=["--port", "0", "--frame-port", "0"],
+                      env={"XDG_CACHE_HOME": cache}, start_timeout=60) as s:
+            fns = {f["name"]: f for f in s.get("/functions").json()["functions"]}
+            cfg = fns["wasm-primes"]["runtime_config"]
+            self.assertEqual((cfg["tier"], cfg["tier_in_use"]), ("auto", "aot"))
+            res = s.execute("wasm-primes", "100000").json()["result"]
+            self.assertEqual(res["output"]["data"], "9592 primes up to 100000\n")
+        self.assertEqual(len(glob.glob(os.path.join(cache, "spear-edge", "wasm-aot", "*.so"))), 1)
+
     def test_compile_subcommand(self):
         out = os.path.join(self.tmp.name, "echo.so")
         p = subprocess.run([SPEARLET, "compile", self.module, "-o", out],

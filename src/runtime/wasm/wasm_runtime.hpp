@@ -41,8 +41,8 @@ std::string resolve_module_path(std::string_view configured);
 std::optional<std::string> validate_wasm_function(const function_spec& function,
                                                   const wasm_runtime_options& options = {});
 
-/// Where compiled modules are cached: node.data_dir/wasm-aot, else $XDG_CACHE_HOME/spear-edge/
-/// wasm-aot, else /tmp/spear-edge-aot-<uid>; `version` (the appliance's) is part of the key.
+/// Where compiled modules are cached: node.data_dir/wasm-aot, else $CACHE_DIRECTORY/wasm-aot,
+/// else $XDG_CACHE_HOME/spear-edge/wasm-aot, else /tmp/spear-edge-aot-<uid>; `version` (the appliance's) is part of the key.
 void configure_wasm_aot_cache(const std::string& data_dir, const std::string& version);
 
 /// `spearlet compile`: validates the module as a function's first run would (default limits),

@@ -432,6 +432,9 @@ std::optional<std::string> cache_dir(std::string& error) {
     bool private_tmp = false;
     if (!configured_data_dir.empty()) {
         dir = configured_data_dir + "/wasm-aot";
+    } else if (const char* systemd = std::getenv("CACHE_DIRECTORY"); systemd && *systemd == '/') {
+        // systemd's CacheDirectory= (several paths are ':'-separated: the first is ours).
+        dir = std::string(systemd).substr(0, std::string(systemd).find(':')) + "/wasm-aot";
     } else if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') {
         dir = std::string(xdg) + "/spear-edge/wasm-aot";
     } else {

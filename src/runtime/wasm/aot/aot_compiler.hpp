@@ -33,7 +33,8 @@ std::optional<std::string> compile_module(const toolchain& tools, const std::str
                                           const std::string& out_path);
 
 /// Where compiled modules are kept: `data_dir`/wasm-aot when the config sets node.data_dir,
-/// else $XDG_CACHE_HOME/spear-edge/wasm-aot, else /tmp/spear-edge-aot-<uid>. `version` is the
+/// else $CACHE_DIRECTORY/wasm-aot (systemd's CacheDirectory=), else
+/// $XDG_CACHE_HOME/spear-edge/wasm-aot, else /tmp/spear-edge-aot-<uid>. `version` is the
 /// appliance's, part of every cache key. Call once at start (and by --check-config).
 void configure_cache(const std::string& data_dir, const std::string& version);
 /// The cache directory, created (mode 0700) if needed; nullopt and `error` when it cannot be
