@@ -233,7 +233,7 @@ class AotWorkerSandboxTest(unittest.TestCase):
         cls.tmp.cleanup()
 
     def run_worker(self, call):
-        return subprocess.run([WORKER, self.probe], input=worker_request([call]),
+        return subprocess.run([WORKER, self.probe, "16"], input=worker_request([call]),
                               capture_output=True, timeout=30, env={})
 
     def test_an_allowed_path_completes(self):
@@ -294,23 +294,37 @@ class AotWorkerLifetimeTest(unittest.TestCase):
     def workers(self):
         return children_of(self.s.proc.pid)
 
+    def spares(self):
+        """The idle workers (one per function, started ahead of need), once both are up."""
+        self.assertTrue(wait_until(lambda: len(self.workers()) == 2, timeout=10), self.workers())
+        return self.workers()
+
     def test_timeout_kills_the_worker(self):
+        before = self.spares()
         t0 = time.monotonic()
         res = self.s.execute("primes", "4000000000").json()["result"]
         self.assertEqual((res["status"], res["error_code"]), ("timeout", "timeout"))
         self.assertLess(time.monotonic() - t0, 5)
-        self.assertTrue(wait_until(lambda: not self.workers(), timeout=5), self.workers())
+        # The worker that ran (one of the spares) is gone; a new spare took its place.
+        after = self.spares()
+        self.assertEqual(len(before - after), 1, (before, after))
+        for pid in before - after:
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), pid)
 
     def test_cancel_kills_the_worker(self):
+        before = self.spares()
         eid = self.s.execute("primes_long", "4000000000", mode="async").json()["execution_id"]
         self.assertTrue(wait_until(
             lambda: self.s.get(f"/status/{eid}").json()["status"] == "running", timeout=10))
-        self.assertTrue(wait_until(lambda: len(self.workers()) == 1, timeout=5))
+        self.assertTrue(wait_until(lambda: len(self.workers()) == 3, timeout=5), self.workers())
         t0 = time.monotonic()
         self.assertEqual(self.s.post(f"/executions/{eid}/cancel").status, 200)
         self.assertEqual(self.s.wait_status(eid, timeout=10)["status"], "cancelled")
         self.assertLess(time.monotonic() - t0, 2.0)
-        self.assertTrue(wait_until(lambda: not self.workers(), timeout=5), self.workers())
+        after = self.spares()
+        self.assertEqual(len(before - after), 1, (before, after))
+        for pid in before - after:
+            self.assertFalse(os.path.exists(f"/proc/{pid}"), pid)
 
 
 if __name__ == "__main__":

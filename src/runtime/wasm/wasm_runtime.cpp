@@ -336,6 +336,27 @@ wasm_runtime::cached(const function_spec& function, std::string& error) {
     return module;
 }
 
+platform::spawn_result wasm_runtime::take_worker(const function_spec& function,
+                                                const aot_choice& choice) {
+    const auto pages = settings_of(function).max_memory_pages;
+    platform::spawn_result taken;
+    if (auto spare = spares_.find(&function); spare != spares_.end()) {
+        // A spare that died (it could not load the module) is reaped here; a fresh worker
+        // then reports why.
+        if (!spare->second.has_exited())
+            taken.child = std::move(spare->second);
+        spares_.erase(spare);
+    }
+    if (taken.child.pid() <= 0)
+        taken = wasm::aot::spawn_worker(choice.worker, choice.module_so, pages);
+    if (!taken.failure) {
+        auto next = wasm::aot::spawn_worker(choice.worker, choice.module_so, pages);
+        if (!next.failure)
+            spares_.insert_or_assign(&function, std::move(next.child));
+    }
+    return taken;
+}
+
 std::optional<std::string> wasm_runtime::preload(const function_spec& function) {
     std::string error;
     if (cached(function, error))
@@ -359,6 +380,9 @@ void wasm_runtime::prepare(const function_spec& function) {
     const std::string who = "wasm function '" + function.common.name + "': ";
     if (choice) {
         log::info(who + "tier aot: " + note);
+        auto spare = wasm::aot::spawn_worker(choice->worker, choice->module_so, f.max_memory_pages);
+        if (!spare.failure)
+            spares_.insert_or_assign(&function, std::move(spare.child));
         aot_.insert_or_assign(&function, std::move(*choice));
     } else if (f.tier == "aot") {
         log::error(who + "tier aot is not available: " + problem);
@@ -402,12 +426,15 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
         for (const auto& [guest, host_dir] : fn.mapped_dirs)
             work.mapped_dirs.emplace_back(guest, host_dir);
         work.input = std::move(request.input);
-        // Copies: the map may change while this run waits (it does not today: prepare runs
-        // before any run).
-        auto worker = compiled->second.worker;
-        auto module_so = compiled->second.module_so;
-        co_return co_await wasm::aot::run_in_worker(std::move(worker), std::move(module_so),
-                                                    std::move(work), request, sink, cancel);
+        auto started = take_worker(spec, compiled->second);
+        if (started.failure) {
+            log::error("wasm function '" + spec.common.name + "': cannot start the AOT worker: " +
+                       std::generic_category().message(started.failure->error));
+            co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                              "the wasm AOT worker could not be started");
+        }
+        co_return co_await wasm::aot::run_in_worker(std::move(started.child), std::move(work),
+                                                    request, sink, cancel);
     }
 
     wasm::wasi_config config;

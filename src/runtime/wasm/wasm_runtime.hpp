@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/limits.hpp"
+#include "platform/child_process.hpp"
 #include "runtime/runtime.hpp"
 
 #include <chrono>
@@ -104,6 +105,11 @@ private:
     /// Functions settled on the AOT tier at prepare(), and those whose "aot" tier failed there.
     std::unordered_map<const function_spec*, aot_choice> aot_;
     std::unordered_map<const function_spec*, std::string> aot_failed_;
+    /// One worker per AOT function started ahead of need, its module loaded, waiting for a
+    /// request: a run takes it and starts the next (killed and reaped with the runtime).
+    std::unordered_map<const function_spec*, platform::child_process> spares_;
+    /// The worker for the next run of `function`: its spare if alive, else a new one.
+    platform::spawn_result take_worker(const function_spec& function, const aot_choice& choice);
     std::size_t module_reads_ = 0;
 };
 

@@ -18,6 +18,7 @@
 #include <signal.h>
 
 #include <array>
+#include <cstdlib>
 #include <optional>
 
 namespace spear::runtime::wasm::aot {
@@ -233,28 +234,27 @@ std::string memory_note(std::uint64_t pages, std::uint64_t limit, bool always) {
            " pages in use, max_memory_pages)";
 }
 
-asio::awaitable<execution_outcome> run_in_worker(std::string worker, std::string module_so,
-                                                 worker_request work, const run_request& request,
-                                                 output_sink& sink, cancel_signal& cancel) {
-    if (cancel.requested())
-        co_return outcome(ExecutionStatus::cancelled, error_code::none, "cancelled");
+platform::spawn_result spawn_worker(const std::string& worker, const std::string& module_so,
+                                    std::uint32_t max_pages) {
     platform::spawn_options options;
-    options.argv = {worker, module_so};
+    options.argv = {worker, module_so, std::to_string(max_pages)};
     // The worker's environment is empty (the guest's is in the request); a sanitizer build
     // passes its options on.
     for (const char* key : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"})
         if (const char* v = std::getenv(key))
             options.env.push_back(std::string(key) + "=" + v);
-    auto spawned = platform::spawn_child(options);
-    if (spawned.failure) {
-        log::error("wasm function '" + request.function->common.name +
-                   "': cannot start the AOT worker: " +
-                   std::generic_category().message(spawned.failure->error));
-        co_return outcome(ExecutionStatus::failed, error_code::function_failed,
-                          "the wasm AOT worker could not be started");
-    }
+    return platform::spawn_child(options);
+}
+
+asio::awaitable<execution_outcome> run_in_worker(platform::child_process child,
+                                                 worker_request work, const run_request& request,
+                                                 output_sink& sink, cancel_signal& cancel) {
     const auto ex = co_await asio::this_coro::executor;
-    worker_io io(ex, std::move(spawned.child));
+    worker_io io(ex, std::move(child));
+    if (cancel.requested()) {
+        io.child.signal_group(SIGKILL); // destroyed with io: reaped
+        co_return outcome(ExecutionStatus::cancelled, error_code::none, "cancelled");
+    }
     auto result = co_await (feed(io.stdin_pipe, encode(work)) && read_frames(io, sink) &&
                             read_diagnostics(io) && supervise(io, request, cancel));
     co_return result;

@@ -3,6 +3,7 @@
 // stdout streamed to the sink as they come, timeout and cancel killing the worker.
 #pragma once
 
+#include "platform/child_process.hpp"
 #include "runtime/runtime.hpp"
 #include "runtime/wasm/aot/aot_protocol.hpp"
 
@@ -10,10 +11,19 @@
 
 namespace spear::runtime::wasm::aot {
 
-/// Outcomes as the interpreter's (docs/wasm.md "Outcomes"): completed / failed with the exit
-/// code / failed "wasm trap: ..." with the memory note / timeout / cancelled; a worker that
-/// dies without a last frame fails with how it died (SIGSYS: a forbidden system call).
-asio::awaitable<core::execution_outcome> run_in_worker(std::string worker, std::string module_so,
+/// Starts a worker for `module_so` (vfork + exec, its own process group, nothing inherited
+/// but the three pipes, an empty environment): it limits itself, loads the module and waits
+/// for its request on stdin. The wasm runtime keeps one such spare per function, started ahead
+/// of need, so a run does not wait for exec and dlopen.
+platform::spawn_result spawn_worker(const std::string& worker, const std::string& module_so,
+                                    std::uint32_t max_pages);
+
+/// Runs `work` in `child` (from spawn_worker, for the same max_memory_pages). Outcomes as the
+/// interpreter's (docs/wasm.md "Outcomes"): completed / failed with the exit code / failed
+/// "wasm trap: ..." with the memory note / timeout / cancelled (the worker's group is killed
+/// at once); a worker that dies without a last frame fails with how it died (SIGSYS: a
+/// forbidden system call). The worker is reaped before this returns.
+asio::awaitable<core::execution_outcome> run_in_worker(platform::child_process child,
                                                        worker_request work,
                                                        const run_request& request,
                                                        output_sink& sink, cancel_signal& cancel);

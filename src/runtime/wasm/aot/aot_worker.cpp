@@ -1,10 +1,12 @@
 // spear-wasm-worker: runs one execution of a compiled wasm module (a .so from `spearlet
 // compile`) in its own process, so native guest code never runs on the appliance's thread.
-// Reads the request (aot_protocol.hpp) from stdin to end of file, limits itself (memory,
-// open files, no core dumps), loads the module, binds its imports to the same WASI layer as
-// the interpreter (wasi_context), instantiates it, installs a seccomp filter allowing only what
-// that layer needs, runs the entry calls, and reports output and outcome as frames on stdout.
-// Usage: spear-wasm-worker MODULE.so   (started by the wasm runtime; not meant for people)
+// Limits itself (memory, open files, no processes, no core dumps), loads the module and binds
+// its imports to the same WASI layer as the interpreter (wasi_context), all before it reads the
+// request (aot_protocol.hpp) from stdin to end of file (so a spare worker started ahead of need
+// waits there); then opens the mapped directories, instantiates the module, installs a seccomp
+// filter allowing only what that layer needs, runs the entry calls, and reports output and
+// outcome as frames on stdout.
+// Usage: spear-wasm-worker MODULE.so MAX_PAGES   (started by the wasm runtime, not by people)
 #include "core/limits.hpp"
 #include "runtime/wasm/aot/aot_abi.h"
 #include "runtime/wasm/aot/aot_protocol.hpp"
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <stdexcept>
@@ -218,19 +221,19 @@ bool install_seccomp(std::string& error) {
 } // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        const char usage[] = "usage: spear-wasm-worker MODULE.so (run by spearlet)\n";
+    // Started ahead of need (a spare per function, see aot_runner.hpp): everything that does
+    // not depend on the request happens before it is read, so a run pays only for its own part.
+    char* end = nullptr;
+    const unsigned long max_pages = argc == 3 ? std::strtoul(argv[2], &end, 10) : 0;
+    if (argc != 3 || *end != '\0' || max_pages == 0 || max_pages > 65536) {
+        const char usage[] = "usage: spear-wasm-worker MODULE.so MAX_PAGES (run by spearlet)\n";
         (void)!::write(2, usage, sizeof usage - 1);
         return 2;
     }
-    const auto request = aot::decode(read_stdin());
-    if (!request)
-        finish_error("the worker got a malformed request");
-    ::close(0);
 
     // Limits before anything of the module runs. The guest's memory is capped by its maximum
     // pages inside the module; these bound the worker as a whole.
-    const std::uint64_t guest_bytes = std::uint64_t(request->max_memory_pages) << 16;
+    const std::uint64_t guest_bytes = std::uint64_t(max_pages) << 16;
     if (!sanitized) {
         set_limit(RLIMIT_DATA, guest_bytes + worker_overhead_bytes);
         set_limit(RLIMIT_AS, guard_reservation_bytes + guest_bytes + 4 * worker_overhead_bytes);
@@ -263,6 +266,14 @@ int main(int argc, char** argv) {
             finish_error(error);
         ctx.bindings.push_back(*fn);
     }
+    // Now the request (the runtime writes it whole, then closes the pipe).
+    const auto request = aot::decode(read_stdin());
+    if (!request)
+        finish_error("the worker got a malformed request");
+    ::close(0);
+    if (request->max_memory_pages != max_pages)
+        finish_error("the worker was started for another max_memory_pages");
+
     std::vector<std::uint32_t> calls;
     for (const auto& name : request->calls) {
         std::uint32_t found = module->export_count;
