@@ -349,12 +349,16 @@ platform::spawn_result wasm_runtime::take_worker(const function_spec& function,
     }
     if (taken.child.pid() <= 0)
         taken = wasm::aot::spawn_worker(choice.worker, choice.module_so, pages);
-    if (!taken.failure) {
-        auto next = wasm::aot::spawn_worker(choice.worker, choice.module_so, pages);
-        if (!next.failure)
-            spares_.insert_or_assign(&function, std::move(next.child));
-    }
     return taken;
+}
+
+void wasm_runtime::refill_spare(const function_spec& function, const aot_choice& choice) {
+    if (spares_.contains(&function))
+        return;
+    auto next = wasm::aot::spawn_worker(choice.worker, choice.module_so,
+                                        settings_of(function).max_memory_pages);
+    if (!next.failure)
+        spares_.insert_or_assign(&function, std::move(next.child));
 }
 
 std::optional<std::string> wasm_runtime::preload(const function_spec& function) {
@@ -433,8 +437,21 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
             co_return outcome(ExecutionStatus::failed, error_code::function_failed,
                               "the wasm AOT worker could not be started");
         }
-        co_return co_await wasm::aot::run_in_worker(std::move(started.child), std::move(work),
-                                                    request, sink, cancel);
+        auto result = co_await wasm::aot::run_in_worker(std::move(started.child),
+                                                        std::move(work), request, sink, cancel);
+        // The next run's worker starts after this one, and after its result has gone out
+        // (posted): its start (vfork + exec on this thread, then exec, dlopen, instantiate:
+        // ~1-2 ms of CPU) neither delays the answer nor competes with this run.
+        const auto executor = co_await asio::this_coro::executor;
+        std::weak_ptr<bool> alive = alive_;
+        const function_spec* function = &spec;
+        asio::post(executor, [this, alive, function] {
+            if (alive.expired())
+                return;
+            if (const auto still = aot_.find(function); still != aot_.end())
+                refill_spare(*function, still->second);
+        });
+        co_return result;
     }
 
     wasm::wasi_config config;

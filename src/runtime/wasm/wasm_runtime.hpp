@@ -105,11 +105,16 @@ private:
     /// Functions settled on the AOT tier at prepare(), and those whose "aot" tier failed there.
     std::unordered_map<const function_spec*, aot_choice> aot_;
     std::unordered_map<const function_spec*, std::string> aot_failed_;
-    /// One worker per AOT function started ahead of need, its module loaded, waiting for a
-    /// request: a run takes it and starts the next (killed and reaped with the runtime).
+    /// One worker per AOT function started ahead of need, its module loaded and instantiated,
+    /// waiting for a request: a run takes it, and starts the next once it ends (killed and
+    /// reaped with the runtime).
     std::unordered_map<const function_spec*, platform::child_process> spares_;
-    /// The worker for the next run of `function`: its spare if alive, else a new one.
+    /// Expires with the runtime: a posted refill_spare finds it gone and does nothing.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    /// The worker for a run of `function`: its spare if alive, else a new one.
     platform::spawn_result take_worker(const function_spec& function, const aot_choice& choice);
+    /// Starts the function's spare worker unless it has one.
+    void refill_spare(const function_spec& function, const aot_choice& choice);
     std::size_t module_reads_ = 0;
 };
 

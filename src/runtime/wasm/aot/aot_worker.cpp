@@ -1,11 +1,11 @@
 // spear-wasm-worker: runs one execution of a compiled wasm module (a .so from `spearlet
 // compile`) in its own process, so native guest code never runs on the appliance's thread.
-// Limits itself (memory, open files, no processes, no core dumps), loads the module and binds
-// its imports to the same WASI layer as the interpreter (wasi_context), all before it reads the
-// request (aot_protocol.hpp) from stdin to end of file (so a spare worker started ahead of need
-// waits there); then opens the mapped directories, instantiates the module, installs a seccomp
-// filter allowing only what that layer needs, runs the entry calls, and reports output and
-// outcome as frames on stdout.
+// Limits itself (memory, open files, no processes, no core dumps), loads the module, binds its
+// imports to the same WASI layer as the interpreter (wasi_context), instantiates it and installs
+// a seccomp filter allowing only what that layer needs, all before it reads the request
+// (aot_protocol.hpp) from stdin to end of file (so a spare worker started ahead of need waits
+// there, ready); then opens the mapped directories (read-only), runs the entry calls, and
+// reports output and outcome as frames on stdout.
 // Usage: spear-wasm-worker MODULE.so MAX_PAGES   (started by the wasm runtime, not by people)
 #include "core/limits.hpp"
 #include "runtime/wasm/aot/aot_abi.h"
@@ -108,6 +108,9 @@ struct call_context {
 void host_call(void* ctx, std::uint32_t index, const std::uint64_t* params,
                std::uint64_t* results, std::uint8_t* memory, std::uint64_t memory_size) {
     auto& c = *static_cast<call_context*>(ctx);
+    if (!c.wasi) // a start function run while the module is instantiated, before any request
+        finish_error("the module's start function calls WASI while it is instantiated: not "
+                     "supported in the aot tier (use the interpreter)");
     const auto r = c.wasi->call(c.bindings.at(index), params, results,
                                 wasm::memory_view{memory, memory_size});
     switch (r.action) {
@@ -188,7 +191,7 @@ bool install_seccomp(std::string& error) {
     // signal handler (harmless reads, allowed only in those builds).
     if (sanitized)
         for (const int nr : {SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield),
-                             SCMP_SYS(readlink), SCMP_SYS(getrlimit)})
+                             SCMP_SYS(readlink), SCMP_SYS(getrlimit), SCMP_SYS(pipe2)})
             allow(nr);
     // Memory: never executable (the module's code is mapped already).
     if (rc == 0)
@@ -266,6 +269,16 @@ int main(int argc, char** argv) {
             finish_error(error);
         ctx.bindings.push_back(*fn);
     }
+    char error[512] = {0};
+    if (module->instantiate(host_call, &ctx, static_cast<std::uint32_t>(max_pages), error,
+                            sizeof error) != 0)
+        finish_error(error);
+    // From here on only what the WASI layer needs (the mapped directories are opened below,
+    // read-only, which the filter allows).
+    std::string why;
+    if (!install_seccomp(why))
+        finish_error(why);
+
     // Now the request (the runtime writes it whole, then closes the pipe).
     const auto request = aot::decode(read_stdin());
     if (!request)
@@ -298,14 +311,6 @@ int main(int argc, char** argv) {
         finish_error(e.what());
     }
     ctx.wasi = &*wasi;
-
-    char error[512] = {0};
-    if (module->instantiate(host_call, &ctx, request->max_memory_pages, error, sizeof error) != 0)
-        finish_error(error);
-
-    std::string why;
-    if (!install_seccomp(why))
-        finish_error(why);
 
     std::int32_t result = 0;
     for (const auto index : calls) {
