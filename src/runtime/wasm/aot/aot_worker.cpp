@@ -187,8 +187,9 @@ bool install_seccomp(std::string& error) {
           SCMP_SYS(exit_group), SCMP_SYS(rt_sigreturn), SCMP_SYS(rt_sigprocmask),
           SCMP_SYS(sigaltstack), SCMP_SYS(futex), SCMP_SYS(getpid), SCMP_SYS(gettid)})
         allow(nr);
-    // A sanitizer build's runtime looks at the CPUs and maps when a trap longjmps out of the
-    // signal handler (harmless reads, allowed only in those builds).
+    // A sanitizer build's runtime looks at the CPUs, the maps and the stack limit when a trap
+    // longjmps out of the signal handler, and probes memory through a pipe (harmless, and
+    // allowed only in those builds).
     if (sanitized)
         for (const int nr : {SCMP_SYS(sched_getaffinity), SCMP_SYS(sched_yield),
                              SCMP_SYS(readlink), SCMP_SYS(getrlimit), SCMP_SYS(pipe2)})
