@@ -1,7 +1,8 @@
 """The wasm AOT tier (issue 15) beyond the shared suite of test_wasm.py (which runs every wasm
 test in both tiers): the compiled-module cache (hit, and a new compile when the module
-changes), the fallback of "auto" and the refusal of "aot" without a C compiler, the worker's
-seccomp filter refusing forbidden system calls (probes linked against the worker's ABI), and a
+changes), the fallback of "auto" and the refusal of "aot" without a C compiler, the default
+config's primes demo compiled, `spearlet compile`, the worker's seccomp filter refusing
+forbidden system calls and its descriptors (probes linked against the worker's ABI), and a
 CPU-bound guest's worker gone after a timeout and after a cancel.
 """
 import glob
@@ -182,15 +183,21 @@ static int call(uint32_t index, int32_t* result, const char** message) {
   case 4: if (fork() >= 0) *result = 1; break;
   case 5: if (mmap(0, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
               != MAP_FAILED) *result = 1; break;
+  case 6: /* descriptors open beyond stdin, stdout and stderr */
+    *result = 0;
+    for (int fd = 3; fd < 1024; ++fd)
+      if (fcntl(fd, F_GETFD) >= 0) ++*result;
+    break;
   }
   return 0;
 }
 static void pages(uint32_t* p, uint32_t* m) { *p = 0; *m = 0; }
 static const struct spear_aot_import imports[] = {{0, 0, 0, 0}};
 static const struct spear_aot_export exports[] = {
-  {"ok", 1}, {"socket", 1}, {"open_write", 1}, {"exec", 1}, {"fork", 1}, {"mmap_exec", 1}};
+  {"ok", 1}, {"socket", 1}, {"open_write", 1}, {"exec", 1}, {"fork", 1}, {"mmap_exec", 1},
+  {"fds", 1}};
 __attribute__((visibility("default"))) const struct spear_aot_module spear_aot_module_v1 = {
-  SPEAR_AOT_ABI_VERSION, 0, imports, 6, exports, instantiate, call, pages};
+  SPEAR_AOT_ABI_VERSION, 0, imports, 7, exports, instantiate, call, pages};
 """
 
 
@@ -249,29 +256,40 @@ class AotWorkerSandboxTest(unittest.TestCase):
             self.assertEqual(frames(p.stdout), [], call)  # no result: it died in the call
         self.assertFalse(os.path.exists(self.forbidden_file))
 
-    def test_spearlet_reports_a_worker_killed_by_its_filter(self):
-        # The probe planted in a cache as a module's compiled form (which is why the cache
-        # directory must be private: docs/wasm.md): spearlet reports how its worker died.
-        data = os.path.join(self.tmp.name, "data")
-        module = os.path.join(self.tmp.name, "echo.wasm")
-        shutil.copy(os.path.join(GUESTS, "echo.wasm"), module)
+    def plant(self, guest_name, entry_export):
+        """A config running a copy of `guest_name` in the AOT tier whose compiled form in the
+        cache is replaced by the probe, with `entry_export` as its _start (which is why the
+        cache directory must be private: docs/wasm.md)."""
+        data = os.path.join(self.tmp.name, "data-" + entry_export)
+        module = os.path.join(self.tmp.name, guest_name + ".wasm")
+        shutil.copy(os.path.join(GUESTS, guest_name + ".wasm"), module)
         cfg = base_config([{"name": "m", "runtime": "wasm", "module": module, "tier": "aot",
                             "entry": "_start"}], node={"data_dir": data})
         self.assertEqual(check_config(cfg).returncode, 0)
         compiled = glob.glob(os.path.join(data, "wasm-aot", "*.so"))
         self.assertEqual(len(compiled), 1)
-        src = os.path.join(self.tmp.name, "probe_start.c")
+        src = os.path.join(self.tmp.name, "probe_" + entry_export + ".c")
         with open(src, "w") as f:
             f.write(PROBE_C.replace("PROBE_PATH", self.forbidden_file)
-                    .replace('{"socket", 1}', '{"_start", 1}'))
+                    .replace('{"%s", 1}' % entry_export, '{"_start", 1}'))
         subprocess.run(["cc", "-fPIC", "-shared", "-fvisibility=hidden", "-I" + ABI_DIR, src,
                         "-o", compiled[0]], check=True, timeout=60)
-        with Spearlet(cfg, start_timeout=60) as s:
+        return cfg
+
+    def test_spearlet_reports_a_worker_killed_by_its_filter(self):
+        with Spearlet(self.plant("echo", "socket"), start_timeout=60) as s:
             res = s.execute("m", "x").json()["result"]
             self.assertEqual((res["status"], res["error_code"]), ("failed", "function_failed"))
             self.assertIn("killed by signal 31 (SIGSYS)", res["error_message"])
             self.assertIn("system call its sandbox forbids", res["error_message"])
             self.assertEqual(s.get("/health").status, 200)
+
+    def test_the_worker_holds_no_descriptor_beyond_its_pipes(self):
+        # Started by spearlet (which holds listening sockets, the client's connection, the
+        # other workers' pipes): the guest's code finds nothing open beyond 0, 1 and 2.
+        with Spearlet(self.plant("trap", "fds"), start_timeout=60) as s:
+            res = s.execute("m", "x").json()["result"]
+            self.assertEqual((res["status"], res["exit_code"]), ("completed", 0), res)
 
 
 class AotWorkerLifetimeTest(unittest.TestCase):
