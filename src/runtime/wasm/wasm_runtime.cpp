@@ -270,10 +270,10 @@ std::optional<std::string> compile_wasm_module(const std::string& wasm_path,
 }
 
 std::string tier_in_use(const function_spec& function) {
+    if (settings_of(function).tier == "interpreter")
+        return "interpreter";
     const auto it = settled_tiers().find(&function);
-    if (it != settled_tiers().end())
-        return it->second;
-    return settings_of(function).tier == "interpreter" ? "interpreter" : "";
+    return it != settled_tiers().end() ? it->second : std::string();
 }
 
 std::string resolve_module_path(std::string_view configured) {
