@@ -43,13 +43,16 @@ set(CPACK_PACKAGE_VERSION ${PROJECT_VERSION})
 set(CPACK_PACKAGE_CONTACT "Spear Edge <spear-edge@example.org>")
 set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Function-execution appliance for edge gateways")
 set(CPACK_PACKAGE_DESCRIPTION
-    "spearlet runs functions (processes, or WebAssembly modules in a sandboxed\ninterpreter) for devices on the local network, in sync, async and stream modes,\nover HTTP, WebSocket and nanopb frames. The package ships a hardened\nType=notify systemd unit, a default config in /etc/spearlet and spear-peer, a\nconstrained-peer client.")
+    "spearlet runs functions (processes, or WebAssembly modules in a sandboxed\ninterpreter or compiled ahead of time and run in a seccomp-confined worker)\nfor devices on the local network, in sync, async and stream modes,\nover HTTP, WebSocket and nanopb frames. The package ships a hardened\nType=notify systemd unit, a default config in /etc/spearlet and spear-peer, a\nconstrained-peer client.")
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+# The wasm AOT tier compiles modules with wasm2c (wabt) and the C compiler; without them
+# "tier": "auto" functions (the wasm-primes demo) run in the interpreter.
+set(CPACK_DEBIAN_PACKAGE_RECOMMENDS "gcc | c-compiler, wabt")
 set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_PACKAGE_CONTROL_EXTRA
     ${CMAKE_CURRENT_LIST_DIR}/debian/conffiles ${CMAKE_CURRENT_LIST_DIR}/debian/postinst

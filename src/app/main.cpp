@@ -1,11 +1,12 @@
 // spearlet's command line: --config, --port, --frame-port, --log-format, --check-config,
-// --print-default-config, --version, --help.
+// --print-default-config, --version, --help; and `spearlet compile` (the wasm AOT tier).
 #include "app/appliance.hpp"
 #include "core/config.hpp"
 #include "core/log.hpp"
 #include "core/memory_estimate.hpp"
 #include "platform/memory.hpp"
 #include "runtime/registry.hpp"
+#include "runtime/wasm/wasm_runtime.hpp"
 
 #include <cstdio>
 #include <cstdlib>
@@ -20,6 +21,7 @@ namespace {
 constexpr std::string_view usage = R"(usage: spearlet [--config PATH] [--port N] [--frame-port N]
                 [--log-format plain|json] [--check-config] [--print-default-config]
                 [--version] [--help]
+       spearlet compile MODULE.wasm -o MODULE.so
 
 Runs functions (processes) for devices on the local network, in sync, async and stream
 modes, over HTTP and nanopb frames. With no --config it runs the embedded default config:
@@ -38,6 +40,10 @@ HTTP on 127.0.0.1:8080, frames on TCP 127.0.0.1:7070 and a few demo functions.
   --print-default-config   print the embedded default config and exit
   --version                print the version and the git revision it was built from
   --help                   print this help and exit
+
+`spearlet compile` validates a WebAssembly module as the wasm runtime would and compiles it
+with wasm2c and cc into a shared object for the AOT tier (docs/wasm.md); functions with
+"tier": "aot" or "auto" are compiled into a cache at start without it.
 
 Stop with SIGTERM or SIGINT: in-flight sync requests get http.shutdown_grace_ms to
 finish, then remaining executions are cancelled and the process exits 0.
@@ -66,7 +72,36 @@ bool read_file(const std::string& path, std::string& out) {
 
 } // namespace
 
+/// `spearlet compile MODULE.wasm -o OUT.so`: 0, or 1 with the reason; 2 for bad usage.
+int compile_command(int argc, char** argv) {
+    std::string module;
+    std::string out;
+    for (int i = 2; i < argc; ++i) {
+        const std::string arg = argv[i];
+        if (arg == "-o" && i + 1 < argc)
+            out = argv[++i];
+        else if (module.empty() && !arg.starts_with("-"))
+            module = arg;
+        else {
+            std::cerr << "spearlet compile: unexpected argument '" << arg << "'\n" << usage;
+            return 2;
+        }
+    }
+    if (module.empty() || out.empty()) {
+        std::cerr << "spearlet compile: needs MODULE.wasm and -o MODULE.so\n" << usage;
+        return 2;
+    }
+    if (auto error = spear::runtime::compile_wasm_module(module, out)) {
+        std::cerr << "spearlet compile: " << *error << "\n";
+        return 1;
+    }
+    std::cout << out << "\n";
+    return 0;
+}
+
 int main(int argc, char** argv) {
+    if (argc >= 2 && std::string_view(argv[1]) == "compile")
+        return compile_command(argc, argv);
     std::string config_path;
     std::optional<long> port_override;
     std::optional<long> frame_port_override;
@@ -137,6 +172,7 @@ int main(int argc, char** argv) {
     if (!log_format_given)
         spear::log::set_format(parsed.value->node.log_format == "json" ? spear::log::format::json
                                                                        : spear::log::format::plain);
+    spear::runtime::configure_wasm_aot_cache(parsed.value->node.data_dir, SPEAR_VERSION);
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
     if (frame_port_override)

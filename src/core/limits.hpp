@@ -235,6 +235,23 @@ inline constexpr std::uint64_t wasm_host_dirent_cost = 16;
 /// Longest path a WASI call accepts (Linux's PATH_MAX): a longer one is ENAMETOOLONG.
 inline constexpr std::size_t wasm_path_bytes = 4096;
 
+// --- WebAssembly AOT tier (docs/wasm.md "Tiers") ---------------------------------------------
+/// Call depth of compiled modules (wasm2c's counted depth): the interpreter's 1 638 frames
+/// (wabt's 64 KiB call stack), so a recursion traps at the same depth in both tiers.
+inline constexpr std::uint32_t wasm_aot_call_depth = 1638;
+/// The AOT worker's own memory beyond the guest's pages (RLIMIT_DATA): libc, the module's
+/// data, the WASI layer's 64 KiB buffers; generous, since the guest's pages are capped apart.
+inline constexpr std::uint64_t wasm_aot_worker_overhead_bytes = 64ull << 20;
+/// Address space wasm-rt reserves per memory for its guard pages (PROT_NONE, not memory):
+/// RLIMIT_AS is this plus the guest's pages plus 4x the overhead.
+inline constexpr std::uint64_t wasm_aot_guard_reservation_bytes = 8ull << 30;
+/// Descriptors the worker may hold (RLIMIT_NOFILE): stdio, the mapped directories and the
+/// guest's wasm_open_files, with room to spare.
+inline constexpr std::uint64_t wasm_aot_worker_fds = 64;
+/// The worker's own stderr kept for the log (a crash report, a sanitizer's): enough for a
+/// diagnosis, bounded so a misbehaving worker cannot grow the log line.
+inline constexpr std::size_t wasm_aot_diagnostics_bytes = 8 << 10;
+
 // --- Memory ceilings (docs/operations.md "Memory") ------------------------------------------
 // Every config integer has a ceiling: no value can ask for memory the appliance cannot hold.
 /// Input bytes held by accepted executions that have not started yet, across all functions

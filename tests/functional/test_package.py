@@ -153,6 +153,7 @@ class PackageTest(unittest.TestCase):
                     open(os.path.join(SOURCE_DIR, "config", "default.jsonc")) as b:
                 self.assertEqual(a.read(), b.read())
             for f in ("/usr/bin/spearlet", "/usr/bin/spear-peer",
+                      "/usr/libexec/spear-edge/spear-wasm-worker",
                       "/lib/systemd/system/spearlet.service",
                       "/usr/share/man/man1/spearlet.1.gz"):
                 self.assertTrue(os.path.exists(f), f)

@@ -2,6 +2,12 @@
 timeout, cancel, fuel, checksums, bad modules, isolation, cooperative scheduling, and the three
 modes (sync, async, stream over WebSocket with Debian's python3-websockets).
 
+Every WasmTest test runs against both tiers (issue 15): the interpreter (WasmTest) and the AOT
+tier (WasmAotTest: the same functions with "tier": "aot", compiled once per run into a shared
+cache by --check-config; the fuel functions are "auto" and stay on the interpreter, since fuel
+is counted there only). AOT-only behaviour (cache, fallback, seccomp, the worker's end) is in
+test_wasm_aot.py.
+
 The guests are the C programs of tools/functions/wasm, built by CMake next to the binary
 (<build>/share/spear-edge/functions/wasm, named in configs as "$ORIGIN/../share/...").
 Without the wasm32-wasi toolchain they are not built and these tests are skipped.
@@ -27,11 +33,47 @@ GUESTS = os.environ.get("SPEAR_WASM_DIR") or os.path.normpath(os.path.join(
 ORIGIN = "$ORIGIN/../share/spear-edge/functions/wasm/"
 
 
+AOT_CACHE = None  # node.data_dir shared by the AOT classes of one run: each module compiles once
+
+
 def setUpModule():
+    global AOT_CACHE
     if not os.path.exists(os.path.join(GUESTS, "echo.wasm")):
         if os.environ.get("CI"):  # tools/dev installs the toolchain: in CI a skip hides a gap
             raise AssertionError(f"wasm guests not built (looked in {GUESTS})")
         raise unittest.SkipTest(f"wasm guests not built (looked in {GUESTS})")
+    AOT_CACHE = tempfile.mkdtemp(prefix="spear-wasm-aot-cache-")
+
+
+def tearDownModule():
+    if AOT_CACHE:
+        shutil.rmtree(AOT_CACHE, ignore_errors=True)
+
+
+def with_tier(functions, tier):
+    """The functions on `tier`; under "aot", those with fuel are "auto" (the interpreter)."""
+    if tier:
+        for f in functions:
+            if f.get("runtime") == "wasm":
+                f["tier"] = "auto" if f.get("fuel") else tier
+    return functions
+
+
+def start_on_tier(functions, tier, **kw):
+    """A Spearlet with `functions` on `tier`. For AOT, --check-config compiles the modules
+    into the shared cache first, so the start finds them there."""
+    config = base_config(with_tier(functions, tier), node={"data_dir": AOT_CACHE})
+    if tier:
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(config, f)
+        try:
+            p = subprocess.run([SPEARLET, "--config", f.name, "--check-config"],
+                               capture_output=True, text=True, timeout=300)
+        finally:
+            os.unlink(f.name)
+        if p.returncode != 0:
+            raise AssertionError("--check-config failed: " + p.stdout + p.stderr)
+    return Spearlet(config, start_timeout=60 if tier else 20, **kw)
 
 
 def guest(name):
@@ -53,6 +95,8 @@ def run_async(coro, timeout=60):
 
 
 class WasmTest(unittest.TestCase):
+    TIER = None  # the interpreter
+
     @classmethod
     def setUpClass(cls):
         cls.data_dir = tempfile.TemporaryDirectory(prefix="spear-wasm-data-")
@@ -74,7 +118,7 @@ class WasmTest(unittest.TestCase):
             wasm("probe_fuel", "probe", fuel=5_000_000, timeout_ms=60000),
             wasm("probe_long", "probe", timeout_ms=120000),
         ]
-        cls.s = Spearlet(base_config(functions))
+        cls.s = start_on_tier(functions, cls.TIER)
         cls.ws_url = f"ws://{cls.s.host}:{cls.s.port}"
 
     @classmethod
@@ -351,6 +395,17 @@ class WasmTest(unittest.TestCase):
             return final
 
         self.assertEqual(run_async(go(), timeout=20)["status"], "cancelled")
+
+
+class WasmAotTest(WasmTest):
+    """Every test above, in the AOT tier."""
+    TIER = "aot"
+
+    def test_functions_say_which_tier_they_use(self):
+        tiers = {f["name"]: (f["runtime_config"]["tier"], f["runtime_config"]["tier_in_use"])
+                 for f in self.s.get("/functions").json()["functions"]}
+        self.assertEqual(tiers["wecho"], ("aot", "aot"))
+        self.assertEqual(tiers["spin_fuel"], ("auto", "interpreter"))  # fuel: interpreter only
 
 
 class WasmModuleCheckTest(unittest.TestCase):

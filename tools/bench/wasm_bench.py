@@ -2,15 +2,18 @@
 """wasm runtime benchmark (not a test): prints figures for docs/performance.md.
 
   1. tiny wasm invoke latency: sequential raw invokes of the echo guest on one keep-alive
-     connection (p50, p99), beside the same for a process function (`cat`) for scale
-  2. guest compute speed: the primes guest in the interpreter against the same C built
-     natively with cc -O2 (ratio of run times)
-  3. GET /health latency (p50, p99) while a CPU-bound guest runs, against idle
+     connection (p50, p99), in the interpreter and in the AOT tier (a worker process per
+     invoke), beside the same for a process function (`cat`) for scale
+  2. guest compute speed: the primes guest in the AOT tier and in the interpreter against the
+     same C built natively with cc -O2 (ratios of run times), in one run
+  3. GET /health latency (p50, p99) while a CPU-bound guest runs in either tier, against idle
 
 Usage: tools/bench/wasm_bench.py [path/to/spearlet]   (default: build/release/src/spearlet)
 The guests are looked up next to the binary (../share/spear-edge/functions/wasm) unless
 SPEAR_WASM_DIR says otherwise. Env: INVOKES (default 2000), HEALTH (default 2000),
-PRIMES_N (default 2000000). Uses Debian's python3 (stdlib only) and cc.
+PRIMES_N (default 2000000), SKIP_INTERPRETER=1 (skip the interpreter's primes run, ~15 s).
+Uses Debian's python3 (stdlib only), cc and wasm2c (the AOT functions compile at start into a
+temporary node.data_dir).
 """
 import http.client
 import json
@@ -31,6 +34,7 @@ GUESTS = os.environ.get("SPEAR_WASM_DIR") or os.path.normpath(
 INVOKES = int(os.environ.get("INVOKES", "2000"))
 HEALTH = int(os.environ.get("HEALTH", "2000"))
 PRIMES_N = int(os.environ.get("PRIMES_N", "2000000"))
+SKIP_INTERPRETER = os.environ.get("SKIP_INTERPRETER") == "1"
 
 
 def free_port():
@@ -71,9 +75,14 @@ def main():
     port = free_port()
     config = {
         "http": {"address": "127.0.0.1", "port": port},
+        "node": {"data_dir": work.name},
         "functions": [
             {"name": "wecho", "runtime": "wasm", "module": os.path.join(GUESTS, "echo.wasm")},
+            {"name": "wecho_aot", "runtime": "wasm", "tier": "aot",
+             "module": os.path.join(GUESTS, "echo.wasm")},
             {"name": "primes", "runtime": "wasm", "timeout_ms": 3600000,
+             "module": os.path.join(GUESTS, "primes.wasm")},
+            {"name": "primes_aot", "runtime": "wasm", "timeout_ms": 3600000, "tier": "aot",
              "module": os.path.join(GUESTS, "primes.wasm")},
             {"name": "cat", "command": ["cat"]},
         ],
@@ -85,7 +94,7 @@ def main():
     env = dict(os.environ, SPEAR_LOG_LEVEL="warn")
     proc = subprocess.Popen([SPEARLET, "--config", cfg_path], stdout=log, stderr=log, env=env)
     try:
-        for _ in range(200):
+        for _ in range(2400):  # the AOT functions compile first (a few seconds)
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
                 break
@@ -95,49 +104,78 @@ def main():
 
         # 1. tiny invoke latency
         timed_requests(conn, "POST", "/functions/wecho/invoke", b"ping", 100)  # warm up
+        timed_requests(conn, "POST", "/functions/wecho_aot/invoke", b"ping", 20)
         wasm_lat = timed_requests(conn, "POST", "/functions/wecho/invoke", b"ping", INVOKES)
+        aot_lat = timed_requests(conn, "POST", "/functions/wecho_aot/invoke", b"ping",
+                                 INVOKES // 4)
+        paced = []  # a spare worker has had time to get ready before each invoke
+        for _ in range(200):
+            time.sleep(0.02)
+            paced += timed_requests(conn, "POST", "/functions/wecho_aot/invoke", b"ping", 1)
         proc_lat = timed_requests(conn, "POST", "/functions/cat/invoke", b"ping", INVOKES // 4)
-        print(f"tiny wasm invoke (echo.wasm, {INVOKES} sequential): "
+        print(f"tiny wasm invoke, interpreter (echo.wasm, {INVOKES} sequential): "
               f"p50 {ms(statistics.median(wasm_lat))}  p99 {ms(pct(wasm_lat, 99))}")
+        print(f"tiny wasm invoke, AOT worker (echo.wasm, {INVOKES // 4} sequential): "
+              f"p50 {ms(statistics.median(aot_lat))}  p99 {ms(pct(aot_lat, 99))}")
+        print(f"tiny wasm invoke, AOT worker, 20 ms apart (200): "
+              f"p50 {ms(statistics.median(paced))}  p99 {ms(pct(paced, 99))}")
         print(f"tiny process invoke (cat, {INVOKES // 4} sequential):  "
               f"p50 {ms(statistics.median(proc_lat))}  p99 {ms(pct(proc_lat, 99))}")
 
-        # 2. guest compute speed against native
-        body = json.dumps({"function_name": "primes",
-                           "input": {"content_type": "text/plain", "data": str(PRIMES_N)}})
-        conn.request("POST", "/functions/execute", body=body,
-                     headers={"Content-Type": "application/json"})
-        res = json.loads(conn.getresponse().read())["result"]
-        wasm_s = res["execution_time_ms"] / 1000
+        # 2. guest compute speed against native, both tiers in one run
+        def run_primes(function):
+            body = json.dumps({"function_name": function,
+                               "input": {"content_type": "text/plain", "data": str(PRIMES_N)}})
+            conn.request("POST", "/functions/execute", body=body,
+                         headers={"Content-Type": "application/json"})
+            res = json.loads(conn.getresponse().read())["result"]
+            if res["status"] != "completed":
+                raise RuntimeError(f"{function}: {res}")
+            return res["execution_time_ms"] / 1000, res["output"]["data"]
+
         native = os.path.join(work.name, "primes_native")
         subprocess.run(["cc", "-O2", "-o", native,
                         os.path.join(ROOT, "tools/functions/wasm/primes.c")], check=True)
-        t0 = time.perf_counter()
-        native_out = subprocess.run([native], input=str(PRIMES_N).encode(),
-                                    capture_output=True, check=True).stdout.decode()
-        native_s = time.perf_counter() - t0
-        if native_out != res["output"]["data"]:
-            raise RuntimeError(f"outputs differ: {native_out!r} vs {res['output']['data']!r}")
-        print(f"primes up to {PRIMES_N}: wasm {wasm_s:.3f} s, native {native_s:.3f} s, "
-              f"ratio {wasm_s / native_s:.1f}x slower")
+        native_runs = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            native_out = subprocess.run([native], input=str(PRIMES_N).encode(),
+                                        capture_output=True, check=True).stdout.decode()
+            native_runs.append(time.perf_counter() - t0)
+        native_s = min(native_runs)
+        aot_runs = [run_primes("primes_aot") for _ in range(3)]
+        aot_s = min(t for t, _ in aot_runs)
+        if any(out != native_out for _, out in aot_runs):
+            raise RuntimeError(f"outputs differ: {native_out!r} vs {aot_runs[0][1]!r}")
+        print(f"primes up to {PRIMES_N} (best of 3): AOT {aot_s:.3f} s, native {native_s:.3f} s: "
+              f"AOT/native {aot_s / native_s:.2f}x")
+        if not SKIP_INTERPRETER:
+            wasm_s, out = run_primes("primes")
+            if out != native_out:
+                raise RuntimeError(f"outputs differ: {native_out!r} vs {out!r}")
+            print(f"primes up to {PRIMES_N}: interpreter {wasm_s:.3f} s: "
+                  f"interpreter/native {wasm_s / native_s:.1f}x, interpreter/AOT "
+                  f"{wasm_s / aot_s:.1f}x")
 
         # 3. /health while a CPU-bound guest runs, against idle
         idle = timed_requests(conn, "GET", "/health", None, HEALTH)
-        body = json.dumps({"function_name": "primes", "execution_mode": "async",
-                           "input": {"content_type": "text/plain", "data": "100000000"}})
-        conn.request("POST", "/functions/execute", body=body,
-                     headers={"Content-Type": "application/json"})
-        eid = json.loads(conn.getresponse().read())["execution_id"]
-        time.sleep(0.2)
-        busy = timed_requests(conn, "GET", "/health", None, HEALTH)
-        conn.request("GET", f"/status/{eid}")
-        still = json.loads(conn.getresponse().read())["status"]
-        conn.request("POST", f"/executions/{eid}/cancel")
-        conn.getresponse().read()
         print(f"GET /health idle ({HEALTH}):          p50 {ms(statistics.median(idle))}  "
               f"p99 {ms(pct(idle, 99))}  max {ms(max(idle))}")
-        print(f"GET /health, guest computing ({HEALTH}): p50 {ms(statistics.median(busy))}  "
-              f"p99 {ms(pct(busy, 99))}  max {ms(max(busy))}  (guest {still} throughout)")
+        for function, label in (("primes", "interpreter"), ("primes_aot", "AOT")):
+            body = json.dumps({"function_name": function, "execution_mode": "async",
+                               "input": {"content_type": "text/plain", "data": "4000000000"}})
+            conn.request("POST", "/functions/execute", body=body,
+                         headers={"Content-Type": "application/json"})
+            eid = json.loads(conn.getresponse().read())["execution_id"]
+            time.sleep(0.2)
+            busy = timed_requests(conn, "GET", "/health", None, HEALTH)
+            conn.request("GET", f"/status/{eid}")
+            still = json.loads(conn.getresponse().read())["status"]
+            conn.request("POST", f"/executions/{eid}/cancel")
+            conn.getresponse().read()
+            print(f"GET /health, {label} guest computing ({HEALTH}): "
+                  f"p50 {ms(statistics.median(busy))}  p99 {ms(pct(busy, 99))}  "
+                  f"max {ms(max(busy))}  (guest {still} throughout)")
     finally:
         proc.terminate()
         proc.wait(timeout=20)

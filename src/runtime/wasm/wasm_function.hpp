@@ -18,6 +18,10 @@ struct wasm_function {
     std::uint32_t max_memory_pages = core::limits::wasm_memory_pages; ///< 64 KiB pages
     std::uint64_t fuel = 0;                         ///< instruction budget, 0 = none
     std::map<std::string, std::string> mapped_dirs; ///< guest path -> host dir, read-only
+    /// "interpreter" (wabt, sliced on the io_context), "aot" (compiled by wasm2c + cc, run in
+    /// a worker process; a missing toolchain is a config error) or "auto" (aot when it can
+    /// be compiled, else the interpreter with a log line).
+    std::string tier = "interpreter";
 };
 
 } // namespace spear::runtime

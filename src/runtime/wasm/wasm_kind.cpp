@@ -21,6 +21,9 @@ bool sha256_text(std::string_view s) {
 }
 constexpr text_rule sha256_rule{sha256_text, "must be 64 lowercase hexadecimal characters"};
 
+bool tier_text(std::string_view s) { return s == "interpreter" || s == "aot" || s == "auto"; }
+constexpr text_rule tier_rule{tier_text, "must be \"interpreter\", \"aot\" or \"auto\""};
+
 function_settings parse(object_reader& r) {
     wasm_function f;
     read_text(r, "module", f.module, non_empty_text);
@@ -30,6 +33,10 @@ function_settings parse(object_reader& r) {
     read_int(r, "max_memory_pages", f.max_memory_pages, 1, wasm_pages_max, "64 KiB pages");
     read_int(r, "fuel", f.fuel, 0, u64_max, "0 = unlimited");
     read_text_map(r, "mapped_dirs", f.mapped_dirs, non_empty_text, non_empty_text);
+    read_text(r, "tier", f.tier, tier_rule);
+    if (f.tier == "aot" && f.fuel > 0)
+        r.fail("tier", "\"aot\" cannot count instructions: fuel applies to the interpreter "
+                       "tier only (set \"tier\": \"interpreter\" or \"auto\", or drop fuel)");
     if (!r.has("module"))
         r.fail("module", "required for wasm functions: the path of the .wasm file");
     return f;
@@ -38,6 +45,12 @@ function_settings parse(object_reader& r) {
 std::optional<core::config_error> check(const function_spec& spec, const std::string& path) {
     if (auto problem = validate_wasm_function(spec))
         return core::config_error{path + ".module", std::move(*problem)};
+    // Compiles into the cache now (so the start that follows finds it there).
+    std::string problem;
+    std::string note;
+    resolve_aot_tier(spec, problem, note);
+    if (!problem.empty() && std::get<wasm_function>(spec.settings).tier == "aot")
+        return core::config_error{path + ".tier", std::move(problem)};
     return std::nullopt;
 }
 
@@ -48,6 +61,9 @@ json::object describe(const function_spec& spec) {
     o["max_memory_pages"] = f.max_memory_pages;
     o["fuel"] = f.fuel;
     o["sha256"] = f.sha256.empty() ? json::value(nullptr) : json::value(f.sha256);
+    o["tier"] = f.tier;
+    const auto in_use = tier_in_use(spec);
+    o["tier_in_use"] = in_use.empty() ? json::value(nullptr) : json::value(in_use);
     return o;
 }
 
@@ -55,7 +71,8 @@ json::object describe(const function_spec& spec) {
 
 runtime_kind wasm_kind::descriptor() {
     return {"wasm",
-            {"module", "entry", "args", "sha256", "max_memory_pages", "fuel", "mapped_dirs"},
+            {"module", "entry", "args", "sha256", "max_memory_pages", "fuel", "mapped_dirs",
+             "tier"},
             parse,
             check,
             describe,

@@ -3,6 +3,8 @@
 #include "runtime/wasm/wasm_runtime.hpp"
 
 #include "core/log.hpp"
+#include "runtime/wasm/aot/aot_compiler.hpp"
+#include "runtime/wasm/aot/aot_runner.hpp"
 #include "runtime/wasm/sha256.hpp"
 #include "runtime/wasm/wasi_context.hpp"
 #include "runtime/wasm/wasm_engine.hpp"
@@ -192,7 +194,87 @@ const wasm_function& settings_of(const function_spec& function) {
     return std::get<wasm_function>(function.settings);
 }
 
+/// The tier each prepared (or checked) function settled on, for GET /functions.
+std::unordered_map<const function_spec*, std::string>& settled_tiers() {
+    static std::unordered_map<const function_spec*, std::string> tiers;
+    return tiers;
+}
+
+std::optional<aot_choice> try_aot(const wasm_function& f, std::string& problem, std::string& note) {
+    aot_choice choice;
+    choice.worker = wasm::aot::worker_path();
+    if (choice.worker.empty()) {
+        problem = "the AOT worker (spear-wasm-worker) is not installed beside spearlet";
+        return std::nullopt;
+    }
+    const auto path = resolve_module_path(f.module);
+    std::ifstream in(path, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (!in.good() && !in.eof()) {
+        problem = "cannot read the module";
+        return std::nullopt;
+    }
+    const auto dir = wasm::aot::cache_dir(problem);
+    if (!dir)
+        return std::nullopt;
+    choice.module_so = wasm::aot::cache_file(*dir, wasm::sha256_hex(bytes));
+    std::error_code ec;
+    if (std::filesystem::exists(choice.module_so, ec)) {
+        note = "compiled module from the cache (" + choice.module_so + ")";
+        return choice;
+    }
+    const auto tools = wasm::aot::find_toolchain(problem);
+    if (!tools)
+        return std::nullopt;
+    const auto started = clock_type::now();
+    if (auto error = wasm::aot::compile_module(*tools, path, choice.module_so)) {
+        problem = "compiling '" + path + "' failed: " + *error;
+        return std::nullopt;
+    }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() -
+                                                                          started);
+    note = "compiled in " + std::to_string(ms.count()) + " ms into " + choice.module_so;
+    return choice;
+}
+
 } // namespace
+
+std::optional<aot_choice> resolve_aot_tier(const function_spec& function, std::string& problem,
+                                           std::string& note) {
+    const auto& f = settings_of(function);
+    std::optional<aot_choice> choice;
+    if (f.tier == "auto" && f.fuel > 0)
+        note = "fuel is counted by the interpreter only: the interpreter tier runs it";
+    else if (f.tier != "interpreter")
+        choice = try_aot(f, problem, note);
+    settled_tiers()[&function] = choice ? "aot" : (f.tier == "aot" ? "" : "interpreter");
+    return choice;
+}
+
+void configure_wasm_aot_cache(const std::string& data_dir, const std::string& version) {
+    wasm::aot::configure_cache(data_dir, version);
+}
+
+std::optional<std::string> compile_wasm_module(const std::string& wasm_path,
+                                               const std::string& out_so) {
+    wasm_function f;
+    f.module = wasm_path;
+    f.max_memory_pages = core::limits::wasm_memory_pages_max;
+    std::string reason;
+    if (!load_module(f, wasm_runtime_options{}, wasm_path, reason))
+        return "module '" + wasm_path + "': " + reason;
+    const auto tools = wasm::aot::find_toolchain(reason);
+    if (!tools)
+        return reason;
+    return wasm::aot::compile_module(*tools, wasm_path, out_so);
+}
+
+std::string tier_in_use(const function_spec& function) {
+    if (settings_of(function).tier == "interpreter")
+        return "interpreter";
+    const auto it = settled_tiers().find(&function);
+    return it != settled_tiers().end() ? it->second : std::string();
+}
 
 std::string resolve_module_path(std::string_view configured) {
     constexpr std::string_view origin = "$ORIGIN/";
@@ -254,6 +336,31 @@ wasm_runtime::cached(const function_spec& function, std::string& error) {
     return module;
 }
 
+platform::spawn_result wasm_runtime::take_worker(const function_spec& function,
+                                                const aot_choice& choice) {
+    const auto pages = settings_of(function).max_memory_pages;
+    platform::spawn_result taken;
+    if (auto spare = spares_.find(&function); spare != spares_.end()) {
+        // A spare that died (it could not load the module) is reaped here; a fresh worker
+        // then reports why.
+        if (!spare->second.has_exited())
+            taken.child = std::move(spare->second);
+        spares_.erase(spare);
+    }
+    if (taken.child.pid() <= 0)
+        taken = wasm::aot::spawn_worker(choice.worker, choice.module_so, pages);
+    return taken;
+}
+
+void wasm_runtime::refill_spare(const function_spec& function, const aot_choice& choice) {
+    if (spares_.contains(&function))
+        return;
+    auto next = wasm::aot::spawn_worker(choice.worker, choice.module_so,
+                                        settings_of(function).max_memory_pages);
+    if (!next.failure)
+        spares_.insert_or_assign(&function, std::move(next.child));
+}
+
 std::optional<std::string> wasm_runtime::preload(const function_spec& function) {
     std::string error;
     if (cached(function, error))
@@ -264,8 +371,30 @@ std::optional<std::string> wasm_runtime::preload(const function_spec& function) 
 void wasm_runtime::prepare(const function_spec& function) {
     // A bad module is logged; its invokes fail with the reason while every other function
     // keeps working.
-    if (auto problem = preload(function))
+    if (auto problem = preload(function)) {
         log::error("function '" + function.common.name + "': " + *problem);
+        return;
+    }
+    const auto& f = settings_of(function);
+    if (f.tier == "interpreter")
+        return;
+    std::string problem;
+    std::string note;
+    auto choice = resolve_aot_tier(function, problem, note);
+    const std::string who = "wasm function '" + function.common.name + "': ";
+    if (choice) {
+        log::info(who + "tier aot: " + note);
+        auto spare = wasm::aot::spawn_worker(choice->worker, choice->module_so, f.max_memory_pages);
+        if (!spare.failure)
+            spares_.insert_or_assign(&function, std::move(spare.child));
+        aot_.insert_or_assign(&function, std::move(*choice));
+    } else if (f.tier == "aot") {
+        log::error(who + "tier aot is not available: " + problem);
+        aot_failed_.insert_or_assign(&function, problem);
+    } else {
+        log::warn(who + "tier auto falls back to the interpreter: " +
+                  (problem.empty() ? note : problem));
+    }
 }
 
 asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, output_sink& sink,
@@ -282,6 +411,47 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
                   resolve_module_path(fn.module) + "': " + error);
         co_return outcome(ExecutionStatus::failed, error_code::function_failed,
                           "the wasm module does not load: " + error);
+    }
+
+    if (const auto bad = aot_failed_.find(&spec); bad != aot_failed_.end())
+        co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                          "the wasm module cannot run in the aot tier: it could not be compiled");
+    if (const auto compiled = aot_.find(&spec); compiled != aot_.end()) {
+        wasm::aot::worker_request work;
+        work.max_memory_pages = fn.max_memory_pages;
+        work.calls = module->calls;
+        work.args.push_back(spec.common.name);
+        work.args.insert(work.args.end(), fn.args.begin(), fn.args.end());
+        auto worker_env = spec.common.env;
+        for (const auto& [key, value] : request.request_env)
+            worker_env[key] = value;
+        for (const auto& [key, value] : worker_env)
+            work.env.push_back(key + "=" + value);
+        for (const auto& [guest, host_dir] : fn.mapped_dirs)
+            work.mapped_dirs.emplace_back(guest, host_dir);
+        work.input = std::move(request.input);
+        auto started = take_worker(spec, compiled->second);
+        if (started.failure) {
+            log::error("wasm function '" + spec.common.name + "': cannot start the AOT worker: " +
+                       std::generic_category().message(started.failure->error));
+            co_return outcome(ExecutionStatus::failed, error_code::function_failed,
+                              "the wasm AOT worker could not be started");
+        }
+        auto result = co_await wasm::aot::run_in_worker(std::move(started.child),
+                                                        std::move(work), request, sink, cancel);
+        // The next run's worker starts after this one, and after its result has gone out
+        // (posted): its start (vfork + exec on this thread, then exec, dlopen, instantiate:
+        // ~1-2 ms of CPU) neither delays the answer nor competes with this run.
+        const auto executor = co_await asio::this_coro::executor;
+        std::weak_ptr<bool> alive = alive_;
+        const function_spec* function = &spec;
+        asio::post(executor, [this, alive, function] {
+            if (alive.expired())
+                return;
+            if (const auto still = aot_.find(function); still != aot_.end())
+                refill_spare(*function, still->second);
+        });
+        co_return result;
     }
 
     wasm::wasi_config config;

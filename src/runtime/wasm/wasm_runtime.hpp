@@ -4,6 +4,7 @@
 #pragma once
 
 #include "core/limits.hpp"
+#include "platform/child_process.hpp"
 #include "runtime/runtime.hpp"
 
 #include <chrono>
@@ -41,6 +42,32 @@ std::string resolve_module_path(std::string_view configured);
 std::optional<std::string> validate_wasm_function(const function_spec& function,
                                                   const wasm_runtime_options& options = {});
 
+/// Where compiled modules are cached: node.data_dir/wasm-aot, else $CACHE_DIRECTORY/wasm-aot,
+/// else $XDG_CACHE_HOME/spear-edge/wasm-aot, else /tmp/spear-edge-aot-<uid>; `version` (the appliance's) is part of the key.
+void configure_wasm_aot_cache(const std::string& data_dir, const std::string& version);
+
+/// `spearlet compile`: validates the module as a function's first run would (default limits),
+/// then compiles it to `out_so`. nullopt, or why not.
+std::optional<std::string> compile_wasm_module(const std::string& wasm_path,
+                                               const std::string& out_so);
+
+/// A compiled module ready for the AOT tier.
+struct aot_choice {
+    std::string module_so; ///< in the cache
+    std::string worker;    ///< spear-wasm-worker
+};
+
+/// Settles the tier of a function whose module validates: nullopt for the interpreter (its
+/// tier, or "auto" when AOT is not possible or fuel is set), else the compiled module, compiled
+/// now into the cache unless it is there already (blocking: for start and --check-config
+/// only). `problem` says why AOT is not possible (for "aot" an error, for "auto" the reason of
+/// the fallback); `note` what happened (a cache hit, a compile and its time). Records the
+/// result for tier_in_use().
+std::optional<aot_choice> resolve_aot_tier(const function_spec& function, std::string& problem,
+                                           std::string& note);
+/// "interpreter" or "aot" once the function's tier is settled, else empty (GET /functions).
+std::string tier_in_use(const function_spec& function);
+
 class wasm_runtime final : public runtime {
 public:
     explicit wasm_runtime(wasm_runtime_options options = {});
@@ -75,6 +102,19 @@ private:
     wasm_runtime_options options_;
     std::unordered_map<const function_spec*, std::shared_ptr<const loaded_module>> cache_;
     std::unordered_map<const function_spec*, std::shared_ptr<const failed_module>> failed_;
+    /// Functions settled on the AOT tier at prepare(), and those whose "aot" tier failed there.
+    std::unordered_map<const function_spec*, aot_choice> aot_;
+    std::unordered_map<const function_spec*, std::string> aot_failed_;
+    /// One worker per AOT function started ahead of need, its module loaded and instantiated,
+    /// waiting for a request: a run takes it, and starts the next once it ends (killed and
+    /// reaped with the runtime).
+    std::unordered_map<const function_spec*, platform::child_process> spares_;
+    /// Expires with the runtime: a posted refill_spare finds it gone and does nothing.
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    /// The worker for a run of `function`: its spare if alive, else a new one.
+    platform::spawn_result take_worker(const function_spec& function, const aot_choice& choice);
+    /// Starts the function's spare worker unless it has one.
+    void refill_spare(const function_spec& function, const aot_choice& choice);
     std::size_t module_reads_ = 0;
 };
 
