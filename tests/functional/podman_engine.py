@@ -52,7 +52,11 @@ class UnixHTTPConnection(http.client.HTTPConnection):
     def connect(self):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(self.timeout)
-        s.connect(self.unix_path)
+        try:
+            s.connect(self.unix_path)
+        except OSError:
+            s.close()
+            raise
         self.sock = s
 
 
@@ -130,6 +134,9 @@ class PodmanEngine:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
         self.proc = None
+        if getattr(self, "log", None):
+            self.log.close()
+            self.log = None
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
 

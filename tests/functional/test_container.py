@@ -61,8 +61,10 @@ FUNCTIONS = [
        memory_bytes=16 * 1024 * 1024),
     sh("env", "echo $SPEAR_FUNCTION_NAME $GREETING $FROM_REQUEST",
        env={"GREETING": "hello"}, allow_request_env=["FROM_REQUEST"]),
-    sh("readonly", "echo x > /written && echo wrote || echo refused"),
-    sh("writable", "echo x > /written && echo wrote || echo refused", read_only=False),
+    # /etc: root owns it (0755); "/" of an imported rootfs is 0555, which root cannot write
+    # once every capability is dropped.
+    sh("readonly", "echo x > /etc/written && echo wrote || echo refused"),
+    sh("writable", "echo x > /etc/written && echo wrote || echo refused", read_only=False),
     sh("netns", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '"),
     container("missing", ["/bin/true"], image="localhost/spear-no-such-image:1"),
 ]
@@ -191,6 +193,7 @@ class ContainerTest(unittest.TestCase):
         self.assertEqual(res["error_code"], "function_failed")
         self.assertEqual(res["signal"], 9)
         self.assertIn("memory limit of 16777216 bytes", res["error_message"])
+        self.assertIn("out of memory", res["error_message"])
         self.assertNotIn("survived", res.get("output", {}).get("data", ""))
 
     def test_non_zero_exit_with_stderr_tail(self):
@@ -268,9 +271,10 @@ class EngineLifecycleTest(unittest.TestCase):
                                  limits={"kill_grace_ms": 500}))
         try:
             ids = [s.execute("forever", "", mode="async").json()["execution_id"] for _ in range(3)]
+            # Running, and their containers created (the runtime is called before the create).
             self.assertTrue(wait_until(
-                lambda: all(s.get(f"/status/{i}").json()["status"] == "running" for i in ids), 15))
-            self.assertEqual(len(our_containers()), 3)
+                lambda: all(s.get(f"/status/{i}").json()["status"] == "running" for i in ids)
+                and len(our_containers()) == 3, 15), our_containers())
             self.assertEqual(s.stop(signal.SIGTERM), 0)
         finally:
             s.close()

@@ -398,8 +398,8 @@ execution_outcome exited(std::int64_t code, bool oom_killed, std::uint64_t memor
         o.status = ExecutionStatus::failed;
         o.error = error_code::function_failed;
         o.signal = 9;
-        o.error_message = "killed by the out-of-memory killer: the container exceeded its "
-                          "memory limit of " + limit_text;
+        o.error_message = "killed by the out-of-memory killer: out of memory (over its "
+                          "memory limit of " + limit_text + ")";
         return o;
     }
     if (code > 128 && code <= 128 + 64) {
@@ -410,8 +410,9 @@ execution_outcome exited(std::int64_t code, bool oom_killed, std::uint64_t memor
         o.error_message = "killed by signal " + std::to_string(sig);
         if (const auto name = platform::signal_name(sig); !name.empty())
             o.error_message += " (" + name + ")";
-        if (sig == 9) // some engines (Podman on cgroup v1) do not report OOMKilled
-            o.error_message += ", most likely out of memory: its memory limit is " + limit_text;
+        if (sig == 9) // some engines (Podman with cgroup v1) do not report OOMKilled
+            o.error_message += ", most likely out of memory (over its memory limit of " +
+                               limit_text + ")";
         return o;
     }
     o.exit_code = static_cast<int>(code);
