@@ -211,8 +211,10 @@ inline constexpr std::size_t container_read_bytes = stream_chunk_bytes;
 /// GET /health looks at the engine again when its last look is older than this: a health
 /// probe every few seconds must not become an engine request each.
 inline constexpr std::chrono::milliseconds container_health_interval{5'000};
-/// After kill and remove, the stream's last bytes may still arrive this long.
-inline constexpr std::chrono::milliseconds container_drain_bound{500};
+/// Once a container's output has ended, its state is inspected until it no longer runs, the
+/// pause doubling from 2 ms up to this: the exit is recorded within milliseconds, and a
+/// process that closed its output but runs on costs one inspect per this long.
+inline constexpr std::chrono::milliseconds container_exit_poll_max{50};
 
 // --- WebAssembly execution (docs/wasm.md) ---------------------------------------------------
 /// Instructions a guest runs before the io_context gets the thread back. wabt's interpreter

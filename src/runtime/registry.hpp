@@ -39,6 +39,13 @@ struct runtime_kind {
     std::function<boost::json::object(const function_spec&)> describe;
     /// One runtime that runs every function of this kind.
     std::function<std::unique_ptr<runtime>(const boost::asio::any_io_executor&)> make;
+    /// Optional, for --check-config, after `check`: what the host lacks for this kind's
+    /// functions among `functions` (all of the config's, in order; paths "functions[i].x").
+    /// The container kind asks its engine for each image (an engine that does not answer is
+    /// logged, not an error: it may be started later). May block: nothing else runs then.
+    std::function<std::vector<core::config_error>(const core::config&,
+                                                  const std::vector<function_spec>&)>
+        check_host{};
 };
 
 class registry final : public core::function_fields_parser {

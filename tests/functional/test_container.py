@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import signal
+import subprocess
 import tempfile
 import time
 import unittest
@@ -20,7 +21,7 @@ import websockets
 
 import podman_engine
 from podman_engine import IMAGE, PodmanEngine
-from spear_harness import Spearlet, base_config, wait_until
+from spear_harness import SPEARLET, Spearlet, base_config, wait_until
 
 ENGINE = None
 
@@ -279,6 +280,35 @@ class EngineLifecycleTest(unittest.TestCase):
         finally:
             s.close()
         self.assertEqual(our_containers(), [])
+
+    def check_config(self, cfg):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "config.json")
+            with open(path, "w") as f:
+                json.dump(cfg, f)
+            r = subprocess.run([SPEARLET, "--config", path, "--check-config"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+            return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+    def test_check_config_reports_images_the_engine_lacks(self):
+        functions = [container("present", ["/bin/true"]),
+                     container("absent", ["/bin/true"], image="localhost/spear-no-such-image:1")]
+        rc, out, err = self.check_config(base_config(functions, container={"engine": ENGINE.uri}))
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("functions[1].image: image 'localhost/spear-no-such-image:1' is not in "
+                      "the container engine", err)
+        self.assertNotIn("functions[0]", err)
+        # Every image present: ok.
+        rc, out, err = self.check_config(base_config(functions[:1],
+                                                     container={"engine": ENGINE.uri}))
+        self.assertEqual(rc, 0, out + err)
+        # No engine: the images cannot be checked; said, but not an error (it may start later).
+        with tempfile.TemporaryDirectory() as d:
+            rc, out, err = self.check_config(base_config(
+                functions, container={"engine": "unix://" + os.path.join(d, "none.sock")}))
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("not reachable", err)
+        self.assertIn("not checked", err)
 
     def test_start_removes_containers_left_by_a_crash(self):
         # A container as an earlier (killed) appliance of this node would have left it.

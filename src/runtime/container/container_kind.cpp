@@ -2,8 +2,13 @@
 #include "runtime/container/container_kind.hpp"
 
 #include "core/limits.hpp"
+#include "core/log.hpp"
 #include "runtime/container/container_runtime.hpp"
+#include "runtime/container/engine_client.hpp"
 #include "runtime/registry.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace spear::runtime {
 namespace {
@@ -60,6 +65,48 @@ json::object describe(const function_spec& spec) {
     return o;
 }
 
+/// --check-config: GET /images/{name}/json for each container function's image, on an
+/// io_context of its own (nothing else runs during a check).
+std::vector<core::config_error> check_images(const core::config& cfg,
+                                             const std::vector<function_spec>& functions) {
+    std::vector<core::config_error> problems;
+    std::vector<std::size_t> ours;
+    for (std::size_t i = 0; i < functions.size(); ++i)
+        if (std::holds_alternative<container_function>(functions[i].settings))
+            ours.push_back(i);
+    if (ours.empty())
+        return problems;
+    boost::asio::io_context io;
+    const container::engine_client client(io.get_executor(), container::options_for(cfg.container));
+    auto ask = [&]() -> boost::asio::awaitable<void> {
+        for (const auto i : ours) {
+            const auto& image = std::get<container_function>(functions[i].settings).image;
+            const auto r = co_await client.request("GET", "/images/" + image + "/json");
+            if (r.status == 404)
+                problems.push_back({"functions[" + std::to_string(i) + "].image",
+                                    "image '" + image + "' is not in the container engine at " +
+                                        cfg.container.engine +
+                                        " (images are never pulled at invoke: pull or load it)"});
+            else if (r.status != 200)
+                problems.push_back({"functions[" + std::to_string(i) + "].image",
+                                    "the container engine could not look up image '" + image +
+                                        "': " + container::engine_client::error_text(r)});
+        }
+    };
+    boost::asio::co_spawn(io, ask, [&](std::exception_ptr e) {
+        if (!e)
+            return;
+        try {
+            std::rethrow_exception(e);
+        } catch (const container::engine_error& failure) {
+            log::warn(std::string(failure.what()) + ": the images of container functions were "
+                                                    "not checked");
+        }
+    });
+    io.run();
+    return problems;
+}
+
 } // namespace
 
 runtime_kind container_kind::descriptor() {
@@ -71,7 +118,8 @@ runtime_kind container_kind::descriptor() {
             describe,
             [](const boost::asio::any_io_executor& ex) {
                 return std::make_unique<container_runtime>(ex);
-            }};
+            },
+            check_images};
 }
 
 } // namespace spear::runtime

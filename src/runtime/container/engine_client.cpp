@@ -64,6 +64,15 @@ std::optional<std::string> engine_socket_path(std::string_view uri) {
     return path;
 }
 
+engine_options options_for(const core::container_config& c) {
+    engine_options o;
+    o.uri = c.engine;
+    o.socket_path = engine_socket_path(c.engine).value_or(std::string());
+    o.connect_timeout = std::chrono::milliseconds(c.connect_timeout_ms);
+    o.request_timeout = std::chrono::milliseconds(c.request_timeout_ms);
+    return o;
+}
+
 engine_client::engine_client(asio::any_io_executor executor, engine_options options)
     : executor_(std::move(executor))
     , options_(std::move(options)) {}

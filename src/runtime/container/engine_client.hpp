@@ -3,6 +3,7 @@
 // thread and no CLI. Attach hands back the hijacked connection for the raw stream.
 #pragma once
 
+#include "core/config.hpp"
 #include "runtime/container/engine_http.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -49,6 +50,9 @@ struct engine_options {
     std::chrono::milliseconds connect_timeout{2'000};
     std::chrono::milliseconds request_timeout{30'000};
 };
+
+/// The options of the `container` section's engine.
+engine_options options_for(const core::container_config& c);
 
 /// A hijacked attach connection: the raw multiplexed stream, and what already arrived of it.
 struct attach_connection {
