@@ -142,9 +142,10 @@ class PodmanEngine:
 
     def close(self):
         self.stop()
-        # Remove whatever is left, then the storage (overlay mounts first).
+        # Remove whatever is left (which unmounts the layers), then the private storage. Not
+        # `podman system reset`: it also touches host-wide state (networks), not only --root.
         self.podman("rm", "-a", "-f", check=False)
-        self.podman("system", "reset", "--force", check=False)
+        self.podman("rmi", "-a", "-f", check=False)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def api(self, method, path, body=None, timeout=30):
