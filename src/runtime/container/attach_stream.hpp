@@ -36,7 +36,7 @@ public:
 
 private:
     std::array<unsigned char, 8> header_{};
-    std::size_t header_fill_ = 0;   ///< bytes of the current header received
+    std::size_t header_fill_ = 0;    ///< bytes of the current header received
     std::uint32_t payload_left_ = 0; ///< payload bytes of the current frame still to come
     stream current_ = stream::stdout_stream;
     std::string error_;

@@ -180,8 +180,8 @@ asio::awaitable<void> sweep_leftovers(std::shared_ptr<engine_state> state) {
     log::info("container engine " + state->version + " at " + state->config.engine);
     json::object filters;
     filters["label"] = json::array{json::value("spear-edge.node=" + state->node_id)};
-    const auto target = "/containers/json?all=true&filters=" +
-                        percent_encode(json::serialize(filters));
+    const auto target =
+        "/containers/json?all=true&filters=" + percent_encode(json::serialize(filters));
     try {
         const auto listed = co_await state->client.request("GET", target);
         boost::system::error_code ec;
@@ -417,7 +417,8 @@ execution_outcome exited(std::int64_t code, bool oom_killed, std::uint64_t memor
         o.error = error_code::function_failed;
         o.signal = 9;
         o.error_message = "killed by the out-of-memory killer: out of memory (over its "
-                          "memory limit of " + limit_text + ")";
+                          "memory limit of " +
+                          limit_text + ")";
         return o;
     }
     if (code > 128 && code <= 128 + 64) {
@@ -429,8 +430,8 @@ execution_outcome exited(std::int64_t code, bool oom_killed, std::uint64_t memor
         if (const auto name = platform::signal_name(sig); !name.empty())
             o.error_message += " (" + name + ")";
         if (sig == 9) // some engines (Podman with cgroup v1) do not report OOMKilled
-            o.error_message += ", most likely out of memory (over its memory limit of " +
-                               limit_text + ")";
+            o.error_message +=
+                ", most likely out of memory (over its memory limit of " + limit_text + ")";
         return o;
     }
     o.exit_code = static_cast<int>(code);

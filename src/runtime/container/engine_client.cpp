@@ -25,16 +25,19 @@ using local_socket = asio::local::stream_protocol::socket;
 
 constexpr auto tuple_awaitable = asio::as_tuple(asio::use_awaitable);
 
-std::string ms_text(std::chrono::milliseconds d) { return std::to_string(d.count()) + " ms"; }
+std::string ms_text(std::chrono::milliseconds d) {
+    return std::to_string(d.count()) + " ms";
+}
 
 /// Writes the request and reads until the reader has a whole answer (or its header only).
 asio::awaitable<void> exchange(local_socket& socket, const std::string& request,
                                response_reader& reader, const std::string& uri) {
-    auto [wec, written] = co_await asio::async_write(socket, asio::buffer(request), tuple_awaitable);
+    auto [wec, written] =
+        co_await asio::async_write(socket, asio::buffer(request), tuple_awaitable);
     if (wec)
         throw engine_error(engine_error::kind::protocol,
-                           "the container engine at " + uri + " broke the connection: " +
-                               wec.message());
+                           "the container engine at " + uri +
+                               " broke the connection: " + wec.message());
     std::array<char, core::limits::container_read_bytes> buffer;
     while (reader.current() == response_reader::state::needs_more) {
         auto [ec, n] = co_await socket.async_read_some(asio::buffer(buffer), tuple_awaitable);
@@ -44,8 +47,8 @@ asio::awaitable<void> exchange(local_socket& socket, const std::string& request,
             reader.feed_eof();
         else if (ec)
             throw engine_error(engine_error::kind::protocol,
-                               "the container engine at " + uri + " broke the connection: " +
-                                   ec.message());
+                               "the container engine at " + uri +
+                                   " broke the connection: " + ec.message());
     }
     if (reader.current() == response_reader::state::error)
         throw engine_error(engine_error::kind::protocol, reader.error());
@@ -88,9 +91,8 @@ asio::awaitable<local_socket> engine_client::connect() const {
                            "container engine not reachable at " + options_.uri +
                                ": no connection within " + ms_text(options_.connect_timeout));
     if (auto [ec] = std::get<0>(first); ec)
-        throw engine_error(engine_error::kind::unreachable,
-                           "container engine not reachable at " + options_.uri + ": " +
-                               ec.message());
+        throw engine_error(engine_error::kind::unreachable, "container engine not reachable at " +
+                                                                options_.uri + ": " + ec.message());
     co_return socket;
 }
 
@@ -124,10 +126,9 @@ asio::awaitable<attach_connection> engine_client::attach(std::string_view contai
     auto first = co_await (exchange(socket, bytes, reader, options_.uri) ||
                            timer.async_wait(tuple_awaitable));
     if (first.index() == 1)
-        throw engine_error(engine_error::kind::timeout,
-                           "the container engine at " + options_.uri +
-                               " did not answer an attach within " +
-                               ms_text(options_.request_timeout));
+        throw engine_error(engine_error::kind::timeout, "the container engine at " + options_.uri +
+                                                            " did not answer an attach within " +
+                                                            ms_text(options_.request_timeout));
     const unsigned status = reader.response().status;
     if (status != 101 && status != 200)
         throw engine_error(engine_error::kind::protocol,

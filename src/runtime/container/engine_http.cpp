@@ -64,8 +64,7 @@ response_reader::state response_reader::advance() {
         if (used == 0) // nothing more the parser can take from these bytes
             break;
     }
-    if (state_ == state::needs_more &&
-        (p.is_done() || (header_only_ && p.is_header_done()))) {
+    if (state_ == state::needs_more && (p.is_done() || (header_only_ && p.is_header_done()))) {
         response_.status = p.get().result_int();
         if (!header_only_)
             response_.body = std::move(p.get().body());

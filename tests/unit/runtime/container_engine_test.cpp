@@ -38,7 +38,9 @@ const std::string attach_stream_bytes =
     std::string("\x01\x00\x00\x00\x00\x00\x00\x0cHELLO WORLD\n", 20) +
     std::string("\x02\x00\x00\x00\x00\x00\x00\x05oops\n", 13) +
     std::string("\x01\x00\x00\x00\x00\x00\x00\x00", 8) + // an empty frame
-    std::string("\x01\x00\x00\x00\x00\x00\x00\x03" "\x00\xff\x01", 11);
+    std::string("\x01\x00\x00\x00\x00\x00\x00\x03"
+                "\x00\xff\x01",
+                11);
 
 struct collected : attach_demuxer::handler {
     std::string out, err;

@@ -1,6 +1,7 @@
 // Unit tests of the container runtime without an engine: a run against a socket nobody
 // listens on fails with the engine's address (and /health says down), a run cancelled before
-// it starts creates nothing. The journeys with a real engine are tests/functional/test_container.py.
+// it starts creates nothing. The journeys with a real engine are
+// tests/functional/test_container.py.
 #include "runtime/container/container_runtime.hpp"
 
 #include "runtime/registry.hpp"
