@@ -186,7 +186,8 @@ int main(int argc, char** argv) {
         }
     if (check_only) {
         // Config errors are syntax and ranges; then each runtime kind checks what a start would
-        // find (the wasm kind reads and validates modules).
+        // find (the wasm kind reads and validates modules, the container kind asks its engine
+        // for each image).
         bool ok = true;
         const auto functions = runtimes.resolve_all(*parsed.value);
         for (std::size_t i = 0; i < functions.size(); ++i) {
@@ -195,6 +196,15 @@ int main(int argc, char** argv) {
                 continue;
             if (auto problem = check(functions[i], "functions[" + std::to_string(i) + "]")) {
                 std::cerr << source << ": " << problem->to_string() << "\n";
+                ok = false;
+            }
+        }
+        // Then what the host lacks (the container kind: images its engine does not have).
+        for (const auto& kind : runtimes.kinds()) {
+            if (!kind.check_host)
+                continue;
+            for (const auto& problem : kind.check_host(*parsed.value, functions)) {
+                std::cerr << source << ": " << problem.to_string() << "\n";
                 ok = false;
             }
         }

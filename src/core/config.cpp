@@ -415,6 +415,32 @@ void read_limits(object_reader& r, limits_config& lim, const http_config& http,
     read_queued_input(r, lim, http, stream);
 }
 
+/// "unix:///PATH" with an absolute PATH that fits a unix socket address (107 bytes).
+bool engine_uri_text(std::string_view s) {
+    constexpr std::string_view scheme = "unix://";
+    if (!s.starts_with(scheme))
+        return false;
+    const auto path = s.substr(scheme.size());
+    return path.size() >= 2 && path.size() <= 107 && path.front() == '/' && printable(path);
+}
+constexpr text_rule engine_uri_rule{
+    engine_uri_text, "must be \"unix:///PATH\", the unix socket of a Docker Engine API "
+                     "(\"unix:///run/docker.sock\", \"unix:///run/podman/podman.sock\"; "
+                     "the path at most 107 bytes)"};
+
+void read_container(object_reader& r, container_config& c) {
+    read_text(r, "engine", c.engine, engine_uri_rule);
+    read_int(r, "connect_timeout_ms", c.connect_timeout_ms, 1,
+             limits::container_connect_timeout_ms_max);
+    read_int(r, "request_timeout_ms", c.request_timeout_ms, 1,
+             limits::container_request_timeout_ms_max);
+    read_int(r, "memory_bytes", c.memory_bytes, limits::container_memory_bytes_min,
+             limits::container_memory_bytes_max, "the engines refuse less than 6 MiB");
+    read_int(r, "milli_cpus", c.milli_cpus, 1, limits::container_milli_cpus_max,
+             "1000 = one CPU");
+    read_int(r, "pids_limit", c.pids_limit, 1, limits::container_pids_max);
+}
+
 void read_function(object_reader& r, function_config& f, const limits_config& lim) {
     if (!r.has("name"))
         r.fail("name", "required");
@@ -533,6 +559,7 @@ config_result parse_config(std::string_view json_text, const function_fields_par
     section("history", [&](object_reader& r) { read_history(r, cfg.history); });
     // Limits before functions: function timeouts are checked against limits.max_timeout_ms.
     section("limits", [&](object_reader& r) { read_limits(r, cfg.limits, cfg.http, cfg.stream); });
+    section("container", [&](object_reader& r) { read_container(r, cfg.container); });
     read_functions(root, cfg.functions, cfg.limits, runtimes);
     root.finish();
 

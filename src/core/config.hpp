@@ -93,6 +93,18 @@ struct limits_config {
     std::size_t queued_input_bytes = limits::queued_input_bytes;
 };
 
+/// The container runtime's engine and the defaults of container functions (docs/operations.md).
+struct container_config {
+    /// The Docker Engine API socket ("unix:///run/podman/podman.sock" for Podman).
+    std::string engine = "unix:///run/docker.sock";
+    std::uint32_t connect_timeout_ms = limits::container_connect_timeout_ms;
+    std::uint32_t request_timeout_ms = limits::container_request_timeout_ms;
+    /// Defaults of a function's memory_bytes, milli_cpus and pids_limit.
+    std::uint64_t memory_bytes = limits::container_memory_bytes;
+    std::uint64_t milli_cpus = limits::container_milli_cpus;
+    std::uint64_t pids_limit = limits::container_pids;
+};
+
 /// A validation error: the field path ("functions[2].timeout_ms") and the reason.
 struct config_error {
     std::string path;
@@ -139,6 +151,7 @@ struct config {
     status_table_config status_table;
     history_config history;
     limits_config limits;
+    container_config container;
     std::vector<function_config> functions;
 
     /// Index of the function named `name`, or nullopt.

@@ -187,6 +187,40 @@ inline constexpr std::chrono::milliseconds process_exit_poll_interval{20};
 /// spawn instead of spending seconds in close().
 inline constexpr std::uint64_t child_close_fds_max = 1 << 20;
 
+// --- Container runtime (docs/operations.md "Containers") ---------------------------------
+/// Connecting to the engine's unix socket is local and instant when it listens: a longer
+/// wait only delays the "engine not reachable" answer.
+inline constexpr std::uint32_t container_connect_timeout_ms = 2'000;
+inline constexpr std::uint32_t container_connect_timeout_ms_max = 60'000;
+/// One engine request (create, start, inspect, remove): a busy engine takes seconds to
+/// create a container; beyond this it is stuck and the execution fails.
+inline constexpr std::uint32_t container_request_timeout_ms = 30'000;
+inline constexpr std::uint32_t container_request_timeout_ms_max = 300'000;
+/// Memory of a container unless its function says otherwise: 256 MiB, a fair share of a
+/// gateway's RAM; the container is killed by the kernel beyond it.
+inline constexpr std::uint64_t container_memory_bytes = 256ULL << 20;
+/// The smallest memory limit: the engines refuse less than 6 MiB.
+inline constexpr std::uint64_t container_memory_bytes_min = 6ULL << 20;
+inline constexpr std::uint64_t container_memory_bytes_max = 1ULL << 40;
+/// CPU of a container in thousandths of a CPU (1000 = one core): a 2-core gateway keeps a
+/// core for the appliance and the other functions.
+inline constexpr std::uint64_t container_milli_cpus = 1'000;
+inline constexpr std::uint64_t container_milli_cpus_max = 1'024'000;
+/// Processes in a container: stops a fork bomb; a function needs a handful.
+inline constexpr std::uint64_t container_pids = 256;
+inline constexpr std::uint64_t container_pids_max = 4'194'304; // Linux's pid_max ceiling
+/// Largest engine answer read (an inspect is ~10 KiB, a container list a few per container).
+inline constexpr std::size_t container_response_bytes = 4 << 20;
+/// Bytes asked of the OS per read of an engine connection (and the largest output chunk).
+inline constexpr std::size_t container_read_bytes = stream_chunk_bytes;
+/// GET /health looks at the engine again when its last look is older than this: a health
+/// probe every few seconds must not become an engine request each.
+inline constexpr std::chrono::milliseconds container_health_interval{5'000};
+/// Once a container's output has ended, its state is inspected until it no longer runs, the
+/// pause doubling from 2 ms up to this: the exit is recorded within milliseconds, and a
+/// process that closed its output but runs on costs one inspect per this long.
+inline constexpr std::chrono::milliseconds container_exit_poll_max{50};
+
 // --- WebAssembly execution (docs/wasm.md) ---------------------------------------------------
 /// Instructions a guest runs before the io_context gets the thread back. wabt's interpreter
 /// runs ~100-130 M instructions/s on this class of core (release build), so 30 000 is

@@ -13,13 +13,15 @@ registry::registry(std::vector<runtime_kind> kinds)
     if (kinds_.empty())
         throw std::invalid_argument("runtime registry: no runtime kinds");
     std::set<std::string, std::less<>> names;
-    std::set<std::string, std::less<>> fields;
     for (const auto& k : kinds_) {
         if (!names.insert(k.name).second)
             throw std::invalid_argument("runtime registry: two kinds named '" + k.name + "'");
         if (!k.parse || !k.make)
             throw std::invalid_argument("runtime registry: kind '" + k.name +
                                         "' has no parse or no make");
+        // Two kinds may share a field name (process and container both read "command"); one
+        // kind lists each name once, and "runtime" belongs to the registry.
+        std::set<std::string, std::less<>> fields;
         for (const auto& f : k.fields)
             if (f == "runtime" || !fields.insert(f).second)
                 throw std::invalid_argument("runtime registry: field '" + f + "' of kind '" +
@@ -33,11 +35,32 @@ const runtime_kind* registry::find(std::string_view name) const noexcept {
     return it == kinds_.end() ? nullptr : &*it;
 }
 
+namespace {
+bool lists(const runtime_kind& k, std::string_view field) {
+    return std::find(k.fields.begin(), k.fields.end(), field) != k.fields.end();
+}
+} // namespace
+
 const runtime_kind* registry::owner_of(std::string_view field) const noexcept {
     for (const auto& k : kinds_)
-        if (std::find(k.fields.begin(), k.fields.end(), field) != k.fields.end())
+        if (lists(k, field))
             return &k;
     return nullptr;
+}
+
+/// "process" or "process and container": the kinds that list `field`.
+std::string registry::owners_text(std::string_view field) const {
+    std::vector<std::string_view> owners;
+    for (const auto& k : kinds_)
+        if (lists(k, field))
+            owners.push_back(k.name);
+    std::string text;
+    for (std::size_t i = 0; i < owners.size(); ++i) {
+        if (i > 0)
+            text += i + 1 == owners.size() ? " and " : ", ";
+        text += owners[i];
+    }
+    return text;
 }
 
 /// "process", "wasm" or "container"
@@ -86,10 +109,10 @@ std::optional<function_spec> registry::resolve(const core::function_config& f,
         if (key == "runtime")
             continue;
         const runtime_kind* owner = owner_of(key);
-        if (kind && owner && owner != kind)
+        if (kind && owner && !lists(*kind, key))
             errors.push_back({core::fields::field_path(path, key),
-                              "only for " + owner->name + " functions (this one's runtime is " +
-                                  kind->name + ")"});
+                              "only for " + owners_text(key) +
+                                  " functions (this one's runtime is " + kind->name + ")"});
         else if (kind)
             own.emplace(key, field.value());
         else if (!owner)

@@ -23,8 +23,8 @@ namespace spear::runtime {
 /// One runtime kind. parse and make are required; check and describe may be empty.
 struct runtime_kind {
     std::string name; ///< the value of a function's "runtime" field
-    /// Its own config fields: a function of another kind naming one gets "only for NAME
-    /// functions"; no two kinds of a registry may list the same field.
+    /// Its own config fields: a function of a kind that does not list one gets "only for NAME
+    /// functions"; kinds may share a name (process and container both read "command").
     std::vector<std::string> fields;
     /// Reads a function's own fields (every field that is neither common nor another kind's)
     /// and reports errors through `r` (paths "functions[2].module"); the registry reports the
@@ -39,12 +39,19 @@ struct runtime_kind {
     std::function<boost::json::object(const function_spec&)> describe;
     /// One runtime that runs every function of this kind.
     std::function<std::unique_ptr<runtime>(const boost::asio::any_io_executor&)> make;
+    /// Optional, for --check-config, after `check`: what the host lacks for this kind's
+    /// functions among `functions` (all of the config's, in order; paths "functions[i].x").
+    /// The container kind asks its engine for each image (an engine that does not answer is
+    /// logged, not an error: it may be started later). May block: nothing else runs then.
+    std::function<std::vector<core::config_error>(const core::config&,
+                                                  const std::vector<function_spec>&)>
+        check_host{};
 };
 
 class registry final : public core::function_fields_parser {
 public:
-    /// Throws std::invalid_argument for an empty list, a duplicate name, a field listed by two
-    /// kinds, or a kind without parse or make. The first kind is the default runtime.
+    /// Throws std::invalid_argument for an empty list, a duplicate name, a field listed twice
+    /// by one kind, or a kind without parse or make. The first kind is the default runtime.
     explicit registry(std::vector<runtime_kind> kinds);
     registry(const registry&) = delete; // function_spec::kind points into it
     registry& operator=(const registry&) = delete;
@@ -68,6 +75,7 @@ private:
     const runtime_kind* kind_of(const core::function_config& f, const std::string& path,
                                 std::vector<core::config_error>* errors) const;
     const runtime_kind* owner_of(std::string_view field) const noexcept;
+    std::string owners_text(std::string_view field) const;
     std::string names_text() const;
 
     std::vector<runtime_kind> kinds_;

@@ -7,6 +7,7 @@
 #include "runtime/function_spec.hpp"
 
 #include <boost/asio/awaitable.hpp>
+#include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -43,6 +44,12 @@ struct run_request {
 class runtime {
 public:
     virtual ~runtime() = default;
+    /// Called once, right after the runtime is made and before any prepare: the whole config
+    /// (the container runtime reads its `container` section and sweeps leftovers). Never throws.
+    virtual void configure(const core::config& /*cfg*/) {}
+    /// What GET /health says about this runtime beyond the counts (the container runtime: its
+    /// engine's state); empty: nothing.
+    virtual boost::json::object health() { return {}; }
     /// Called once per function of its kind when the service starts: a runtime may load what
     /// it needs now (the wasm runtime reads and validates modules). A problem is logged by the
     /// runtime, and the function's runs then fail with the reason; never throws.

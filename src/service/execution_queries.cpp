@@ -160,6 +160,9 @@ health_view execution_service::health() {
     h.evictions = table_.evictions();
     h.uptime_ms = core::elapsed_ms(started_at_, clock_type::now());
     h.executions_started = executions_started_;
+    for (const auto& [kind, rt] : runtimes_)
+        if (auto facts = rt->health(); !facts.empty())
+            h.runtimes[kind->name] = std::move(facts);
     return h;
 }
 

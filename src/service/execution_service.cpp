@@ -126,8 +126,10 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
     // validates modules, logging a bad one, whose invokes then fail with the reason).
     for (const auto& spec : functions_) {
         auto& rt = runtimes_[spec.kind];
-        if (!rt)
+        if (!rt) {
             rt = spec.kind->make(executor_);
+            rt->configure(cfg);
+        }
         rt->prepare(spec);
     }
 }

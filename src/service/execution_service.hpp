@@ -77,6 +77,8 @@ struct health_view {
     std::uint64_t evictions = 0;
     std::int64_t uptime_ms = 0;
     std::uint64_t executions_started = 0;
+    /// Per runtime kind that reports something (the container runtime: its engine), by name.
+    boost::json::object runtimes;
 };
 
 class execution_service {

@@ -353,6 +353,8 @@ json::object to_json(const health_view& h) {
     table["by_status"] = std::move(by_status);
     o["status_table"] = std::move(table);
     o["executions_started"] = h.executions_started;
+    if (!h.runtimes.empty())
+        o["runtimes"] = h.runtimes;
     return o;
 }
 

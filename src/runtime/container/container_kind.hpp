@@ -1,5 +1,4 @@
-// The container runtime's entry in the registry (registered_runtimes.hpp). This version has
-// no container runtime: container functions are accepted by the config and refused at invoke.
+// The container runtime's entry in the registry (registered_runtimes.hpp).
 #pragma once
 
 #include "runtime/container/container_function.hpp"
@@ -10,7 +9,8 @@ struct runtime_kind;
 
 struct container_kind {
     using settings = container_function;
-    /// "container": image. Its runtime refuses every invocation (function_failed).
+    /// "container": image, command, working_dir, network, read_only, memory_bytes,
+    /// milli_cpus, pids_limit; runs on container_runtime (the Docker Engine API).
     static runtime_kind descriptor();
 };
 

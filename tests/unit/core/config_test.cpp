@@ -595,4 +595,31 @@ BOOST_AUTO_TEST_CASE(queued_input_budget_is_read_and_bounded) {
     BOOST_TEST(large[0].path == "limits.queued_input_bytes");
 }
 
+BOOST_AUTO_TEST_CASE(container_section_is_read_and_checked) {
+    const auto d = must_parse("{}");
+    BOOST_TEST(d.container.engine == "unix:///run/docker.sock");
+    BOOST_TEST(d.container.memory_bytes == limits::container_memory_bytes);
+    const auto c = must_parse(R"({"container": {"engine": "unix:///run/podman/podman.sock",
+        "connect_timeout_ms": 500, "request_timeout_ms": 9000, "memory_bytes": 67108864,
+        "milli_cpus": 500, "pids_limit": 64}})");
+    BOOST_TEST(c.container.engine == "unix:///run/podman/podman.sock");
+    BOOST_TEST(c.container.connect_timeout_ms == 500u);
+    BOOST_TEST(c.container.request_timeout_ms == 9000u);
+    BOOST_TEST(c.container.memory_bytes == 67108864u);
+    BOOST_TEST(c.container.milli_cpus == 500u);
+    BOOST_TEST(c.container.pids_limit == 64u);
+    const auto errors = must_fail(R"({"container": {"engine": "tcp://127.0.0.1:2375",
+        "connect_timeout_ms": 0, "memory_bytes": 1, "pids_limit": 5000000, "bogus": 1}})");
+    BOOST_TEST(has_error(errors, "container.engine", "unix:///PATH"));
+    BOOST_TEST(has_error(errors, "container.connect_timeout_ms", "must be > 0"));
+    BOOST_TEST(has_error(errors, "container.memory_bytes", "6 MiB"));
+    BOOST_TEST(has_error(errors, "container.pids_limit"));
+    BOOST_TEST(has_error(errors, "container.bogus", "unknown field"));
+    BOOST_TEST(errors.size() == 5u, describe({std::nullopt, errors}));
+    // A socket path longer than a sockaddr_un holds.
+    BOOST_TEST(has_error(must_fail(R"({"container": {"engine": "unix:///)" + std::string(120, 'a') +
+                                   R"("}})"),
+                         "container.engine"));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -266,9 +266,14 @@ BOOST_AUTO_TEST_CASE(runtime_specific_fields_are_checked) {
     BOOST_TEST(reason_at(wrong, "functions[0].module") ==
                "only for wasm functions (this one's runtime is process)");
     BOOST_TEST(has_error(wrong, "functions[0].image", "only for container functions"));
-    const auto container_cmd =
-        must_fail(with_function(R"("runtime": "container", "image": "i", "command": ["x"])"));
-    BOOST_TEST(has_error(container_cmd, "functions[0].command", "only for process functions"));
+    const auto container_stdout =
+        must_fail(with_function(R"("runtime": "container", "image": "i", "stdout": "pty")"));
+    BOOST_TEST(has_error(container_stdout, "functions[0].stdout", "only for process functions"));
+    // A field two kinds share is reported with both owners for a third kind.
+    const auto wasm_cmd =
+        must_fail(with_function(R"("runtime": "wasm", "module": "m.wasm", "command": ["x"])"));
+    BOOST_TEST(has_error(wasm_cmd, "functions[0].command",
+                         "only for process and container functions"));
 }
 
 BOOST_AUTO_TEST_CASE(describe_gives_each_kinds_fields_for_get_functions) {
@@ -322,18 +327,42 @@ BOOST_AUTO_TEST_CASE(check_reads_the_wasm_module) {
     BOOST_TEST(problem->reason.find("cannot open") != std::string::npos, problem->reason);
 }
 
-BOOST_AUTO_TEST_CASE(container_runtime_refuses_every_invocation) {
+BOOST_AUTO_TEST_CASE(container_functions_are_not_refused_at_admission) {
+    // The container runtime runs them (tests/unit/runtime/container_runtime_test.cpp); an
+    // engine that is down fails the run, not the admission.
     const auto cfg = must_parse(with_function(R"("runtime": "container", "image": "i")"));
     const auto all = specs(cfg);
     boost::asio::io_context io;
     const auto rt = all[0].kind->make(io.get_executor());
-    const auto refused = rt->refusal(all[0]);
-    BOOST_REQUIRE(refused.has_value());
-    BOOST_TEST(*refused == "function 'f' uses the container runtime, which this version of "
-                           "spearlet does not include");
-    // Process functions are not refused.
+    BOOST_TEST(!rt->refusal(all[0]).has_value());
     const auto p = specs(must_parse(process_function_text()));
     BOOST_TEST(!p[0].kind->make(io.get_executor())->refusal(p[0]).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(container_fields_are_checked_with_paths) {
+    const auto cfg = must_parse(with_function(
+        R"("runtime": "container", "image": "busybox:1", "command": ["/bin/sh", "-c", "x"],
+           "working_dir": "/w", "network": "bridge", "read_only": false,
+           "memory_bytes": 67108864, "milli_cpus": 500, "pids_limit": 32)"));
+    const auto all = specs(cfg);
+    const auto& c = std::get<spear::runtime::container_function>(all[0].settings);
+    BOOST_TEST(c.image == "busybox:1");
+    BOOST_TEST(c.command.size() == 3u);
+    BOOST_TEST(c.network == "bridge");
+    BOOST_TEST(!c.read_only);
+    BOOST_TEST(c.memory_bytes == 67108864u);
+    BOOST_TEST(c.milli_cpus == 500u);
+    BOOST_TEST(c.pids_limit == 32u);
+    const auto d = std::get<spear::runtime::container_function>(
+        specs(must_parse(with_function(R"("runtime": "container", "image": "i")")))[0].settings);
+    BOOST_TEST(d.network == "none"); // no network unless asked
+    BOOST_TEST(d.read_only);         // read-only root unless asked
+    const auto bad = must_fail(with_function(
+        R"("runtime": "container", "memory_bytes": 1024, "working_dir": "rel", "pids_limit": 0)"));
+    BOOST_TEST(has_error(bad, "functions[0].image", "required for container functions"));
+    BOOST_TEST(has_error(bad, "functions[0].memory_bytes", "6 MiB"));
+    BOOST_TEST(has_error(bad, "functions[0].working_dir", "absolute"));
+    BOOST_TEST(has_error(bad, "functions[0].pids_limit", "must be > 0"));
 }
 
 BOOST_AUTO_TEST_CASE(a_registry_refuses_ambiguous_kinds) {
@@ -351,8 +380,9 @@ BOOST_AUTO_TEST_CASE(a_registry_refuses_ambiguous_kinds) {
     };
     BOOST_CHECK_THROW(runtime::registry({}), std::invalid_argument);
     BOOST_CHECK_THROW(runtime::registry({kind("a", {}), kind("a", {})}), std::invalid_argument);
-    BOOST_CHECK_THROW(runtime::registry({kind("a", {"x"}), kind("b", {"x"})}),
-                      std::invalid_argument);
+    BOOST_CHECK_THROW(runtime::registry({kind("a", {"x", "x"})}), std::invalid_argument);
+    // Kinds may share a field (process and container both read "command").
+    BOOST_CHECK_NO_THROW(runtime::registry({kind("a", {"x"}), kind("b", {"x"})}));
     BOOST_CHECK_THROW(runtime::registry({kind("a", {"runtime"})}), std::invalid_argument);
     BOOST_CHECK_NO_THROW(runtime::registry({kind("a", {"x"}), kind("b", {"y"})}));
 }
