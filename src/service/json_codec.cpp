@@ -279,6 +279,8 @@ json::object to_json(const status_view& status, bool include_output) {
     o["found"] = true;
     o["execution_id"] = status.result.execution_id;
     o["status"] = core::to_string(status.result.status);
+    o["client"] = status.result.client;
+    o["priority"] = status.result.priority;
     o["result"] = to_json(status.result, include_output);
     o["logs"] = core::is_valid_utf8(status.result.logs) ? status.result.logs
                                                         : core::base64_encode(status.result.logs);
