@@ -58,28 +58,78 @@ queue_projection::project(const projection_limits& limits,
     }
     std::make_heap(heap_.begin(), heap_.end(), later);
 
-    // Waiting items as a singly linked list in start order; `none` ends it.
-    constexpr auto none = std::numeric_limits<std::uint32_t>::max();
-    next_.resize(queued.size() + 1); // next_[0] is the head sentinel; item i is node i + 1
-    for (std::size_t i = 0; i <= queued.size(); ++i)
-        next_[i] = i < queued.size() ? static_cast<std::uint32_t>(i + 1) : none;
+    // Waiting items per function, in start order (a counting sort: O(queued + functions)).
+    fn_begin_.assign(functions + 1, 0);
+    for (const auto& q : queued)
+        ++fn_begin_[q.function + 1];
+    for (std::uint32_t f = 0; f < functions; ++f)
+        fn_begin_[f + 1] += fn_begin_[f];
+    fn_items_.resize(queued.size());
+    fn_head_.assign(fn_begin_.begin(), fn_begin_.end() - 1);
+    {
+        auto fill = fn_head_;
+        for (std::size_t i = 0; i < queued.size(); ++i)
+            fn_items_[fill[queued[i].function]++] = static_cast<std::uint32_t>(i);
+    }
+    started_.assign(queued.size(), 0);
+    active_.clear();
+    for (std::uint32_t f = 0; f < functions; ++f)
+        if (fn_begin_[f + 1] > fn_begin_[f])
+            active_.push_back(f);
     std::size_t waiting = queued.size();
+    first_ = 0;
 
     std::int64_t now = 0;
+    // What scheduler_policy::start_ready does: while the global limit allows, start the first
+    // waiting item (in start order) whose function and client have a free slot. Each round
+    // looks at the first eligible item of each function with a free slot: O(functions) per
+    // start, plus the items skipped because their client is at its limit.
     const auto start_ready = [&] {
-        std::uint32_t prev = 0;
-        while (running_total < global && next_[prev] != none) {
-            const auto node = next_[prev];
-            const auto& item = queued[node - 1];
-            if (function_running_[item.function] >=
-                    limit_at(limits.function_concurrency, item.function) ||
-                client_running_[item.client] >= limit_at(limits.client_concurrency, item.client)) {
-                prev = node; // held back by its function or client: look further
-                continue;
+        while (running_total < global) {
+            constexpr auto none = std::numeric_limits<std::size_t>::max();
+            std::size_t best = none;
+            // Fast path (the global limit binds): the first waiting item of all is eligible.
+            while (first_ < queued.size() && started_[first_])
+                ++first_;
+            if (first_ < queued.size()) {
+                const auto& head = queued[first_];
+                if (function_running_[head.function] <
+                        limit_at(limits.function_concurrency, head.function) &&
+                    client_running_[head.client] < limit_at(limits.client_concurrency, head.client))
+                    best = first_;
             }
-            next_[prev] = next_[node]; // unlink: it starts now
+            const bool fast = best != none;
+            for (std::size_t a = 0; !fast && a < active_.size();) {
+                const auto f = active_[a];
+                auto& head = fn_head_[f];
+                const auto end = fn_begin_[f + 1];
+                while (head < end && started_[fn_items_[head]])
+                    ++head;
+                if (head == end) { // nothing of f waits any more
+                    active_[a] = active_.back();
+                    active_.pop_back();
+                    continue;
+                }
+                ++a;
+                if (function_running_[f] >= limit_at(limits.function_concurrency, f))
+                    continue;
+                for (auto pos = head; pos < end && fn_items_[pos] < best; ++pos) {
+                    const auto i = fn_items_[pos];
+                    if (started_[i])
+                        continue;
+                    if (client_running_[queued[i].client] <
+                        limit_at(limits.client_concurrency, queued[i].client)) {
+                        best = i;
+                        break;
+                    }
+                }
+            }
+            if (best == none)
+                return;
+            const auto& item = queued[best];
+            started_[best] = 1;
             --waiting;
-            auto& times = out_[node - 1];
+            auto& times = out_[best];
             times.start_ms = now;
             times.completion_ms = add_capped(now, item.duration_ms);
             ++function_running_[item.function];

@@ -46,11 +46,10 @@ struct projected_times {
 /// when durations are exact (tests/unit/core/queue_projection_test.cpp checks it against
 /// scheduler_policy). Times saturate at INT64_MAX / 2.
 ///
-/// Cost: O((running + queued) log(running + queued)) for the end events, plus the scan for
-/// the next item to start: amortised O(1) per start while only the global limit binds (the
-/// scan resumes at the first waiting item), up to O(queued) per end when per-function or
-/// per-client limits hold items back. Allocates a few vectors of size running + queued;
-/// `scratch` may be passed to reuse their memory across calls.
+/// Cost: O((running + queued) log(running + queued)) for the end events, plus, per start:
+/// O(1) when the first waiting item may start (the global limit binds), else
+/// O(functions with waiting items) plus the items passed over because their client is at its
+/// limit. Reuses its buffers across calls (keep one object). docs/performance.md has figures.
 class queue_projection {
 public:
     std::vector<projected_times> const& project(const projection_limits& limits,
@@ -68,7 +67,12 @@ private:
     std::vector<end_event> heap_;
     std::vector<std::size_t> function_running_;
     std::vector<std::size_t> client_running_;
-    std::vector<std::uint32_t> next_; ///< linked list of queued items not yet started
+    std::vector<std::size_t> fn_begin_;  ///< per function: where its items start in fn_items_
+    std::vector<std::size_t> fn_head_;   ///< per function: its first item not yet started
+    std::vector<std::uint32_t> fn_items_; ///< queued indices grouped by function, in order
+    std::vector<char> started_;          ///< per queued item
+    std::vector<std::uint32_t> active_;  ///< functions with waiting items
+    std::size_t first_ = 0;              ///< the first queued item not yet started
 };
 
 } // namespace spear::core
