@@ -23,6 +23,67 @@ std::size_t limit_at(std::span<const std::size_t> limits, std::uint32_t index) {
 
 } // namespace
 
+template <class Key>
+void queue_projection::grouping::build(std::size_t groups, std::size_t n, Key key) {
+    begin.assign(groups + 1, 0);
+    for (std::size_t i = 0; i < n; ++i)
+        ++begin[key(i) + 1];
+    for (std::size_t g = 0; g < groups; ++g)
+        begin[g + 1] += begin[g];
+    items.resize(n);
+    head.assign(begin.begin(), begin.end() - 1);
+    auto fill = head;
+    for (std::size_t i = 0; i < n; ++i)
+        items[fill[key(i)]++] = static_cast<std::uint32_t>(i);
+    active.clear();
+    for (std::size_t g = 0; g < groups; ++g)
+        if (begin[g + 1] > begin[g])
+            active.push_back(static_cast<std::uint32_t>(g));
+}
+
+void queue_projection::grouping::prune(const std::vector<char>& started) {
+    for (std::size_t a = 0; a < active.size();) {
+        const auto g = active[a];
+        auto& h = head[g];
+        while (h < begin[g + 1] && started[items[h]])
+            ++h;
+        if (h == begin[g + 1]) { // nothing of g waits any more
+            active[a] = active.back();
+            active.pop_back();
+        } else {
+            ++a;
+        }
+    }
+}
+
+template <class Free>
+std::size_t queue_projection::grouping::count_free(Free free) const {
+    std::size_t n = 0;
+    for (const auto g : active)
+        if (free(g))
+            ++n;
+    return n;
+}
+
+template <class Free, class Other, class OtherFree>
+std::size_t queue_projection::grouping::first_eligible(const std::vector<char>& started,
+                                                       Free free, Other other,
+                                                       OtherFree other_free) const {
+    auto best = std::numeric_limits<std::size_t>::max();
+    for (const auto g : active) {
+        if (!free(g))
+            continue;
+        for (auto pos = head[g]; pos < begin[g + 1] && items[pos] < best; ++pos) {
+            const auto i = items[pos];
+            if (!started[i] && other_free(other(i))) {
+                best = i;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
 std::vector<projected_times> const&
 queue_projection::project(const projection_limits& limits,
                           std::span<const projected_running> running,
@@ -58,71 +119,50 @@ queue_projection::project(const projection_limits& limits,
     }
     std::make_heap(heap_.begin(), heap_.end(), later);
 
-    // Waiting items per function, in start order (a counting sort: O(queued + functions)).
-    fn_begin_.assign(functions + 1, 0);
-    for (const auto& q : queued)
-        ++fn_begin_[q.function + 1];
-    for (std::uint32_t f = 0; f < functions; ++f)
-        fn_begin_[f + 1] += fn_begin_[f];
-    fn_items_.resize(queued.size());
-    fn_head_.assign(fn_begin_.begin(), fn_begin_.end() - 1);
-    {
-        auto fill = fn_head_;
-        for (std::size_t i = 0; i < queued.size(); ++i)
-            fn_items_[fill[queued[i].function]++] = static_cast<std::uint32_t>(i);
-    }
+    // Waiting items grouped by function and by client, in start order (counting sorts).
+    const auto function_of = [&](std::size_t i) { return queued[i].function; };
+    const auto client_of = [&](std::size_t i) { return queued[i].client; };
+    by_function_.build(functions, queued.size(), function_of);
+    by_client_.build(clients, queued.size(), client_of);
     started_.assign(queued.size(), 0);
-    active_.clear();
-    for (std::uint32_t f = 0; f < functions; ++f)
-        if (fn_begin_[f + 1] > fn_begin_[f])
-            active_.push_back(f);
     std::size_t waiting = queued.size();
     first_ = 0;
 
+    const auto function_free = [&](std::uint32_t f) {
+        return function_running_[f] < limit_at(limits.function_concurrency, f);
+    };
+    const auto client_free = [&](std::uint32_t c) {
+        return client_running_[c] < limit_at(limits.client_concurrency, c);
+    };
+
     std::int64_t now = 0;
     // What scheduler_policy::start_ready does: while the global limit allows, start the first
-    // waiting item (in start order) whose function and client have a free slot. Each round
-    // looks at the first eligible item of each function with a free slot: O(functions) per
-    // start, plus the items skipped because their client is at its limit.
+    // waiting item (in start order) whose function and client have a free slot. Fast path:
+    // the first waiting item of all. Else the first eligible item of each group with a free
+    // slot, grouping by whichever of function or client has fewer free groups (each group's
+    // scan passes over the items held back by the other dimension).
     const auto start_ready = [&] {
         while (running_total < global) {
             constexpr auto none = std::numeric_limits<std::size_t>::max();
             std::size_t best = none;
-            // Fast path (the global limit binds): the first waiting item of all is eligible.
             while (first_ < queued.size() && started_[first_])
                 ++first_;
-            if (first_ < queued.size()) {
-                const auto& head = queued[first_];
-                if (function_running_[head.function] <
-                        limit_at(limits.function_concurrency, head.function) &&
-                    client_running_[head.client] < limit_at(limits.client_concurrency, head.client))
-                    best = first_;
-            }
-            const bool fast = best != none;
-            for (std::size_t a = 0; !fast && a < active_.size();) {
-                const auto f = active_[a];
-                auto& head = fn_head_[f];
-                const auto end = fn_begin_[f + 1];
-                while (head < end && started_[fn_items_[head]])
-                    ++head;
-                if (head == end) { // nothing of f waits any more
-                    active_[a] = active_.back();
-                    active_.pop_back();
-                    continue;
-                }
-                ++a;
-                if (function_running_[f] >= limit_at(limits.function_concurrency, f))
-                    continue;
-                for (auto pos = head; pos < end && fn_items_[pos] < best; ++pos) {
-                    const auto i = fn_items_[pos];
-                    if (started_[i])
-                        continue;
-                    if (client_running_[queued[i].client] <
-                        limit_at(limits.client_concurrency, queued[i].client)) {
-                        best = i;
-                        break;
-                    }
-                }
+            if (first_ < queued.size() && function_free(queued[first_].function) &&
+                client_free(queued[first_].client))
+                best = first_;
+            if (best == none) {
+                by_function_.prune(started_);
+                by_client_.prune(started_);
+                const auto free_functions = by_function_.count_free(function_free);
+                const auto free_clients = by_client_.count_free(client_free);
+                if (free_functions == 0 || free_clients == 0)
+                    return; // every waiting item is held back by its function or its client
+                if (free_functions <= free_clients)
+                    best = by_function_.first_eligible(started_, function_free, client_of,
+                                                       client_free);
+                else
+                    best = by_client_.first_eligible(started_, client_free, function_of,
+                                                     function_free);
             }
             if (best == none)
                 return;

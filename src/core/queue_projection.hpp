@@ -48,8 +48,9 @@ struct projected_times {
 ///
 /// Cost: O((running + queued) log(running + queued)) for the end events, plus, per start:
 /// O(1) when the first waiting item may start (the global limit binds), else
-/// O(functions with waiting items) plus the items passed over because their client is at its
-/// limit. Reuses its buffers across calls (keep one object). docs/performance.md has figures.
+/// O(functions + clients with waiting items) plus, in the groups of the dimension with fewer
+/// free groups, the items passed over because the other dimension holds them back. Reuses
+/// its buffers across calls (keep one object). docs/performance.md has figures.
 class queue_projection {
 public:
     std::vector<projected_times> const& project(const projection_limits& limits,
@@ -67,11 +68,26 @@ private:
     std::vector<end_event> heap_;
     std::vector<std::size_t> function_running_;
     std::vector<std::size_t> client_running_;
-    std::vector<std::size_t> fn_begin_;  ///< per function: where its items start in fn_items_
-    std::vector<std::size_t> fn_head_;   ///< per function: its first item not yet started
-    std::vector<std::uint32_t> fn_items_; ///< queued indices grouped by function, in order
+    /// Queued items grouped by one key (function or client), each group in start order.
+    struct grouping {
+        std::vector<std::size_t> begin;     ///< per group: where its items start in `items`
+        std::vector<std::size_t> head;      ///< per group: its first item not yet started
+        std::vector<std::uint32_t> items;   ///< queued indices grouped, in order
+        std::vector<std::uint32_t> active;  ///< groups that may still have waiting items
+        template <class Key>
+        void build(std::size_t groups, std::size_t n, Key key);
+        /// Advances heads past started items; drops groups with nothing waiting.
+        void prune(const std::vector<char>& started);
+        template <class Free>
+        std::size_t count_free(Free free) const;
+        /// The lowest waiting index, among groups with a free slot, whose other key is free.
+        template <class Free, class Other, class OtherFree>
+        std::size_t first_eligible(const std::vector<char>& started, Free free, Other other,
+                                   OtherFree other_free) const;
+    };
+    grouping by_function_;
+    grouping by_client_;
     std::vector<char> started_;          ///< per queued item
-    std::vector<std::uint32_t> active_;  ///< functions with waiting items
     std::size_t first_ = 0;              ///< the first queued item not yet started
 };
 
