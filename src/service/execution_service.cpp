@@ -481,7 +481,14 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
         // timeout there is. With no Prefer, a sync caller is answered at the end, never 202.
         const auto per_run = std::chrono::milliseconds(config_.limits.max_timeout_ms) +
                              std::chrono::milliseconds(config_.limits.kill_grace_ms);
-        const auto ahead = static_cast<std::int64_t>(scheduler_.queued(live->function));
+        // Ahead of it: everything queued now, and what may still overtake it (higher priority
+        // within the aging window, other functions): at most every queue full once more.
+        std::size_t capacity = 0;
+        for (const auto& f : config_.functions)
+            capacity += f.queue_depth;
+        // Capped so that the bound stays below 2^63 ns (limits.hpp: 1e6 x (1 h + 1 min)).
+        const auto ahead = static_cast<std::int64_t>(
+            std::min<std::size_t>(scheduler_.queued_total() + capacity, 1'000'000));
         auto bound = per_run * (ahead + 1) + core::limits::cancel_confirm_margin;
         if (promote_after)
             bound = std::min(bound, std::chrono::milliseconds(*promote_after));
