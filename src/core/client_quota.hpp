@@ -16,9 +16,9 @@ namespace spear::core {
 /// `client` field by it.
 struct client_identity {
     std::uint32_t index = 0;
-    std::string name;          ///< "" (no auth, frames), "admin" (auth_token), or the token's name
-    bool admin = true;         ///< sees and cancels every client's executions
-    int priority_ceiling = 9;  ///< a higher context.priority is lowered to it
+    std::string name;         ///< "" (no auth, frames), "admin" (auth_token), or the token's name
+    bool admin = true;        ///< sees and cancels every client's executions
+    int priority_ceiling = 9; ///< a higher context.priority is lowered to it
 
     /// True when this client may see or cancel a record carrying `record_client`.
     bool may_access(std::string_view record_client) const noexcept {

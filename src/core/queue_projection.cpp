@@ -56,8 +56,7 @@ void queue_projection::grouping::prune(const std::vector<char>& started) {
     }
 }
 
-template <class Free>
-std::size_t queue_projection::grouping::count_free(Free free) const {
+template <class Free> std::size_t queue_projection::grouping::count_free(Free free) const {
     std::size_t n = 0;
     for (const auto g : active)
         if (free(g))
@@ -66,9 +65,8 @@ std::size_t queue_projection::grouping::count_free(Free free) const {
 }
 
 template <class Free, class Other, class OtherFree>
-std::size_t queue_projection::grouping::first_eligible(const std::vector<char>& started,
-                                                       Free free, Other other,
-                                                       OtherFree other_free) const {
+std::size_t queue_projection::grouping::first_eligible(const std::vector<char>& started, Free free,
+                                                       Other other, OtherFree other_free) const {
     auto best = std::numeric_limits<std::size_t>::max();
     for (const auto g : active) {
         if (!free(g))
@@ -111,8 +109,8 @@ queue_projection::project(const projection_limits& limits,
     std::uint64_t order = 0;
     std::size_t running_total = 0;
     for (const auto& r : running) {
-        heap_.push_back({std::clamp<std::int64_t>(r.remaining_ms, 0, time_cap), order++,
-                         r.function, r.client});
+        heap_.push_back(
+            {std::clamp<std::int64_t>(r.remaining_ms, 0, time_cap), order++, r.function, r.client});
         ++function_running_[r.function];
         ++client_running_[r.client];
         ++running_total;
@@ -120,8 +118,12 @@ queue_projection::project(const projection_limits& limits,
     std::make_heap(heap_.begin(), heap_.end(), later);
 
     // Waiting items grouped by function and by client, in start order (counting sorts).
-    const auto function_of = [&](std::size_t i) { return queued[i].function; };
-    const auto client_of = [&](std::size_t i) { return queued[i].client; };
+    const auto function_of = [&](std::size_t i) {
+        return queued[i].function;
+    };
+    const auto client_of = [&](std::size_t i) {
+        return queued[i].client;
+    };
     by_function_.build(functions, queued.size(), function_of);
     by_client_.build(clients, queued.size(), client_of);
     started_.assign(queued.size(), 0);

@@ -70,16 +70,14 @@ private:
     std::vector<std::size_t> client_running_;
     /// Queued items grouped by one key (function or client), each group in start order.
     struct grouping {
-        std::vector<std::size_t> begin;     ///< per group: where its items start in `items`
-        std::vector<std::size_t> head;      ///< per group: its first item not yet started
-        std::vector<std::uint32_t> items;   ///< queued indices grouped, in order
-        std::vector<std::uint32_t> active;  ///< groups that may still have waiting items
-        template <class Key>
-        void build(std::size_t groups, std::size_t n, Key key);
+        std::vector<std::size_t> begin;    ///< per group: where its items start in `items`
+        std::vector<std::size_t> head;     ///< per group: its first item not yet started
+        std::vector<std::uint32_t> items;  ///< queued indices grouped, in order
+        std::vector<std::uint32_t> active; ///< groups that may still have waiting items
+        template <class Key> void build(std::size_t groups, std::size_t n, Key key);
         /// Advances heads past started items; drops groups with nothing waiting.
         void prune(const std::vector<char>& started);
-        template <class Free>
-        std::size_t count_free(Free free) const;
+        template <class Free> std::size_t count_free(Free free) const;
         /// The lowest waiting index, among groups with a free slot, whose other key is free.
         template <class Free, class Other, class OtherFree>
         std::size_t first_eligible(const std::vector<char>& started, Free free, Other other,
@@ -87,8 +85,8 @@ private:
     };
     grouping by_function_;
     grouping by_client_;
-    std::vector<char> started_;          ///< per queued item
-    std::size_t first_ = 0;              ///< the first queued item not yet started
+    std::vector<char> started_; ///< per queued item
+    std::size_t first_ = 0;     ///< the first queued item not yet started
 };
 
 } // namespace spear::core

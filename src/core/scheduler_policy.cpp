@@ -24,7 +24,8 @@ scheduler_policy::scheduler_policy(std::vector<function_limits> functions,
     clients_.reserve(clients.size());
     for (const auto& limits : clients) {
         if (limits.max_concurrency == 0)
-            throw std::invalid_argument("scheduler_policy: a client's max_concurrency must be >= 1");
+            throw std::invalid_argument(
+                "scheduler_policy: a client's max_concurrency must be >= 1");
         clients_.push_back(client_state{limits, 0, 0});
     }
 }
@@ -62,8 +63,7 @@ admit_result scheduler_policy::admit(scheduled_item item) {
     return admit_result::queued;
 }
 
-std::vector<scheduled_item> scheduler_policy::finish(std::uint32_t function,
-                                                     std::uint32_t client) {
+std::vector<scheduled_item> scheduler_policy::finish(std::uint32_t function, std::uint32_t client) {
     auto& fn = functions_.at(function);
     auto& cl = clients_.at(client);
     // A finish without a matching start is a caller bug; never let the counters wrap.

@@ -86,8 +86,7 @@ public:
     std::optional<std::size_t> queue_position(scheduled_item item) const;
 
     /// Every queued item, in start order (what core::project_queue takes).
-    template <class Visit>
-    void for_each_queued(Visit&& visit) const {
+    template <class Visit> void for_each_queued(Visit&& visit) const {
         for (const auto& [order, item] : queue_)
             visit(item);
     }
