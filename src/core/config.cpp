@@ -264,6 +264,79 @@ void read_node(object_reader& r, node_config& node) {
     read_text(r, "log_format", node.log_format, log_format_rule);
 }
 
+/// http.tokens: [{name, token, max_concurrency, max_queued, rate_per_s, priority_ceiling,
+/// admin}]; names and tokens unique, "admin" is the auth_token's client.
+void read_tokens(object_reader& r, http_config& http) {
+    const json::value* v = r.get("tokens");
+    if (!v)
+        return;
+    if (!v->is_array()) {
+        r.fail("tokens", "must be an array of {name, token, ...} objects");
+        return;
+    }
+    const auto& items = v->get_array();
+    if (items.size() > limits::http_tokens_max) {
+        r.fail("tokens", "at most " + std::to_string(limits::http_tokens_max) + " tokens");
+        return;
+    }
+    std::map<std::string, std::size_t, std::less<>> names;
+    std::map<std::string, std::size_t, std::less<>> tokens;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = r.at("tokens[" + std::to_string(i) + "]");
+        if (!items[i].is_object()) {
+            r.fail_at(path, "must be an object");
+            continue;
+        }
+        client_token_config t;
+        object_reader tr(items[i].get_object(), path, r.errors());
+        if (!tr.has("name"))
+            tr.fail("name", "required");
+        if (!tr.has("token"))
+            tr.fail("token", "required");
+        read_text(tr, "name", t.name, function_name_rule);
+        if (read_text(tr, "token", t.token, auth_token_text) && t.token.empty())
+            tr.fail("token", "must not be empty");
+        std::size_t n = 0;
+        if (tr.has("max_concurrency")) {
+            read_int(tr, "max_concurrency", n, 1, limits::global_concurrency_max);
+            t.max_concurrency = n;
+        }
+        if (tr.has("max_queued")) {
+            n = 0;
+            read_int(tr, "max_queued", n, 0, limits::queue_depth_max, "0 never queues");
+            t.max_queued = n;
+        }
+        if (const json::value* rate = tr.get("rate_per_s")) {
+            const double max = limits::client_rate_per_s_max;
+            if (rate->is_number() && rate->to_number<double>() > 0 &&
+                rate->to_number<double>() <= max)
+                t.rate_per_s = rate->to_number<double>();
+            else
+                tr.fail("rate_per_s", "must be a number in (0, " + std::to_string(
+                                          limits::client_rate_per_s_max) + "], submissions per second");
+        }
+        unsigned ceiling = limits::priority_max;
+        read_int(tr, "priority_ceiling", ceiling, 0, limits::priority_max);
+        t.priority_ceiling = static_cast<int>(ceiling);
+        read_bool(tr, "admin", t.admin);
+        tr.finish();
+        if (t.name == "admin" && !http.auth_token.empty())
+            tr.fail("name", "'admin' is the client of http.auth_token; choose another name");
+        if (!t.name.empty())
+            if (const auto [it, fresh] = names.emplace(t.name, i); !fresh)
+                tr.fail("name", "duplicate client name '" + t.name + "' (also tokens[" +
+                                    std::to_string(it->second) + "])");
+        if (!t.token.empty()) {
+            if (t.token == http.auth_token)
+                tr.fail("token", "equals http.auth_token; each token names one client");
+            else if (const auto [it, fresh] = tokens.emplace(t.token, i); !fresh)
+                tr.fail("token", "duplicate token (also tokens[" + std::to_string(it->second) +
+                                     "])");
+        }
+        http.tokens.push_back(std::move(t));
+    }
+}
+
 void read_http(object_reader& r, http_config& http) {
     read_bool(r, "enabled", http.enabled);
     const auto kind = read_address(r, "address", http.address);
@@ -280,10 +353,11 @@ void read_http(object_reader& r, http_config& http) {
     read_int(r, "shutdown_grace_ms", http.shutdown_grace_ms, 0, limits::shutdown_grace_ms_max);
     read_text_list(r, "allowed_hosts", http.allowed_hosts, allowed_host_rule);
     read_text_list(r, "allowed_origins", http.allowed_origins, allowed_origin_rule);
+    read_tokens(r, http);
 
     // docs/api.md: never serve an open API beyond this host by accident.
     if (http.enabled && kind == address_kind::other && http.auth_token.empty() &&
-        !http.allow_unauthenticated)
+        http.tokens.empty() && !http.allow_unauthenticated)
         r.fail("address",
                "'" + http.address +
                    "' is not a loopback address: set http.auth_token (clients then send "
@@ -413,6 +487,8 @@ void read_limits(object_reader& r, limits_config& lim, const http_config& http,
     read_int(r, "kill_grace_ms", lim.kill_grace_ms, 0, limits::kill_grace_ms_max,
              "0 sends SIGKILL at once");
     read_queued_input(r, lim, http, stream);
+    read_int(r, "priority_aging_ms", lim.priority_aging_ms, 1, limits::priority_aging_ms_max,
+             "one priority level per this many ms waited");
 }
 
 /// "unix:///PATH" with an absolute PATH that fits a unix socket address (107 bytes).
@@ -456,6 +532,10 @@ void read_function(object_reader& r, function_config& f, const limits_config& li
              "0 refuses calls while all slots are busy");
     read_int(r, "expected_ms", f.expected_ms, 0, limits::execution_timeout_ms_max,
              "0 = not configured");
+    unsigned priority = 0;
+    read_int(r, "priority", priority, 0, limits::priority_max,
+             "the default context.priority of its invocations; higher starts first");
+    f.priority = static_cast<int>(priority);
 }
 
 void read_functions(object_reader& r, std::vector<function_config>& functions,

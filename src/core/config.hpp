@@ -24,11 +24,23 @@ struct node_config {
     std::string log_format = "plain";
 };
 
+/// A named client token (http.tokens): who a request comes from, and its limits.
+struct client_token_config {
+    std::string name;  ///< [A-Za-z0-9_.-]{1,64}, unique; kept in records (`client`)
+    std::string token; ///< bearer token, unique
+    std::optional<std::size_t> max_concurrency; ///< running at once; absent: no limit of its own
+    std::optional<std::size_t> max_queued;      ///< waiting at once; absent: no limit of its own
+    std::optional<double> rate_per_s; ///< submissions per second (bucket of max(1, rate)); absent: no limit
+    int priority_ceiling = limits::priority_max; ///< a higher context.priority is lowered to it
+    bool admin = false; ///< sees and cancels every client's executions
+};
+
 struct http_config {
     bool enabled = true;
     std::string address = "127.0.0.1";
     std::uint16_t port = 8080;          ///< 0 picks a free port (logged at start)
-    std::string auth_token;             ///< empty: no auth
+    std::string auth_token;             ///< empty: no auth; else an admin client "admin"
+    std::vector<client_token_config> tokens; ///< named clients with quotas (http.tokens)
     bool allow_unauthenticated = false; ///< needed for a non-loopback listener with no token
     std::size_t max_body_bytes = limits::http_body_bytes;
     std::size_t max_header_bytes = limits::http_header_bytes;
@@ -91,6 +103,8 @@ struct limits_config {
     std::uint32_t kill_grace_ms = limits::kill_grace_ms;
     /// Input bytes held by accepted, not yet started executions, all functions together.
     std::size_t queued_input_bytes = limits::queued_input_bytes;
+    /// Aging: a waiting execution gains one priority level per this many ms.
+    std::uint32_t priority_aging_ms = limits::priority_aging_ms;
 };
 
 /// The container runtime's engine and the defaults of container functions (docs/operations.md).
@@ -126,6 +140,7 @@ struct function_config {
     std::size_t max_concurrency = limits::function_concurrency;
     std::size_t queue_depth = limits::queue_depth;
     std::uint32_t expected_ms = 0; ///< typical duration before history exists
+    int priority = 0; ///< 0..9, the default of context.priority for this function
     /// Every other field of the function object, as written ("runtime" included).
     boost::json::object runtime_fields;
 };

@@ -44,6 +44,8 @@ struct ExecutionResult {
     std::int64_t queue_ms = 0;           ///< pending time (so far, while pending)
     std::int64_t execution_time_ms = 0;  ///< running time (so far, while running)
     std::uint64_t seq = 0;               ///< submission order within this boot
+    std::string client;                  ///< the submitting client's name ("" for the default)
+    int priority = 0;                    ///< the priority it was scheduled with (0..9)
 };
 
 /// Where an estimate came from (docs/architecture.md).

@@ -1,6 +1,7 @@
 // InvokeFunctionRequest: a protocol-neutral invocation, built by every transport's decoder.
 #pragma once
 
+#include "core/client_quota.hpp"
 #include "core/execution_types.hpp"
 
 #include <cstdint>
@@ -23,6 +24,10 @@ struct InvokeFunctionRequest {
     /// Sync only: answer as async (202) if not finished within this time ("Prefer:
     /// respond-async, wait=N", RFC 7240). Opt-in: a sync call is never promoted otherwise.
     std::optional<std::uint32_t> respond_async_after_ms;
+    /// context.priority as sent (the service checks 0..9); nullopt: the function's default.
+    std::optional<std::int64_t> priority;
+    /// Who sent it (the transport's authentication); the default client when not set.
+    client_identity client;
 };
 
 } // namespace spear::core

@@ -83,6 +83,18 @@ inline constexpr std::size_t function_concurrency = 4;
 /// Pending executions queued per function; beyond it callers get 429 with Retry-After.
 inline constexpr std::size_t queue_depth = 64;
 inline constexpr std::size_t queue_depth_max = 100'000;
+/// Priorities run 0..9 (higher starts first): ten levels are plenty for a gateway and keep
+/// the aging bound (9 x priority_aging_ms) easy to state.
+inline constexpr int priority_max = 9;
+/// One priority level is worth this much waiting (aging): a waiting execution's effective
+/// priority rises one level per this many ms, so a priority-0 execution is overtaken only by
+/// executions submitted less than 9 x this after it (docs/architecture.md).
+inline constexpr std::uint32_t priority_aging_ms = 1'000;
+inline constexpr std::uint32_t priority_aging_ms_max = 3'600'000; // 1 h per level: no aging
+/// Named client tokens (http.tokens): each is checked on every request; a handful is usual.
+inline constexpr std::size_t http_tokens_max = 64;
+/// Highest rate_per_s of a client token: beyond it the HTTP server is the limit anyway.
+inline constexpr std::uint32_t client_rate_per_s_max = 100'000;
 /// Execution timeout when neither the function nor the request sets one.
 inline constexpr std::uint32_t execution_timeout_ms = 30'000;
 /// Longest timeout a function or request may ask for: 1 hour.

@@ -36,6 +36,8 @@ struct ring_status_table::slot {
     std::string function_name;
     std::string client_execution_id;
     std::uint64_t request_hash = 0;
+    std::string client; ///< the submitting client's name (may be empty)
+    int priority = 0;   ///< the priority it was scheduled with
     std::string content_type;
     error_code error = error_code::none;
     std::string error_message;
@@ -252,6 +254,8 @@ std::variant<record_ref, error> ring_status_table::insert(const new_execution& e
     s.function_name.assign(e.function_name);
     s.client_execution_id.assign(e.client_execution_id);
     s.request_hash = e.request_hash;
+    s.client.clear();
+    s.priority = 0;
     s.content_type.assign(default_content_type);
     s.error = error_code::none;
     s.error_message.clear();
@@ -358,6 +362,13 @@ void ring_status_table::append_output(record_ref ref, std::string_view bytes) {
     s->output_size += bytes.size();
 }
 
+void ring_status_table::set_client(record_ref ref, std::string_view client, int priority) {
+    if (auto* s = held_slot(ref)) {
+        s->client.assign(client);
+        s->priority = priority;
+    }
+}
+
 void ring_status_table::set_content_type(record_ref ref, std::string_view content_type) {
     if (auto* s = held_slot(ref))
         s->content_type.assign(content_type);
@@ -436,6 +447,8 @@ ExecutionResult ring_status_table::snapshot(record_ref ref, bool include_output,
     r.function_name = s.function_name;
     r.mode = s.mode;
     r.status = s.status;
+    r.client = s.client;
+    r.priority = s.priority;
     r.content_type = s.content_type;
     if (include_output)
         r.output.assign(output_arena_.get() + std::size_t{ref.slot} * options_.max_output_bytes,
@@ -485,6 +498,10 @@ std::string_view ring_status_table::function_name(record_ref ref) const {
     return at(ref).function_name;
 }
 
+std::string_view ring_status_table::client(record_ref ref) const {
+    return at(ref).client;
+}
+
 std::string ring_status_table::execution_id(record_ref ref) const {
     return format_execution_id({options_.boot, ref.seq, ref.slot});
 }
@@ -507,7 +524,8 @@ list_page ring_status_table::list(const list_query& query, steady_time now) {
         const auto& s = slots_[i];
         if (s.seq == 0 || (query.start_after_seq && s.seq >= *query.start_after_seq) ||
             (query.status && s.status != *query.status) ||
-            (query.function_name && s.function_name != *query.function_name))
+            (query.function_name && s.function_name != *query.function_name) ||
+            (query.client && s.client != *query.client))
             continue;
         scratch_.push_back(i);
     }

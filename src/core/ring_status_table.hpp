@@ -60,6 +60,7 @@ struct lookup_result {
 struct list_query {
     std::optional<std::string> function_name; ///< exact match
     std::optional<ExecutionStatus> status;
+    std::optional<std::string> client; ///< exact match of the record's client name
     std::optional<std::uint64_t> start_after_seq; ///< newest-first: only seq < this
     std::size_t limit = 50;
 };
@@ -115,6 +116,8 @@ public:
     void mark_running(record_ref ref, steady_time now, wall_time wall);
     /// Appends output; bytes beyond max_output_bytes are counted, not kept (output_truncated).
     void append_output(record_ref ref, std::string_view bytes);
+    /// Sets who submitted it and the priority it was scheduled with (default: "" and 0).
+    void set_client(record_ref ref, std::string_view client, int priority);
     /// Sets the output content type (defaults to "application/octet-stream").
     void set_content_type(record_ref ref, std::string_view content_type);
     /// Appends to the stderr tail; only the last stderr_tail_bytes are kept.
@@ -130,6 +133,7 @@ public:
     ExecutionResult snapshot(record_ref ref, bool include_output, steady_time now) const;
     ExecutionStatus status(record_ref ref) const;
     std::string_view function_name(record_ref ref) const;
+    std::string_view client(record_ref ref) const; ///< the submitting client's name
     std::string execution_id(record_ref ref) const;
     steady_time started_steady(record_ref ref) const; ///< valid once running
     steady_time queued_steady(record_ref ref) const;

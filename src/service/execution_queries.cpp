@@ -19,30 +19,97 @@ using clock_type = std::chrono::steady_clock;
 
 // --- estimates ----------------------------------------------------------------------------
 
-std::int64_t execution_service::estimate_start_after(std::uint32_t function,
-                                                     std::size_t queued_ahead) const {
+std::int64_t execution_service::rank_now(int priority) const {
+    return core::start_rank(core::elapsed_ms(started_at_, clock_type::now()), priority,
+                            static_cast<std::int64_t>(config_.limits.priority_aging_ms));
+}
+
+const std::vector<core::projected_times>&
+execution_service::project(const core::scheduled_item* extra) {
     const auto now = clock_type::now();
-    std::vector<std::int64_t> running_elapsed;
-    for (const auto& [seq, live] : live_)
-        if (live->function == function && live->fsm.phase() == core::execution_phase::running)
-            running_elapsed.push_back(live->fsm.run_ms(now));
-    return core::estimate_new_completion_ms(histories_[function].typical_ms(), running_elapsed,
-                                            queued_ahead,
-                                            scheduler_.effective_concurrency(function));
+    projected_running_.clear();
+    projected_queued_.clear();
+    projection_order_.clear();
+    // Running: everything holding a scheduler slot (a starting execution has run 0 ms).
+    for (const auto& [seq, live] : live_) {
+        const auto phase = live->fsm.phase();
+        if (phase != core::execution_phase::starting && phase != core::execution_phase::running)
+            continue;
+        projected_running_.push_back({live->function, live->client,
+                                      histories_[live->function].typical_ms() -
+                                          live->fsm.run_ms(now)});
+    }
+    // Queued: the scheduler's start order, with `extra` (largest key) at its rank.
+    const auto push = [this](const core::scheduled_item& item, std::uint64_t key) {
+        projected_queued_.push_back(
+            {item.function, item.client, histories_[item.function].typical_ms()});
+        projection_order_.push_back(key);
+    };
+    bool placed = extra == nullptr;
+    scheduler_.for_each_queued([&](const core::scheduled_item& queued) {
+        if (!placed && std::pair{extra->rank, extra->key} < std::pair{queued.rank, queued.key}) {
+            push(*extra, 0);
+            placed = true;
+        }
+        push(queued, queued.key);
+    });
+    if (!placed)
+        push(*extra, 0);
+    const core::projection_limits limits{scheduler_.global_concurrency(), function_limits_,
+                                         client_limits_};
+    return projection_.project(limits, projected_running_, projected_queued_);
 }
 
 std::pair<std::int64_t, core::estimate_source>
-execution_service::estimate_for_new(std::uint32_t function) {
-    return {estimate_start_after(function, scheduler_.queued(function)),
-            histories_[function].source()};
+execution_service::estimate_for_new(const core::scheduled_item& item) {
+    const auto& times = project(&item);
+    const auto at = std::find(projection_order_.begin(), projection_order_.end(), 0u);
+    const auto completion = times.at(static_cast<std::size_t>(at - projection_order_.begin()))
+                                .completion_ms;
+    return {completion, histories_[item.function].source()};
 }
 
 std::int64_t execution_service::estimate_remaining(const live_execution& live) {
-    if (live.fsm.phase() == core::execution_phase::running)
-        return core::estimate_remaining_ms(histories_[live.function].typical_ms(),
-                                           live.fsm.run_ms(clock_type::now()));
-    const auto position = scheduler_.queue_position({live.function, live.ref.seq});
-    return estimate_start_after(live.function, position.value_or(0));
+    const auto typical = histories_[live.function].typical_ms();
+    if (live.fsm.phase() != core::execution_phase::pending)
+        return core::estimate_remaining_ms(typical, live.fsm.run_ms(clock_type::now()));
+    const auto& times = project(nullptr);
+    const auto at = std::find(projection_order_.begin(), projection_order_.end(), live.ref.seq);
+    if (at == projection_order_.end())
+        return typical; // not queued (cannot happen while pending): its own duration
+    return times[static_cast<std::size_t>(at - projection_order_.begin())].completion_ms;
+}
+
+std::int64_t execution_service::first_start_ms(std::optional<std::uint32_t> function,
+                                               std::optional<std::uint32_t> client) {
+    const auto match = [&](std::uint32_t f, std::uint32_t c) {
+        return (!function || f == *function) && (!client || c == *client);
+    };
+    const auto& times = project(nullptr);
+    std::optional<std::int64_t> first;
+    for (std::size_t i = 0; i < times.size(); ++i)
+        if (match(projected_queued_[i].function, projected_queued_[i].client))
+            first = std::min(first.value_or(times[i].start_ms), times[i].start_ms);
+    // Nothing of it waits (e.g. max_queued 0): the earliest end of one of its running ones.
+    if (!first)
+        for (const auto& r : projected_running_)
+            if (match(r.function, r.client))
+                first = std::min(first.value_or(r.remaining_ms), r.remaining_ms);
+    return std::max<std::int64_t>(1, first.value_or(1000));
+}
+
+core::client_identity execution_service::client(std::uint32_t index) const {
+    core::client_identity who;
+    if (index == 0) {
+        who.name = config_.http.auth_token.empty() ? "" : "admin";
+        return who;
+    }
+    const auto& t = config_.http.tokens.at(index - 1);
+    who.index = index;
+    who.name = t.name;
+    who.admin = t.admin;
+    who.priority_ceiling = t.priority_ceiling;
+    return who;
 }
 
 // --- queries ------------------------------------------------------------------------------
@@ -55,10 +122,14 @@ execution_service::find_live(core::record_ref ref) const {
     return it->second;
 }
 
-std::variant<core::record_ref, error> execution_service::resolve_or_error(std::string_view id) {
+std::variant<core::record_ref, error>
+execution_service::resolve_or_error(std::string_view id, const core::client_identity& who) {
     const auto found = table_.find(id, clock_type::now());
     switch (found.status) {
     case core::lookup_status::found:
+        // Another client's record answers as if it did not exist: ids do not leak.
+        if (!who.may_access(table_.client(found.ref)))
+            break;
         return found.ref;
     case core::lookup_status::evicted:
         return error::make(error_code::execution_evicted,
@@ -78,8 +149,9 @@ std::variant<core::record_ref, error> execution_service::resolve_or_error(std::s
                            "' was issued by this appliance since it started");
 }
 
-std::variant<core::record_ref, error> execution_service::resolve(std::string_view id) {
-    return resolve_or_error(id);
+std::variant<core::record_ref, error> execution_service::resolve(std::string_view id,
+                                                                 const core::client_identity& who) {
+    return resolve_or_error(id, who);
 }
 
 status_view execution_service::make_status(core::record_ref ref, bool include_result) {
@@ -95,8 +167,9 @@ status_view execution_service::make_status(core::record_ref ref, bool include_re
 }
 
 std::variant<status_view, error> execution_service::get_status(std::string_view id,
-                                                               bool include_result) {
-    auto resolved = resolve_or_error(id);
+                                                               bool include_result,
+                                                               const core::client_identity& who) {
+    auto resolved = resolve_or_error(id, who);
     if (auto* missing = std::get_if<error>(&resolved))
         return *missing;
     return make_status(std::get<core::record_ref>(resolved), include_result);
@@ -104,8 +177,8 @@ std::variant<status_view, error> execution_service::get_status(std::string_view 
 
 asio::awaitable<std::variant<status_view, error>>
 execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
-                               bool include_result) {
-    auto resolved = resolve_or_error(id);
+                               bool include_result, core::client_identity who) {
+    auto resolved = resolve_or_error(id, who);
     if (auto* missing = std::get_if<error>(&resolved))
         co_return *missing;
     const auto ref = std::get<core::record_ref>(resolved);
@@ -123,7 +196,10 @@ execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
     co_return make_status(ref, include_result);
 }
 
-core::list_page execution_service::list(const core::list_query& query) {
+core::list_page execution_service::list(core::list_query query,
+                                        const core::client_identity& who) {
+    if (!who.admin)
+        query.client = who.name; // a client lists only its own executions
     return table_.list(query, clock_type::now());
 }
 
@@ -139,7 +215,9 @@ std::vector<function_view> execution_service::functions() {
         v.p95_ms = history.p95_ms();
         v.typical_queue_ms = history.typical_queue_ms();
         v.source = history.source();
-        v.current_estimate_ms = estimate_for_new(i).first;
+        const core::scheduled_item probe{i, table_.next_seq(), 0,
+                                         rank_now(config_.functions[i].priority)};
+        v.current_estimate_ms = estimate_for_new(probe).first;
         v.running = scheduler_.running(i);
         v.queued = scheduler_.queued(i);
         v.effective_concurrency = scheduler_.effective_concurrency(i);

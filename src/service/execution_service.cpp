@@ -59,6 +59,7 @@ std::uint64_t request_hash(const core::InvokeFunctionRequest& request) {
     h.add(request.function_name);
     h.add(request.input);
     h.add(request.timeout_ms ? std::to_string(*request.timeout_ms) : std::string());
+    h.add(request.client.name); // a key is scoped to its client: another client's is a conflict
     for (const auto& [key, value] : request.environment) {
         h.add(key);
         h.add(value);
@@ -113,15 +114,34 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
                   limits.push_back({f.max_concurrency, f.queue_depth});
               return limits;
           }(),
-          cfg.limits.global_concurrency)
+          cfg.limits.global_concurrency,
+          [&] {
+              // Client 0 is the default client (no token, auth_token, frames): no limits.
+              std::vector<core::scheduler_client_limits> limits(1);
+              for (const auto& t : cfg.http.tokens)
+                  limits.push_back({t.max_concurrency.value_or(core::scheduler_policy::unlimited),
+                                    t.max_queued.value_or(core::scheduler_policy::unlimited)});
+              return limits;
+          }())
     , functions_(runtimes.resolve_all(cfg))
     , started_at_(clock_type::now())
     , sync_waiters_gone_(executor_)
     , all_ended_(executor_)
     , metrics_(std::make_unique<service_metrics>()) {
     histories_.reserve(cfg.functions.size());
-    for (const auto& f : cfg.functions)
+    for (const auto& f : cfg.functions) {
         histories_.emplace_back(cfg.history.window, f.expected_ms, cfg.history.default_expected_ms);
+        function_limits_.push_back(f.max_concurrency);
+    }
+    rate_buckets_.emplace_back(); // the default client has no rate limit
+    client_limits_.push_back(core::scheduler_policy::unlimited);
+    for (const auto& t : cfg.http.tokens) {
+        if (t.rate_per_s)
+            rate_buckets_.emplace_back(std::in_place, *t.rate_per_s, *t.rate_per_s, started_at_);
+        else
+            rate_buckets_.emplace_back();
+        client_limits_.push_back(t.max_concurrency.value_or(core::scheduler_policy::unlimited));
+    }
     // One runtime per kind in use; each prepares its functions now (the wasm runtime reads and
     // validates modules, logging a bad one, whose invokes then fail with the reason).
     for (const auto& spec : functions_) {
@@ -153,6 +173,12 @@ std::optional<error> execution_service::validate(const core::InvokeFunctionReque
                                "context.timeout_ms: must be in 1.." +
                                    std::to_string(config_.limits.max_timeout_ms));
     }
+    if (request.priority && (*request.priority < 0 || *request.priority > core::limits::priority_max))
+        return error::make(error_code::invalid_request,
+                           "context.priority: must be an integer in 0.." +
+                               std::to_string(core::limits::priority_max) +
+                               " (higher starts first; omit it for the function's priority, " +
+                               std::to_string(function.priority) + ")");
     if (request.environment.size() > core::limits::request_env_entries)
         return error::make(error_code::invalid_request,
                            "context.environment: at most " +
@@ -219,10 +245,31 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
         return std::move(*previous);
     }
 
+    // The client's submission rate (http.tokens[].rate_per_s): every attempt takes a token.
+    const auto& who = request.client;
+    if (auto& bucket = rate_buckets_.at(who.index)) {
+        if (const auto wait = bucket->take(clock_type::now())) {
+            auto refused = error::make(
+                error_code::too_many_requests,
+                "client '" + who.name + "' exceeded its rate_per_s (" +
+                    std::to_string(config_.http.tokens.at(who.index - 1).rate_per_s.value_or(0)) +
+                    " submissions per second); retry later");
+            refused.retry_after_ms = *wait;
+            metrics_->on_refused(429, "client_rate");
+            return refused;
+        }
+    }
+
+    // Priority: the request's, else the function's, lowered to the client's ceiling. The
+    // scheduler starts by rank (priority with aging: see core::start_rank).
+    const int priority = std::min(
+        request.priority ? static_cast<int>(*request.priority) : fn.priority, who.priority_ceiling);
+    const core::scheduled_item item{function, table_.next_seq(), who.index, rank_now(priority)};
+
     // The global queued-input budget refuses before admission, like validation: inputs
     // waiting to start may not hold more than limits.queued_input_bytes, all functions
     // together (each function's queue_depth alone would allow queue_depth x max_body_bytes).
-    auto [estimate, source] = estimate_for_new(function);
+    auto [estimate, source] = estimate_for_new(item);
     const auto budget = config_.limits.queued_input_bytes;
     if (request.input.size() > budget - std::min(budget, queued_input_bytes_)) {
         auto refused = error::make(
@@ -238,20 +285,37 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
 
     // Admission is decided once, by the scheduler, keyed by the seq the record will take; a
     // record the table cannot hold withdraws it again.
-    const core::scheduled_item item{function, table_.next_seq()};
+    // Retry-After of a full queue: when the projection starts the first waiting execution
+    // that holds a place in it.
     const auto admitted = scheduler_.admit(item);
     if (admitted == core::admit_result::queue_full) {
         auto refused = error::make(error_code::too_many_requests,
                                    "function '" + fn.name + "' has " +
                                        std::to_string(scheduler_.queued(function)) +
                                        " executions queued (its queue_depth); retry later");
-        refused.retry_after_ms = estimate;
+        refused.retry_after_ms =
+            first_start_ms(function, std::nullopt);
         metrics_->on_refused(429, "queue_full");
         return refused;
     }
+    if (admitted == core::admit_result::client_queue_full) {
+        auto refused = error::make(
+            error_code::too_many_requests,
+            "client '" + who.name + "' has " +
+                std::to_string(scheduler_.client_running(who.index)) +
+                " executions running and " + std::to_string(scheduler_.client_queued(who.index)) +
+                " queued (its max_concurrency and max_queued); retry later");
+        refused.retry_after_ms =
+            first_start_ms(std::nullopt, who.index);
+        metrics_->on_refused(429, "client_max_queued");
+        return refused;
+    }
     const auto now = clock_type::now();
-    const core::new_execution record{fn.name, request.client_execution_id, request.execution_mode,
-                                     now + core::millis(estimate), request_hash(request)};
+    const core::new_execution record{fn.name,
+                                     request.client_execution_id,
+                                     request.execution_mode,
+                                     now + core::millis(estimate),
+                                     request_hash(request)};
     auto inserted = table_.insert(record, now, wall_now());
     if (auto* refused = std::get_if<error>(&inserted)) {
         scheduler_.withdraw(item);
@@ -260,11 +324,15 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     }
     const auto ref = std::get<core::record_ref>(inserted);
     table_.set_content_type(ref, fn.content_type);
+    table_.set_client(ref, who.name, priority);
 
     auto live = std::make_shared<live_execution>(executor_, table_.execution_id(ref), config_,
                                                  admitted, now);
     live->ref = ref;
     live->function = function;
+    live->client = who.index;
+    live->priority = priority;
+    live->rank = item.rank;
     live->request = std::move(request);
     live->held_input_bytes = live->request.input.size();
     queued_input_bytes_ += live->held_input_bytes;
@@ -329,7 +397,7 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
             all_ended_.set();
     }
     if (actions.has(start_next))
-        for (const auto& next : scheduler_.finish(live->function))
+        for (const auto& next : scheduler_.finish(live->function, live->client))
             if (auto it = live_.find(next.key); it != live_.end()) {
                 auto waiting = it->second; // perform may erase it from live_
                 perform(waiting, waiting->fsm.on_admitted(now));
@@ -417,7 +485,14 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
         // timeout there is. With no Prefer, a sync caller is answered at the end, never 202.
         const auto per_run = std::chrono::milliseconds(config_.limits.max_timeout_ms) +
                              std::chrono::milliseconds(config_.limits.kill_grace_ms);
-        const auto ahead = static_cast<std::int64_t>(scheduler_.queued(live->function));
+        // Ahead of it: everything queued now, and what may still overtake it (higher priority
+        // within the aging window, other functions): at most every queue full once more.
+        std::size_t capacity = 0;
+        for (const auto& f : config_.functions)
+            capacity += f.queue_depth;
+        // Capped so that the bound stays below 2^63 ns (limits.hpp: 1e6 x (1 h + 1 min)).
+        const auto ahead = static_cast<std::int64_t>(
+            std::min<std::size_t>(scheduler_.queued_total() + capacity, 1'000'000));
         auto bound = per_run * (ahead + 1) + core::limits::cancel_confirm_margin;
         if (promote_after)
             bound = std::min(bound, std::chrono::milliseconds(*promote_after));
@@ -512,8 +587,9 @@ std::optional<error> execution_service::attach_viewer(core::record_ref ref,
 }
 
 std::variant<core::record_ref, error>
-execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer) {
-    auto resolved = resolve_or_error(id);
+execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer,
+                         const core::client_identity& who) {
+    auto resolved = resolve_or_error(id, who);
     if (auto* missing = std::get_if<error>(&resolved))
         return *missing;
     const auto ref = std::get<core::record_ref>(resolved);
@@ -527,9 +603,9 @@ void execution_service::unwatch(core::record_ref ref, const viewer_queue* viewer
         live->stream.detach(viewer);
 }
 
-asio::awaitable<std::variant<cancel_view, error>> execution_service::cancel(std::string id,
-                                                                            std::string reason) {
-    auto resolved = resolve_or_error(id);
+asio::awaitable<std::variant<cancel_view, error>>
+execution_service::cancel(std::string id, std::string reason, core::client_identity who) {
+    auto resolved = resolve_or_error(id, who);
     if (auto* missing = std::get_if<error>(&resolved))
         co_return *missing;
     const auto ref = std::get<core::record_ref>(resolved);

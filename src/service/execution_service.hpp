@@ -4,11 +4,13 @@
 // this one object; it never sees a socket.
 #pragma once
 
+#include "core/client_quota.hpp"
 #include "core/config.hpp"
 #include "core/execution_fsm.hpp"
 #include "core/execution_result.hpp"
 #include "core/invoke_request.hpp"
 #include "core/metrics.hpp"
+#include "core/queue_projection.hpp"
 #include "core/ring_status_table.hpp"
 #include "core/runtime_history.hpp"
 #include "core/scheduler_policy.hpp"
@@ -110,30 +112,51 @@ public:
     /// events; a finished one fills the queue with its kept output and final event and closes
     /// it. Errors: not found / evicted, too_many_requests at the viewer limit.
     std::variant<core::record_ref, error> watch(std::string_view id,
-                                                const std::shared_ptr<viewer_queue>& viewer);
+                                                const std::shared_ptr<viewer_queue>& viewer,
+                                                const core::client_identity& who = {});
     /// Detaches a viewer (no-op if the execution has ended).
     void unwatch(core::record_ref ref, const viewer_queue* viewer);
     /// A new viewer queue on the service's executor with the configured bound.
     std::shared_ptr<viewer_queue> make_viewer_queue() const;
 
     /// Status by id (ours or a client's). error: execution_not_found / execution_evicted.
-    std::variant<status_view, error> get_status(std::string_view id, bool include_result);
+    /// Every query by id answers execution_not_found for a record of another client unless
+    /// `who` is an admin (ids do not leak across clients); the default identity is an admin.
+    std::variant<status_view, error> get_status(std::string_view id, bool include_result,
+                                                const core::client_identity& who = {});
     /// Long-poll: answers when the execution ends or after `wait`. The caller caps `wait` with
     /// its transport's limit (http.max_long_poll_ms, frame.max_long_poll_ms).
     asio::awaitable<std::variant<status_view, error>>
-    wait_status(std::string id, std::chrono::milliseconds wait, bool include_result);
+    wait_status(std::string id, std::chrono::milliseconds wait, bool include_result,
+                core::client_identity who);
+    /// As the default (admin) client. Not a coroutine: g++ 12 double-frees a defaulted
+    /// class-type parameter of a coroutine.
+    asio::awaitable<std::variant<status_view, error>>
+    wait_status(std::string id, std::chrono::milliseconds wait, bool include_result) {
+        return wait_status(std::move(id), wait, include_result, core::client_identity{});
+    }
     /// Resolves an id to a held record (for viewers).
-    std::variant<core::record_ref, error> resolve(std::string_view id);
+    std::variant<core::record_ref, error> resolve(std::string_view id,
+                                                  const core::client_identity& who = {});
 
     /// Cancels a pending (removed from its queue) or running (killed) execution, and answers
     /// once it has really stopped (bounded by the kill grace). An execution that had already
     /// ended answers success=false with its final status (transports: 409 conflict).
-    asio::awaitable<std::variant<cancel_view, error>> cancel(std::string id, std::string reason);
+    asio::awaitable<std::variant<cancel_view, error>> cancel(std::string id, std::string reason,
+                                                             core::client_identity who);
+    /// As the default (admin) client (not a coroutine: see wait_status).
+    asio::awaitable<std::variant<cancel_view, error>> cancel(std::string id, std::string reason) {
+        return cancel(std::move(id), std::move(reason), core::client_identity{});
+    }
 
     /// The id of a held or once-held record (transports never reach into the table).
     std::string execution_id(core::record_ref ref) const { return table_.execution_id(ref); }
 
-    core::list_page list(const core::list_query& query);
+    /// A non-admin `who` sees only its own records (the query's client filter is forced).
+    core::list_page list(core::list_query query, const core::client_identity& who = {});
+    /// The identity of http.tokens[i - 1] (i >= 1), or of the default client (i = 0): what
+    /// the HTTP transport hands in after matching a token.
+    core::client_identity client(std::uint32_t index) const;
     std::vector<function_view> functions();
     health_view health();
     const core::config& config() const noexcept { return config_; }
@@ -178,14 +201,25 @@ private:
     void release_input(live_execution& live);
     std::optional<error> attach_viewer(core::record_ref ref,
                                        const std::shared_ptr<viewer_queue>& viewer);
-    /// Completion estimate for an execution of `function` with `queued_ahead` queued before it,
-    /// given the elapsed time of the function's running executions.
-    std::int64_t estimate_start_after(std::uint32_t function, std::size_t queued_ahead) const;
-    std::pair<std::int64_t, core::estimate_source> estimate_for_new(std::uint32_t function);
+    /// Projects the scheduler's drain (core::queue_projection): the running executions with
+    /// their functions' typical durations against their elapsed time, the queued ones in
+    /// start order, and `extra` (a submission not yet admitted) at its place in that order.
+    /// Fills projection_order_ with the key of each projected queued item (extra: key 0).
+    const std::vector<core::projected_times>& project(const core::scheduled_item* extra);
+    /// A new submission's projected completion (ms from now) and its source.
+    std::pair<std::int64_t, core::estimate_source> estimate_for_new(const core::scheduled_item& item);
+    /// The projected completion of a pending or running execution (ms from now).
     std::int64_t estimate_remaining(const live_execution& live);
+    /// ms until the first queued execution of `function` (or of `client`, when given) is
+    /// projected to start, i.e. a queue place frees: a 429's Retry-After; at least 1.
+    std::int64_t first_start_ms(std::optional<std::uint32_t> function,
+                                std::optional<std::uint32_t> client);
+    /// The rank (start order) of a submission made now with `priority`.
+    std::int64_t rank_now(int priority) const;
     status_view make_status(core::record_ref ref, bool include_result);
     std::shared_ptr<live_execution> find_live(core::record_ref ref) const;
-    std::variant<core::record_ref, error> resolve_or_error(std::string_view id);
+    std::variant<core::record_ref, error> resolve_or_error(std::string_view id,
+                                                           const core::client_identity& who);
     runtime::runtime& runtime_for(const runtime::function_spec& function) const;
 
     asio::any_io_executor executor_;
@@ -193,6 +227,14 @@ private:
     core::ring_status_table table_;
     core::scheduler_policy scheduler_;
     std::vector<core::runtime_history> histories_; ///< one per function, config order
+    /// Per client (index as core::client_identity): its rate bucket, if it has a rate_per_s.
+    std::vector<std::optional<core::token_bucket>> rate_buckets_;
+    core::queue_projection projection_;                ///< reused buffers
+    std::vector<core::projected_running> projected_running_;
+    std::vector<core::projected_queued> projected_queued_;
+    std::vector<std::uint64_t> projection_order_;      ///< key of each projected queued item
+    std::vector<std::size_t> function_limits_;         ///< for the projection
+    std::vector<std::size_t> client_limits_;           ///< for the projection
     std::vector<runtime::function_spec> functions_; ///< config order, resolved by the registry
     /// One runtime per kind in use, made by the kind's registry entry.
     std::map<const runtime::runtime_kind*, std::unique_ptr<runtime::runtime>> runtimes_;

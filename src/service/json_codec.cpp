@@ -1,6 +1,7 @@
 // JSON encoding and decoding of the service's messages with Boost.JSON.
 #include "service/json_codec.hpp"
 
+#include "core/limits.hpp"
 #include "core/text_encoding.hpp"
 
 #include <boost/json/parse.hpp>
@@ -9,6 +10,7 @@
 
 #include <csignal>
 #include <cstring>
+#include <limits>
 
 namespace spear::service {
 
@@ -117,6 +119,16 @@ std::optional<error> parse_context(const json::value& v, core::InvokeFunctionReq
                 out.timeout_ms = static_cast<std::uint32_t>(value.get_int64());
             else
                 return invalid("context.timeout_ms: must be a positive integer");
+        } else if (key == "priority") {
+            // The range (0..9) is checked by the service, the same for every transport.
+            if (value.is_int64())
+                out.priority = value.get_int64();
+            else if (value.is_uint64())
+                out.priority = std::numeric_limits<std::int64_t>::max();
+            else
+                return invalid("context.priority: must be an integer in 0.." +
+                               std::to_string(core::limits::priority_max) +
+                               " (higher starts first)");
         } else if (key == "environment") {
             if (!value.is_object())
                 return invalid("context.environment: must be an object of strings");
@@ -224,6 +236,8 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
     o["function_name"] = r.function_name;
     o["execution_mode"] = core::to_string(r.mode);
     o["status"] = core::to_string(r.status);
+    o["client"] = r.client;
+    o["priority"] = r.priority;
     if (include_output)
         o["output"] = output_to_json(r.content_type, r.output);
     o["output_size"] = r.output_size;
@@ -265,6 +279,8 @@ json::object to_json(const status_view& status, bool include_output) {
     o["found"] = true;
     o["execution_id"] = status.result.execution_id;
     o["status"] = core::to_string(status.result.status);
+    o["client"] = status.result.client;
+    o["priority"] = status.result.priority;
     o["result"] = to_json(status.result, include_output);
     o["logs"] = core::is_valid_utf8(status.result.logs) ? status.result.logs
                                                         : core::base64_encode(status.result.logs);
@@ -318,6 +334,7 @@ json::object to_json(const function_view& f) {
     limits["max_concurrency"] = c.max_concurrency;
     limits["effective_concurrency"] = f.effective_concurrency;
     limits["queue_depth"] = c.queue_depth;
+    limits["priority"] = c.priority;
     o["limits"] = std::move(limits);
     json::object history;
     history["runs"] = f.runs;

@@ -19,6 +19,9 @@ struct execution_service::live_execution {
     core::execution_fsm fsm;
     core::record_ref ref;
     std::uint32_t function = 0;
+    std::uint32_t client = 0; ///< index of its client's quota (core::client_identity::index)
+    int priority = 0;         ///< effective priority it was admitted with
+    std::int64_t rank = 0;    ///< its start order in the scheduler
     core::InvokeFunctionRequest request;  ///< input and environment, moved into the run
     /// Bytes of `request.input` counted in the service's queued-input total until the input
     /// moves into the runtime or the execution ends without running (then 0).

@@ -111,8 +111,9 @@ class BackPressureTest(unittest.TestCase):
             r = s.execute("one", "", mode="async")
             self.assertEqual(r.status, 429, r)
             self.assertEqual(r.json()["error"]["code"], "too_many_requests")
-            # Retry-After comes from the estimate: ~3 queued/running seconds of work.
-            self.assertGreaterEqual(int(r.header("Retry-After")), 2)
+            # Retry-After comes from the queue projection: a place in the queue frees when
+            # the first queued execution starts, ~1 s from now (the running one's end).
+            self.assertIn(int(r.header("Retry-After")), (1, 2))
             # Estimates grow with the queue position.
             ests = [x.json()["estimated_completion_ms"] for x in ids]
             self.assertLess(ests[0], ests[1])

@@ -52,6 +52,7 @@ static const char* const usage_text =
     "commands:\n"
     "  invoke FUNCTION [--mode sync|async|stream] [--input TEXT | --input-file PATH]\n"
     "                  [--content-type TYPE] [--exec-timeout-ms N] [--id CLIENT_ID] [--detach]\n"
+    "                  [--priority 0-9]\n"
     "  status EXECUTION_ID [--wait-ms N] [--result]\n"
     "  cancel EXECUTION_ID [--reason TEXT]\n"
     "  ping\n"
@@ -420,6 +421,10 @@ static int cmd_invoke(int argc, char** argv) {
             r->timeout_ms = (uint32_t)strtoul(v, NULL, 10);
         } else if (strcmp(a, "--id") == 0) {
             copy_text(r->execution_id, sizeof r->execution_id, v);
+        } else if (strcmp(a, "--priority") == 0) {
+            /* Sent as given: spearlet checks the range (0..9) and answers the error. */
+            r->has_priority = true;
+            r->priority = (uint32_t)strtoul(v, NULL, 10);
         } else {
             return usage();
         }

@@ -232,6 +232,9 @@ std::variant<peer_request, bad_request> read_invoke(std::uint32_t id,
         request.timeout_ms = in.timeout_ms;
     request.client_execution_id = text_of(in.execution_id);
     request.detach = in.detach;
+    if (in.has_priority) // the range (0..9) is checked by the service, as for HTTP
+        request.priority = in.priority;
+    // Frame links are the default client until frame pre-shared keys name clients.
     return peer_request{id, std::move(request)};
 }
 

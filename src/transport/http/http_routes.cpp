@@ -161,18 +161,35 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
 router::router(service::execution_service& service, const core::http_config& config)
     : service_(service), config_(config) {}
 
-bool router::authorized(const request& req) const {
-    if (config_.auth_token.empty())
-        return true;
+std::optional<core::client_identity> router::authenticate(const request& req) const {
+    if (config_.auth_token.empty() && config_.tokens.empty())
+        return service_.client(0);
+    std::string_view presented;
+    std::string from_query; // keeps the decoded parameter alive
     const auto header = req[field::authorization];
     constexpr std::string_view scheme = "Bearer ";
-    if (header.size() > scheme.size() && header.starts_with(scheme))
-        return constant_time_equal(header.substr(scheme.size()), config_.auth_token);
-    const auto parsed = parse_request_target(req.target());
-    if (const auto* t = std::get_if<request_target>(&parsed))
-        if (const auto token = t->param("access_token"))
-            return constant_time_equal(*token, config_.auth_token);
-    return false;
+    if (header.size() > scheme.size() && header.starts_with(scheme)) {
+        presented = header.substr(scheme.size());
+    } else {
+        const auto parsed = parse_request_target(req.target());
+        if (const auto* t = std::get_if<request_target>(&parsed))
+            if (const auto token = t->param("access_token"))
+                from_query = std::string(*token);
+        presented = from_query;
+    }
+    if (presented.empty())
+        return std::nullopt;
+    // Every token is compared (in constant time each), so the time taken does not say which
+    // one matched.
+    std::optional<std::uint32_t> match;
+    if (!config_.auth_token.empty() && constant_time_equal(presented, config_.auth_token))
+        match = 0;
+    for (std::size_t i = 0; i < config_.tokens.size(); ++i)
+        if (constant_time_equal(presented, config_.tokens[i].token))
+            match = static_cast<std::uint32_t>(i + 1);
+    if (!match)
+        return std::nullopt;
+    return service_.client(*match);
 }
 
 namespace {
@@ -301,7 +318,8 @@ asio::awaitable<response> router::handle(request req) {
                             std::string(req.target().substr(0, 200)) + "; see docs/api.md"),
             req);
     }
-    if (found->info.needs_token && !authorized(req))
+    const auto who = authenticate(req);
+    if (found->info.needs_token && !who)
         co_return error_response(error::make(error_code::unauthorized), req);
 
     switch (found->handler) {
@@ -310,12 +328,12 @@ asio::awaitable<response> router::handle(request req) {
     case handler_id::openapi: co_return serve_openapi(req);
     case handler_id::stats: co_return serve_stats(req);
     case handler_id::metrics: co_return serve_metrics(req);
-    case handler_id::execute: co_return co_await serve_execute(req);
-    case handler_id::raw: co_return co_await serve_raw_invoke(req, t);
+    case handler_id::execute: co_return co_await serve_execute(req, *who);
+    case handler_id::raw: co_return co_await serve_raw_invoke(req, t, *who);
     case handler_id::functions: co_return serve_functions(req);
-    case handler_id::status: co_return co_await serve_status(req, t);
-    case handler_id::cancel: co_return co_await serve_cancel(req, t);
-    case handler_id::list: co_return serve_list(req, t);
+    case handler_id::status: co_return co_await serve_status(req, t, *who);
+    case handler_id::cancel: co_return co_await serve_cancel(req, t, *who);
+    case handler_id::list: co_return serve_list(req, t, *who);
     case handler_id::none: break;
     }
     co_return error_response(error::make(error_code::internal), req);
@@ -379,7 +397,7 @@ response router::serve_metrics(const request& req) {
     return out;
 }
 
-asio::awaitable<response> router::serve_execute(request& req) {
+asio::awaitable<response> router::serve_execute(request& req, core::client_identity who) {
     // A page can send text/plain or a form without a preflight; a JSON body cannot. Plain
     // clients (curl -d sends a form type) have no Origin or Sec-Fetch-* and pass.
     if (request_gate::from_browser(req) && !request_gate::is_json(req))
@@ -393,6 +411,7 @@ asio::awaitable<response> router::serve_execute(request& req) {
     if (auto* bad = std::get_if<error>(&parsed_request))
         co_return error_response(*bad, req);
     auto invoke = std::get<core::InvokeFunctionRequest>(std::move(parsed_request));
+    invoke.client = std::move(who);
     apply_prefer(req, invoke);
     auto result = co_await service_.invoke_function(std::move(invoke));
     if (auto* refused = std::get_if<error>(&result))
@@ -400,7 +419,8 @@ asio::awaitable<response> router::serve_execute(request& req) {
     co_return invoke_response(std::get<core::RuntimeExecutionResponse>(result), req);
 }
 
-asio::awaitable<response> router::serve_raw_invoke(request& req, const request_target& t) {
+asio::awaitable<response> router::serve_raw_invoke(request& req, const request_target& t,
+                                                   core::client_identity who) {
     // Raw body in, raw output out (sync by default).
     core::InvokeFunctionRequest invoke;
     invoke.function_name = t.segments[1];
@@ -428,6 +448,17 @@ asio::awaitable<response> router::serve_raw_invoke(request& req, const request_t
     }
     if (auto id = t.param("execution_id"))
         invoke.client_execution_id = std::string(*id);
+    if (auto priority = t.param("priority")) {
+        auto v = parse_int(*priority);
+        if (!v)
+            co_return error_response(
+                error::make(error_code::invalid_request,
+                            "priority: must be an integer in 0.." +
+                                std::to_string(core::limits::priority_max)),
+                req);
+        invoke.priority = *v; // the range is checked by the service
+    }
+    invoke.client = std::move(who);
     auto result = co_await service_.invoke_function(std::move(invoke));
     if (auto* refused = std::get_if<error>(&result))
         co_return error_response(*refused, req);
@@ -463,7 +494,8 @@ response router::serve_functions(const request& req) {
     return json_response(status::ok, body, req);
 }
 
-asio::awaitable<response> router::serve_status(const request& req, const request_target& t) {
+asio::awaitable<response> router::serve_status(const request& req, const request_target& t,
+                                               core::client_identity who) {
     const auto& id = t.segments.back();
     bool include_result = true;
     if (auto v = t.param("include_result")) {
@@ -485,9 +517,9 @@ asio::awaitable<response> router::serve_status(const request& req, const request
                 req);
         const auto capped = std::min<std::int64_t>(*v, config_.max_long_poll_ms);
         found = co_await service_.wait_status(id, std::chrono::milliseconds(capped),
-                                              include_result);
+                                              include_result, std::move(who));
     } else {
-        found = service_.get_status(id, include_result);
+        found = service_.get_status(id, include_result, who);
     }
     if (auto* missing = std::get_if<error>(&found))
         co_return error_response(*missing, req);
@@ -500,12 +532,13 @@ asio::awaitable<response> router::serve_status(const request& req, const request
     co_return res;
 }
 
-asio::awaitable<response> router::serve_cancel(const request& req, const request_target& t) {
+asio::awaitable<response> router::serve_cancel(const request& req, const request_target& t,
+                                               core::client_identity who) {
     // The id is the segment after "executions" in every cancel path.
     const auto& s = t.segments;
     const auto at = std::find(s.begin(), s.end(), "executions");
     const std::string id = at + 1 < s.end() ? *(at + 1) : std::string{};
-    auto outcome = co_await service_.cancel(id, "requested by a client");
+    auto outcome = co_await service_.cancel(id, "requested by a client", std::move(who));
     if (auto* missing = std::get_if<error>(&outcome))
         co_return error_response(*missing, req);
     const auto& view = std::get<service::cancel_view>(outcome);
@@ -517,10 +550,13 @@ asio::awaitable<response> router::serve_cancel(const request& req, const request
     co_return res;
 }
 
-response router::serve_list(const request& req, const request_target& t) {
+response router::serve_list(const request& req, const request_target& t,
+                            const core::client_identity& who) {
     core::list_query query;
     if (auto f = t.param("function"); f && !f->empty())
         query.function_name = std::string(*f);
+    if (auto c = t.param("client"); c && !c->empty())
+        query.client = std::string(*c); // a non-admin client's own name is forced by the service
     if (auto st = t.param("status"); st && !st->empty()) {
         auto parsed_status = core::parse_execution_status(*st);
         if (!parsed_status)
@@ -548,7 +584,7 @@ response router::serve_list(const request& req, const request_target& t) {
                 req);
         query.start_after_seq = id->seq;
     }
-    return json_response(status::ok, service::to_json(service_.list(query)), req);
+    return json_response(status::ok, service::to_json(service_.list(std::move(query), who)), req);
 }
 
 } // namespace spear::transport::http

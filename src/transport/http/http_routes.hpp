@@ -46,8 +46,11 @@ public:
     /// else suspends. Never throws for client errors: they become JSON error responses.
     boost::asio::awaitable<response> handle(request req);
     /// Bearer-token check (`Authorization: Bearer T`, or `?access_token=T` for browsers'
-    /// WebSocket and EventSource, which cannot set headers). True when no token is configured.
-    bool authorized(const request& req) const;
+    /// WebSocket and EventSource, which cannot set headers): the client whose token it is
+    /// (http.auth_token: the admin client "admin"; http.tokens: that client), or nullopt.
+    /// With no token configured at all, every request is the default (admin) client.
+    std::optional<core::client_identity> authenticate(const request& req) const;
+    bool authorized(const request& req) const { return authenticate(req).has_value(); }
 
 private:
     // One handler per row kind of the route table (http_routes.cpp).
@@ -56,12 +59,16 @@ private:
     response serve_openapi(const request& req);
     response serve_stats(const request& req);
     response serve_metrics(const request& req);
-    boost::asio::awaitable<response> serve_execute(request& req);
-    boost::asio::awaitable<response> serve_raw_invoke(request& req, const request_target& t);
+    boost::asio::awaitable<response> serve_execute(request& req, core::client_identity who);
+    boost::asio::awaitable<response> serve_raw_invoke(request& req, const request_target& t,
+                                                      core::client_identity who);
     response serve_functions(const request& req);
-    boost::asio::awaitable<response> serve_status(const request& req, const request_target& t);
-    boost::asio::awaitable<response> serve_cancel(const request& req, const request_target& t);
-    response serve_list(const request& req, const request_target& t);
+    boost::asio::awaitable<response> serve_status(const request& req, const request_target& t,
+                                                  core::client_identity who);
+    boost::asio::awaitable<response> serve_cancel(const request& req, const request_target& t,
+                                                  core::client_identity who);
+    response serve_list(const request& req, const request_target& t,
+                        const core::client_identity& who);
 
     service::execution_service& service_;
     const core::http_config& config_;

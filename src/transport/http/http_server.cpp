@@ -176,9 +176,9 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
 
         // Streaming routes take the connection over until the stream ends.
         if (ws::is_stream_route(parser.get())) {
-            auto authorized = [this](const request& r) { return router_.authorized(r); };
+            auto authenticate = [this](const request& r) { return router_.authenticate(r); };
             co_await ws::serve_stream_route(stream, parser.release(), service_, full_config_,
-                                            authorized);
+                                            authenticate);
             break;
         }
 

@@ -236,7 +236,7 @@ asio::awaitable<void> run_first_message_deadline(ws_stream& ws, std::chrono::mil
 
 asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
                                    service::execution_service& service,
-                                   const core::config& config) {
+                                   const core::config& config, core::client_identity who) {
     ws_stream ws(stream);
     configure(ws, config);
     stream.expires_never();
@@ -279,6 +279,7 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
         co_return;
     }
     invoke.execution_mode = core::ExecutionMode::stream;
+    invoke.client = who;
     const bool detach = invoke.detach;
     auto queue = service.make_viewer_queue();
     auto started = service.start_stream_execution(std::move(invoke), queue);
@@ -378,12 +379,14 @@ bool is_stream_route(const request& req) {
     return req.method() == beast_http::verb::get && match(req).type != route::kind::none;
 }
 
-asio::awaitable<void> serve_stream_route(beast::tcp_stream& stream, request req,
-                                         service::execution_service& service,
-                                         const core::config& config,
-                                         const std::function<bool(const request&)>& authorized) {
+asio::awaitable<void>
+serve_stream_route(beast::tcp_stream& stream, request req, service::execution_service& service,
+                   const core::config& config,
+                   const std::function<std::optional<core::client_identity>(const request&)>&
+                       authenticate) {
     const auto r = match(req);
-    if (!authorized(req)) {
+    const auto who = authenticate(req);
+    if (!who) {
         co_await write_http_error(stream, req, error::make(error_code::unauthorized));
         co_return;
     }
@@ -397,7 +400,7 @@ asio::awaitable<void> serve_stream_route(beast::tcp_stream& stream, request req,
                             "InvokeFunctionRequest as the first text message"));
             co_return;
         }
-        co_await serve_invoke(stream, std::move(req), service, config);
+        co_await serve_invoke(stream, std::move(req), service, config, *who);
         co_return;
     }
 
@@ -413,7 +416,7 @@ asio::awaitable<void> serve_stream_route(beast::tcp_stream& stream, request req,
     }
     // Resolve before upgrading: an unknown id is a plain 404 (410 if evicted).
     auto queue = service.make_viewer_queue();
-    auto watched = service.watch(r.execution_id, queue);
+    auto watched = service.watch(r.execution_id, queue, *who);
     if (auto* missing = std::get_if<error>(&watched)) {
         co_await write_http_error(stream, req, *missing);
         co_return;

@@ -623,3 +623,67 @@ BOOST_AUTO_TEST_CASE(container_section_is_read_and_checked) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(config_clients_and_priority)
+
+BOOST_AUTO_TEST_CASE(tokens_priority_and_aging_are_read) {
+    const auto cfg = must_parse(R"({
+        "http": {"auth_token": "root", "tokens": [
+            {"name": "plc", "token": "t1", "max_concurrency": 2, "max_queued": 0,
+             "rate_per_s": 0.5, "priority_ceiling": 3},
+            {"name": "ops", "token": "t2", "admin": true}
+        ]},
+        "limits": {"priority_aging_ms": 250},
+        "functions": [{"name": "f", "command": ["cat"], "priority": 7}]
+    })");
+    BOOST_TEST_REQUIRE(cfg.http.tokens.size() == 2u);
+    const auto& plc = cfg.http.tokens[0];
+    BOOST_TEST(plc.name == "plc");
+    BOOST_TEST(plc.token == "t1");
+    BOOST_TEST(plc.max_concurrency.value_or(99) == 2u);
+    BOOST_TEST(plc.max_queued.value_or(99) == 0u);
+    BOOST_TEST(plc.rate_per_s.value_or(0) == 0.5);
+    BOOST_TEST(plc.priority_ceiling == 3);
+    BOOST_TEST(!plc.admin);
+    const auto& ops = cfg.http.tokens[1];
+    BOOST_TEST(ops.admin);
+    BOOST_TEST(!ops.max_concurrency.has_value());
+    BOOST_TEST(!ops.rate_per_s.has_value());
+    BOOST_TEST(ops.priority_ceiling == 9);
+    BOOST_TEST(cfg.limits.priority_aging_ms == 250u);
+    BOOST_TEST(cfg.functions[0].priority == 7);
+}
+
+BOOST_AUTO_TEST_CASE(bad_tokens_and_priorities_name_their_paths) {
+    const auto errors = must_fail(R"({
+        "http": {"auth_token": "root", "tokens": [
+            {"name": "admin", "token": "a"},
+            {"name": "dup", "token": "root"},
+            {"name": "dup", "token": "a", "rate_per_s": 0, "max_concurrency": 0,
+             "priority_ceiling": 10, "extra": 1},
+            {"token": ""}
+        ]},
+        "limits": {"priority_aging_ms": 0},
+        "functions": [{"name": "f", "command": ["cat"], "priority": 10}]
+    })");
+    BOOST_TEST(has_error(errors, "http.tokens[0].name", "auth_token"));
+    BOOST_TEST(has_error(errors, "http.tokens[1].token", "auth_token"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].name", "duplicate"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].token", "duplicate"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].rate_per_s"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].max_concurrency"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].priority_ceiling"));
+    BOOST_TEST(has_error(errors, "http.tokens[2].extra", "unknown field"));
+    BOOST_TEST(has_error(errors, "http.tokens[3].name", "required"));
+    BOOST_TEST(has_error(errors, "http.tokens[3].token", "empty"));
+    BOOST_TEST(has_error(errors, "limits.priority_aging_ms"));
+    BOOST_TEST(has_error(errors, "functions[0].priority", "0..9"));
+}
+
+BOOST_AUTO_TEST_CASE(tokens_alone_allow_a_non_loopback_listener) {
+    must_parse(R"({"http": {"address": "0.0.0.0", "tokens": [{"name": "a", "token": "t"}]}})");
+    const auto errors = must_fail(R"({"http": {"address": "0.0.0.0"}})");
+    BOOST_TEST(has_error(errors, "http.address", "auth_token"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -703,3 +703,34 @@ BOOST_AUTO_TEST_CASE(finish_with_a_live_status_still_ends_the_record) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ring_status_table_clients)
+
+BOOST_AUTO_TEST_CASE(records_keep_client_and_priority_and_list_filters_by_client) {
+    ring_status_table table(small_options(4));
+    const auto a = must_insert(table, "f", t0);
+    const auto b = must_insert(table, "f", t0);
+    table.set_client(a, "plc", 7);
+    table.set_client(b, "ops", 0);
+    BOOST_TEST(table.client(a) == "plc");
+    const auto snap = table.snapshot(a, false, t0);
+    BOOST_TEST(snap.client == "plc");
+    BOOST_TEST(snap.priority == 7);
+    list_query q;
+    q.client = "ops";
+    const auto page = table.list(q, t0);
+    BOOST_TEST_REQUIRE(page.executions.size() == 1u);
+    BOOST_TEST(page.executions[0].execution_id == table.execution_id(b));
+    // A reused slot starts with no client.
+    complete(table, a, t0);
+    complete(table, b, t0);
+    ring_status_table one(small_options(1));
+    const auto c = must_insert(one, "f", t0);
+    one.set_client(c, "plc", 3);
+    complete(one, c, t0);
+    const auto d = must_insert(one, "f", t0);
+    BOOST_TEST(one.client(d).empty());
+    BOOST_TEST(one.snapshot(d, false, t0).priority == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

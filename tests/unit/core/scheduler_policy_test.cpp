@@ -188,3 +188,50 @@ BOOST_AUTO_TEST_CASE(rejects_zero_limits_and_unknown_functions) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(scheduler_priority_and_clients)
+
+BOOST_AUTO_TEST_CASE(higher_priority_starts_first) {
+    scheduler_policy s({fn(4)}, 1);
+    BOOST_TEST((s.admit({0, 1, 0, start_rank(0, 0, 1000)}) == admit_result::start_now));
+    BOOST_TEST((s.admit({0, 2, 0, start_rank(10, 0, 1000)}) == admit_result::queued));
+    BOOST_TEST((s.admit({0, 3, 0, start_rank(20, 0, 1000)}) == admit_result::queued));
+    BOOST_TEST((s.admit({0, 4, 0, start_rank(30, 5, 1000)}) == admit_result::queued));
+    BOOST_TEST(position(s, {0, 4}) == 0);
+    BOOST_TEST(position(s, {0, 2}) == 1);
+    BOOST_TEST(keys(s.finish(0)) == std::vector<std::uint64_t>{4});
+    BOOST_TEST(keys(s.finish(0)) == std::vector<std::uint64_t>{2});
+}
+
+BOOST_AUTO_TEST_CASE(aging_bounds_how_long_a_low_priority_item_is_overtaken) {
+    // Aging 100 ms per level: a priority-0 item submitted at t=0 is passed by priority-9
+    // items submitted before t=900, never by those submitted after.
+    scheduler_policy s({fn(4)}, 1);
+    BOOST_TEST((s.admit({0, 1, 0, start_rank(0, 9, 100)}) == admit_result::start_now));
+    BOOST_TEST((s.admit({0, 2, 0, start_rank(0, 0, 100)}) == admit_result::queued));
+    BOOST_TEST((s.admit({0, 3, 0, start_rank(899, 9, 100)}) == admit_result::queued));
+    BOOST_TEST((s.admit({0, 4, 0, start_rank(901, 9, 100)}) == admit_result::queued));
+    BOOST_TEST(keys(s.finish(0)) == std::vector<std::uint64_t>{3});
+    BOOST_TEST(keys(s.finish(0)) == std::vector<std::uint64_t>{2});
+    BOOST_TEST(keys(s.finish(0)) == std::vector<std::uint64_t>{4});
+}
+
+BOOST_AUTO_TEST_CASE(client_concurrency_holds_its_items_and_lets_others_pass) {
+    using cl = scheduler_policy::client_limits;
+    scheduler_policy s({fn(8)}, 4, {cl{}, cl{1, 2}});
+    BOOST_TEST((s.admit({0, 1, 1}) == admit_result::start_now));
+    BOOST_TEST((s.admit({0, 2, 1}) == admit_result::queued)); // client 1 runs one at a time
+    BOOST_TEST((s.admit({0, 3, 1}) == admit_result::queued));
+    BOOST_TEST((s.admit({0, 4, 1}) == admit_result::client_queue_full));
+    BOOST_TEST((s.admit({0, 5, 0}) == admit_result::start_now)); // another client is served
+    BOOST_TEST(s.client_running(1) == 1u);
+    BOOST_TEST(s.client_queued(1) == 2u);
+    BOOST_TEST(s.finish(0, 0).empty()); // a slot of client 0 frees: client 1 is still at 1
+    BOOST_TEST(keys(s.finish(0, 1)) == std::vector<std::uint64_t>{2});
+    s.withdraw({0, 3, 1});
+    BOOST_TEST(s.client_queued(1) == 0u);
+    BOOST_CHECK_THROW(s.admit({0, 9, 2}), std::out_of_range);
+    BOOST_CHECK_THROW(scheduler_policy({fn(1)}, 1, {cl{0, 1}}), std::invalid_argument);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
