@@ -1,5 +1,6 @@
 // The service layer: mode dispatch, admission, and the driver of each execution's state machine.
 #include "service/execution_service.hpp"
+#include "service/durable_store.hpp"
 #include "service/live_execution.hpp"
 #include "service/service_metrics.hpp"
 
@@ -101,10 +102,19 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
                                      const runtime::registry& runtimes)
     : executor_(std::move(executor))
     , config_(cfg)
-    , table_(core::ring_status_table_options{
-          cfg.status_table.slots, cfg.status_table.max_output_bytes,
-          cfg.status_table.stderr_tail_bytes, std::chrono::seconds(cfg.status_table.ttl_s),
-          make_boot_nonce()})
+    , boot_(make_boot_nonce())
+    , store_(cfg.node.data_dir.empty() ? nullptr : std::make_unique<durable_store>(cfg, boot_))
+    , table_([&] {
+        core::ring_status_table_options o{
+            cfg.status_table.slots, cfg.status_table.max_output_bytes,
+            cfg.status_table.stderr_tail_bytes, std::chrono::seconds(cfg.status_table.ttl_s),
+            boot_};
+        if (store_) { // seqs continue across boots; earlier boots' ids stay known
+            o.first_seq = store_->recovered().first_seq;
+            o.earlier_boots = store_->recovered().earlier_boots;
+        }
+        return o;
+    }())
     , scheduler_(
           [&] {
               std::vector<core::scheduler_policy::function_limits> limits;
@@ -128,6 +138,12 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
         if (!rt)
             rt = spec.kind->make(executor_);
         rt->prepare(spec);
+    }
+    if (store_) {
+        recover();
+        auto flusher = [store = store_.get()]() { return store->run_flusher(); };
+        asio::co_spawn(executor_, flusher(),
+                       [](std::exception_ptr e) { log::task_ended("durable results flusher", e); });
     }
 }
 
@@ -209,6 +225,18 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
         return error::make(error_code::function_failed, std::move(*refused));
     if (auto invalid = validate(request, fn))
         return *invalid;
+    if (store_) { // accepted work must be re-runnable after a restart: its input is persisted
+        std::size_t bytes = request.input.size();
+        for (const auto& [key, value] : request.environment)
+            bytes += key.size() + value.size();
+        if (bytes > config_.status_table.max_input_bytes)
+            return error::make(error_code::payload_too_large,
+                               "input and environment of " + std::to_string(bytes) +
+                                   " bytes exceed status_table.max_input_bytes (" +
+                                   std::to_string(config_.status_table.max_input_bytes) +
+                                   "), the most a durable appliance keeps to run it after a "
+                                   "restart");
+    }
     if (auto previous = find_previous(request, fn)) {
         if (auto* accepted = std::get_if<submission>(&*previous); accepted && viewer)
             if (auto refused = attach_viewer(accepted->ref, viewer))
@@ -270,8 +298,151 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     if (viewer)
         live->stream.attach(viewer);
     live_.emplace(ref.seq, live);
+    if (store_)
+        store_->note_next_seq(table_.next_seq());
+    persist(ref, live.get());
     perform(live, live->fsm.initial_actions());
     return submission{live, ref, false};
+}
+
+// --- durable results ----------------------------------------------------------------------
+
+void execution_service::persist(core::record_ref ref, const live_execution* live) {
+    if (!store_ || !table_.holds(ref))
+        return;
+    const auto now = clock_type::now();
+    auto r = table_.export_record(ref, now);
+    // A shutdown's own ends are not written: the record stays as it was on disk (pending
+    // resumes, running reads interrupted), the same as after kill -9.
+    if (shutting_down_ && r.status == ExecutionStatus::cancelled &&
+        r.error == error_code::unavailable)
+        return;
+    if (live) {
+        r.estimate_ms = live->initial_estimate_ms;
+        if (!core::is_terminal(r.status)) { // what running it again needs
+            r.input = live->request.input;
+            r.timeout_ms = live->request.timeout_ms;
+            r.environment.assign(live->request.environment.begin(),
+                                 live->request.environment.end());
+        }
+    }
+    store_->save(ref.slot, r);
+}
+
+void execution_service::persist_history(std::uint32_t function) {
+    if (!store_)
+        return;
+    core::durable::history_state h;
+    h.function_name = config_.functions[function].name;
+    histories_[function].export_state(h.durations, h.waits, h.runs);
+    store_->save_history(function, h);
+}
+
+void execution_service::recover() {
+    auto state = store_->take_recovered();
+    for (const auto& h : state.histories)
+        if (auto index = config_.find_function(h.function_name))
+            histories_[*index].restore_state(h.durations, h.waits, h.runs);
+
+    const auto now = clock_type::now();
+    const auto wall = wall_now();
+    const auto wall_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(wall.time_since_epoch()).count();
+    // What re-running a pending record needs; the table keeps the rest.
+    struct resumed {
+        core::record_ref ref;
+        std::uint32_t function = 0;
+        core::InvokeFunctionRequest request;
+        std::int64_t estimate_ms = 0;
+    };
+    std::vector<resumed> resume;
+    std::vector<core::record_ref> resolved; // made terminal here, written back below
+    std::size_t interrupted = 0;
+    for (auto& [slot, r] : state.records) {
+        if (core::is_terminal(r.status))
+            continue;
+        const auto index = config_.find_function(r.function_name);
+        const bool retry = index && config_.functions[*index].retry_interrupted;
+        if (r.status == ExecutionStatus::running && !retry) {
+            // Never re-run silently: it may have had side effects.
+            r.status = ExecutionStatus::failed;
+            r.error = error_code::interrupted;
+            r.error_message = "the appliance restarted while this execution was running; it "
+                              "was not run again (set retry_interrupted on the function to "
+                              "re-queue such executions)";
+            r.completed_wall_ms = wall_ms;
+            r.execution_time_ms = std::max<std::int64_t>(0, wall_ms - r.started_wall_ms);
+            resolved.push_back({slot, r.seq});
+            ++interrupted;
+        } else if (!index) {
+            r.status = ExecutionStatus::failed;
+            r.error = error_code::function_not_found;
+            r.error_message = "function '" + r.function_name +
+                              "' is no longer configured; the execution accepted before the "
+                              "restart did not run";
+            r.completed_wall_ms = wall_ms;
+            resolved.push_back({slot, r.seq});
+        } else { // pending, or running with retry_interrupted: queued again, same id
+            r.status = ExecutionStatus::pending;
+            r.ran = false;
+            r.started_wall_ms = 0;
+            r.output.clear();
+            r.output_size = 0;
+            r.stderr_tail.clear();
+            resumed item;
+            item.ref = {slot, r.seq};
+            item.function = static_cast<std::uint32_t>(*index);
+            item.request.function_name = r.function_name;
+            item.request.execution_mode = r.mode;
+            item.request.input = std::move(r.input);
+            item.request.client_execution_id = r.client_execution_id;
+            item.request.timeout_ms = r.timeout_ms;
+            for (auto& [key, value] : r.environment)
+                item.request.environment.emplace(std::move(key), std::move(value));
+            item.estimate_ms = r.estimate_ms;
+            resume.push_back(std::move(item));
+        }
+        r.input.clear();
+    }
+    const auto restored = state.records.size();
+    const auto skipped = table_.restore(std::move(state.records), now, wall);
+    for (const auto ref : resolved) // the interrupted ones read failed on disk as well
+        persist(ref, nullptr);
+
+    std::sort(resume.begin(), resume.end(),
+              [](const resumed& a, const resumed& b) { return a.ref.seq < b.ref.seq; });
+    for (auto& item : resume) {
+        if (!table_.holds(item.ref))
+            continue;
+        const core::scheduled_item key{item.function, item.ref.seq};
+        const auto admitted = scheduler_.admit(key);
+        if (admitted == core::admit_result::queue_full) {
+            table_.finish(item.ref,
+                          {ExecutionStatus::failed, error_code::too_many_requests,
+                           "accepted before a restart, but the function's queue is now full "
+                           "(queue_depth lowered?)",
+                           std::nullopt, std::nullopt},
+                          now, wall);
+            persist(item.ref, nullptr);
+            continue;
+        }
+        auto live = std::make_shared<live_execution>(executor_, table_.execution_id(item.ref),
+                                                     config_, admitted, now);
+        live->ref = item.ref;
+        live->function = item.function;
+        live->request = std::move(item.request);
+        live->held_input_bytes = live->request.input.size();
+        queued_input_bytes_ += live->held_input_bytes;
+        live->initial_estimate_ms = item.estimate_ms;
+        live->source = histories_[item.function].source();
+        table_.set_content_type(item.ref, config_.functions[item.function].content_type);
+        live_.emplace(item.ref.seq, live);
+        persist(item.ref, live.get());
+        perform(live, live->fsm.initial_actions());
+    }
+    log::info("durable results: " + std::to_string(restored - skipped) + " record(s) restored, " +
+              std::to_string(resume.size()) + " queued again, " + std::to_string(interrupted) +
+              " interrupted, " + std::to_string(state.dropped) + " dropped as corrupt");
 }
 
 // --- the driver ---------------------------------------------------------------------------
@@ -307,17 +478,21 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
         metrics_->on_started(config_.functions[live->function].name,
                              static_cast<double>(live->fsm.queue_ms()) / 1000.0);
         table_.set_expected_completion(live->ref, now + core::millis(history.typical_ms()));
+        persist(live->ref, live.get());
     }
     if (actions.has(publish_status))
         live->stream.publish_status(live->fsm.status());
     if (actions.has(finish_record)) {
         table_.finish(live->ref, live->fsm.outcome(), now, wall_now());
+        persist(live->ref, live.get());
         live->final = table_.snapshot(live->ref, true, now);
         live->stream.publish_final(*live->final);
         record_end_metrics(*live, now);
     }
-    if (actions.has(record_history))
+    if (actions.has(record_history)) {
         histories_[live->function].record_run(live->fsm.run_ms(now));
+        persist_history(live->function);
+    }
     if (actions.has(wake_waiters)) {
         release_input(*live); // ended without running: its input is not needed any more
         live->done.set();
@@ -585,6 +760,8 @@ asio::awaitable<void> execution_service::shutdown(std::chrono::milliseconds grac
                                      core::limits::shutdown_stop_margin);
     if (!live_.empty())
         log::warn(std::to_string(live_.size()) + " executions did not stop in time");
+    if (store_) // a clean stop leaves everything on disk, whatever the durability level
+        store_->sync_now();
 }
 
 } // namespace spear::service
