@@ -346,7 +346,7 @@ std::size_t results_slot_bytes(std::size_t max_output_bytes, std::size_t stderr_
     // name, client id, content type, error message. Environment entries count against the
     // input cap (the service persists input + environment only when they fit it), each with
     // two 4-byte length prefixes: request_env_entries of them at most.
-    constexpr std::size_t fixed = 256;
+    constexpr std::size_t fixed = 256; // and the journal slot's 4-byte target
     const std::size_t bounded = limits::function_name_bytes + limits::client_execution_id_bytes +
                                 content_type_bytes_max + limits::error_message_bytes;
     const std::size_t env_prefixes = limits::request_env_entries * 8;
@@ -357,6 +357,36 @@ std::size_t results_slot_bytes(std::size_t max_output_bytes, std::size_t stderr_
 
 std::uint64_t file_bytes(std::size_t slot_count, std::size_t slot_bytes) noexcept {
     return header_bytes + std::uint64_t{slot_count} * slot_bytes;
+}
+
+bool encode_journal_slot(const record& r, std::uint32_t target, std::uint64_t generation,
+                         std::span<char> slot) {
+    const auto len = 4 + encoded_size(r);
+    if (slot.size() < slot_prefix_bytes || len > slot.size() - slot_prefix_bytes)
+        return false;
+    writer w(slot.subspan(slot_prefix_bytes, len));
+    w.u32(target);
+    encode_record(r, w);
+    seal_slot(slot, len, generation);
+    return true;
+}
+
+slot_state decode_journal_slot(std::span<const char> slot, record& out, std::uint32_t& target,
+                               std::uint64_t& generation) {
+    std::span<const char> payload;
+    std::uint64_t gen = 0;
+    const auto state = open_slot(slot, payload, &gen);
+    if (state != slot_state::valid)
+        return state;
+    reader in(payload);
+    const auto t = in.u32();
+    record r;
+    if (!decode_record(in, r))
+        return slot_state::corrupt;
+    out = std::move(r);
+    target = t;
+    generation = gen;
+    return slot_state::valid;
 }
 
 std::span<char> slot_span(std::span<char> file, std::size_t slot_bytes, std::size_t index) {

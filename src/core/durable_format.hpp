@@ -66,7 +66,7 @@ std::uint64_t read_seq_hint(std::span<const char> file) noexcept;
 
 /// Geometry of the results file for a config: slot bytes holds the largest record (fixed
 /// fields, names, error message, input, output and stderr tail at their caps), rounded up to
-/// 64 bytes; the file is header + slots x slot bytes.
+/// 64 bytes; the file is header + (slots + 1 journal slot) x slot bytes.
 std::size_t results_slot_bytes(std::size_t max_output_bytes, std::size_t stderr_tail_bytes,
                                std::size_t max_input_bytes) noexcept;
 std::uint64_t file_bytes(std::size_t slot_count, std::size_t slot_bytes) noexcept;
@@ -125,6 +125,15 @@ bool encode_slot(const record& r, std::uint64_t generation, std::span<char> slot
 void clear_slot(std::span<char> slot) noexcept;
 /// Reads a slot; `out` and `generation` are set only when valid.
 slot_state decode_slot(std::span<const char> slot, record& out, std::uint64_t* generation = nullptr);
+
+/// The journal slot (the file's last slot): each record write goes there first, sealed, then
+/// into its own slot. A write torn by a crash is then either the journal's (the record's own
+/// slot still holds its previous version) or the slot's (the journal holds the new one, and
+/// recovery copies it over when its generation is newer). `target` is the record's slot.
+bool encode_journal_slot(const record& r, std::uint32_t target, std::uint64_t generation,
+                         std::span<char> slot);
+slot_state decode_journal_slot(std::span<const char> slot, record& out, std::uint32_t& target,
+                               std::uint64_t& generation);
 
 /// One function's runtime history as persisted (runtime_history::export_state).
 struct history_state {

@@ -43,13 +43,14 @@ void durable_store::open_results(const core::config& cfg, std::uint32_t nonce) {
     const auto& t = cfg.status_table;
     slot_bytes_ = durable::results_slot_bytes(t.max_output_bytes, t.stderr_tail_bytes,
                                               t.max_input_bytes);
-    results_bytes_ = durable::file_bytes(t.slots, slot_bytes_);
+    results_bytes_ = durable::file_bytes(t.slots + 1, slot_bytes_); // + the journal slot
     results_ = std::make_unique<platform::mapped_file>(dir_ + "/results.bin");
     const auto& path = results_->path();
 
     durable::file_header header;
     header.slot_count = static_cast<std::uint32_t>(t.slots);
     header.slot_bytes = static_cast<std::uint32_t>(slot_bytes_);
+    slot_count_ = header.slot_count;
     recovered_.first_seq = 1;
     if (results_->size_at_open() == 0) {
         results_->create(results_bytes_, true);
@@ -82,12 +83,31 @@ void durable_store::open_results(const core::config& cfg, std::uint32_t nonce) {
         std::uint64_t next = durable::read_seq_hint(results_->bytes());
         if (!old.boots.empty())
             next = std::max(next, old.boots.back().first_seq);
+        // The journal holds the last record written; if the crash tore its own slot's copy
+        // (or came before it), the journal's is the newer one.
+        durable::record journal;
+        std::uint32_t journal_target = 0;
+        std::uint64_t journal_gen = 0;
+        const bool journal_valid =
+            durable::decode_journal_slot(durable::slot_span(results_->bytes(), slot_bytes_,
+                                                            header.slot_count),
+                                         journal, journal_target, journal_gen) ==
+                durable::slot_state::valid &&
+            journal_target < header.slot_count;
         std::vector<std::uint32_t> bad;
         for (std::uint32_t i = 0; i < header.slot_count; ++i) {
             auto slot = durable::slot_span(results_->bytes(), slot_bytes_, i);
             durable::record r;
             std::uint64_t gen = 0;
-            switch (durable::decode_slot(slot, r, &gen)) {
+            auto state = durable::decode_slot(slot, r, &gen);
+            if (journal_valid && journal_target == i &&
+                (state != durable::slot_state::valid || gen < journal_gen)) {
+                durable::encode_slot(journal, journal_gen, slot); // finish the torn write
+                state = durable::decode_slot(slot, r, &gen);
+                log::info("results file " + path + ": slot " + std::to_string(i) +
+                          " completed from the journal (a write was cut short)");
+            }
+            switch (state) {
             case durable::slot_state::empty:
                 break;
             case durable::slot_state::corrupt:
@@ -192,7 +212,17 @@ void durable_store::save(std::uint32_t slot, const durable::record& r) {
     if (degraded_)
         return;
     auto span = durable::slot_span(results_->bytes(), slot_bytes_, slot);
-    if (!durable::encode_slot(r, ++generation_, span)) {
+    auto journal = durable::slot_span(results_->bytes(), slot_bytes_, slot_count_);
+    const auto gen = ++generation_;
+    // The journal first, sealed, then the slot: a crash tears at most one of the two copies.
+    if (durable::encode_journal_slot(r, slot, gen, journal) &&
+        level_ == core::durability_level::every_change) {
+        const auto at = static_cast<std::uint64_t>(journal.data() - results_->bytes().data());
+        if (auto ec = results_->sync(at, durable::slot_prefix_bytes + 4 + durable::encoded_size(r)))
+            degrade("msync of " + results_->path() + " failed: " + ec.message());
+    }
+    journal_dirty_ = true;
+    if (!durable::encode_slot(r, gen, span)) {
         // Cannot happen for records the service accepted (inputs are capped at admission);
         // a stale copy must not come back after a restart.
         durable::clear_slot(span);
@@ -217,6 +247,9 @@ void durable_store::clear(std::uint32_t slot) {
         return;
     auto span = durable::slot_span(results_->bytes(), slot_bytes_, slot);
     durable::clear_slot(span);
+    // The journal may hold this slot's last record: it must not bring it back.
+    durable::clear_slot(durable::slot_span(results_->bytes(), slot_bytes_, slot_count_));
+    journal_dirty_ = true;
     const auto offset = static_cast<std::uint64_t>(span.data() - results_->bytes().data());
     dirty_begin_ = std::min(dirty_begin_, offset);
     dirty_end_ = std::max<std::uint64_t>(dirty_end_, offset + durable::slot_prefix_bytes);
@@ -245,6 +278,14 @@ void durable_store::save_history(std::size_t index, const durable::history_state
 void durable_store::sync_dirty() {
     if (degraded_)
         return;
+    if (journal_dirty_) {
+        journal_dirty_ = false;
+        const auto at = durable::file_bytes(slot_count_, slot_bytes_);
+        if (auto ec = results_->sync(at, slot_bytes_)) {
+            degrade("msync of " + results_->path() + " failed: " + ec.message());
+            return;
+        }
+    }
     if (dirty_end_ > dirty_begin_) {
         const auto begin = dirty_begin_;
         const auto end = dirty_end_;
@@ -268,6 +309,7 @@ void durable_store::sync_now() {
     dirty_begin_ = UINT64_MAX;
     dirty_end_ = 0;
     history_dirty_ = false;
+    journal_dirty_ = false;
     if (auto ec = results_->sync_all())
         degrade("msync of " + results_->path() + " failed: " + ec.message());
     else if (auto ec2 = history_->sync_all())

@@ -78,6 +78,7 @@ private:
     std::unique_ptr<platform::mapped_file> results_;
     std::unique_ptr<platform::mapped_file> history_;
     std::size_t slot_bytes_ = 0;
+    std::uint32_t slot_count_ = 0; ///< record slots; the journal slot is the one after them
     std::size_t history_slot_bytes_ = 0;
     std::uint64_t results_bytes_ = 0;
     std::uint64_t generation_ = 0;
@@ -89,6 +90,7 @@ private:
     std::uint64_t dirty_begin_ = UINT64_MAX;
     std::uint64_t dirty_end_ = 0;
     bool history_dirty_ = false;
+    bool journal_dirty_ = false;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); ///< the flusher's stop flag
 };
 
