@@ -61,6 +61,15 @@ double percentile(std::vector<double>& v, double p) {
     return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size())))];
 }
 
+/// Runs the loop until nothing is pending or running (restart: a loop that ran out of work
+/// is stopped, and poll() would then run nothing).
+void drain(asio::io_context& io, service::execution_service& service) {
+    for (auto h = service.health(); h.pending + h.running > 0; h = service.health()) {
+        io.restart();
+        io.poll();
+    }
+}
+
 /// Accepts `n` async executions in batches of 32, running the loop between batches so they
 /// start and finish; prints throughput (accepts with their runs, end to end) and the accept
 /// call's latency percentiles.
@@ -92,11 +101,9 @@ void accept_run(const char* label, const char* durability, bool durable, std::si
             if (!std::holds_alternative<core::RuntimeExecutionResponse>(answer))
                 ++refused;
             if (i % 32 == 31) // let the batch start and finish before the next one
-                for (auto h = service.health(); h.pending + h.running > 0; h = service.health())
-                    io.poll();
+                drain(io, service);
         }
-        for (auto h = service.health(); h.pending + h.running > 0; h = service.health())
-            io.poll();
+        drain(io, service);
         seconds = std::chrono::duration<double>(bench_clock::now() - t0).count();
         if (refused > 0)
             std::printf("  (%zu refused)\n", refused);
@@ -155,6 +162,7 @@ void startup_run(std::size_t slots, std::size_t output_bytes, std::size_t stderr
 } // namespace
 
 int main(int argc, char** argv) {
+    std::setvbuf(stdout, nullptr, _IOLBF, 0); // figures appear as they are measured
     const bool quick = argc > 1 && std::string(argv[1]) == "--quick";
     log::set_level(log::level::warn);
     const std::size_t n = quick ? 2000 : 20000;
