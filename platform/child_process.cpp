@@ -1,6 +1,7 @@
 // Fork+exec of function processes: pipes or a pty for their streams, their own process group,
 // resource limits, an exec-failure report pipe, group signals and reaping.
 #include "platform/child_process.hpp"
+#include "platform/escaped_children.hpp"
 
 #include "core/limits.hpp"
 
@@ -340,6 +341,7 @@ child_process::~child_process() {
     int status = 0;
     while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
     }
+    note_child_reaped(pid_);
 }
 
 bool child_process::has_exited() const noexcept {
@@ -365,6 +367,7 @@ std::optional<exit_status> child_process::reap() noexcept {
         result = ::waitpid(pid_, &status, 0);
     } while (result < 0 && errno == EINTR);
     reaped_ = true;
+    note_child_reaped(pid_);
     if (result != pid_)
         return std::nullopt;
     if (WIFSIGNALED(status))
@@ -452,6 +455,7 @@ spawn_result spawn_child(const spawn_options& options) {
     // the parent can signal it. Fails harmlessly (EACCES) if the child has already exec'd.
     ::setpgid(pid, pid);
     result.child.pid_ = pid;
+    note_child_started(pid); // the escaped-process sweep spares it until it is reaped
     // The child's ends: closing ours is what makes EOF (or EIO on the pty master) possible.
     in.read.reset();
     out.write.reset();

@@ -2,6 +2,7 @@
 #include "app/appliance.hpp"
 
 #include "core/log.hpp"
+#include "platform/escaped_children.hpp"
 #include "platform/sd_notify.hpp"
 #include "platform/signals.hpp"
 #include "service/execution_service.hpp"
@@ -18,6 +19,7 @@
 #include <csignal>
 #include <optional>
 #include <stdexcept>
+#include <thread>
 
 namespace spear::app {
 
@@ -52,6 +54,11 @@ asio::awaitable<void> run_watchdog(platform::service_notifier& notifier) {
 
 int run_appliance(const core::config& cfg, std::string_view config_source) {
     platform::ignore_sigpipe();
+    // Orphaned descendants of functions (setsid escapes) become ours, so the process runtime's
+    // sweep can end them (docs/operations.md, "Hostile functions").
+    if (!platform::become_child_subreaper())
+        log::warn("cannot become child subreaper: a function process that leaves its process "
+                  "group (setsid) can outlive its execution");
     platform::service_notifier notifier; // before anything can start a thread or a child
     asio::io_context ioc(1);
     // With node.data_dir, the service opens and reads back its durable results here: a dir
@@ -146,6 +153,13 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
     signals.async_wait(on_signal);
 
     ioc.run();
+    // The loop has stopped, so the process runtime's follow-up sweeps will not run: finish
+    // them here, blocking is fine now. Each round ends one level of escaped descendants.
+    for (int round = 0; round < core::limits::escape_sweep_rounds; ++round) {
+        if (platform::sweep_escaped_children().killed == 0)
+            break;
+        std::this_thread::sleep_for(core::limits::escape_sweep_interval);
+    }
     return 0;
 }
 

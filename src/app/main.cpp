@@ -29,7 +29,8 @@ HTTP on 127.0.0.1:8080, frames on TCP 127.0.0.1:7070 and a few demo functions.
   --port N                 override http.port (0 picks a free port; the log line says which)
   --frame-port N           override frame.tcp.port (0 picks a free port)
   --log-format FORMAT      plain (default: one "TIME LEVEL message" line each) or json
-                           (one JSON object a line: time, level, message)
+                           (one JSON object a line: time, level, message); overrides
+                           the config's node.log_format
   --check-config           validate the config (default or --config) and exit:
                            0 if valid (the line gives the worst-case memory the
                            limits allow, docs/operations.md), 1 with one line per
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
     std::optional<long> port_override;
     std::optional<long> frame_port_override;
     bool check_only = false;
+    bool log_format_given = false;
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (arg == "--help" || arg == "-h") {
@@ -104,6 +106,7 @@ int main(int argc, char** argv) {
             }
             spear::log::set_format(f == "json" ? spear::log::format::json
                                                : spear::log::format::plain);
+            log_format_given = true;
         } else if (arg.starts_with("--config=")) {
             config_path = std::string(arg.substr(9));
         } else {
@@ -131,6 +134,9 @@ int main(int argc, char** argv) {
             std::cerr << source << ": " << e.to_string() << "\n";
         return 1;
     }
+    if (!log_format_given)
+        spear::log::set_format(parsed.value->node.log_format == "json" ? spear::log::format::json
+                                                                       : spear::log::format::plain);
     if (port_override)
         parsed.value->http.port = static_cast<std::uint16_t>(*port_override);
     if (frame_port_override)

@@ -105,6 +105,8 @@ constexpr text_rule auth_token_text{token_text,
 static_assert(limits::node_id_bytes == 128 && limits::function_name_bytes == 64,
               "the rule texts below name these limits");
 constexpr text_rule node_id_rule{node_id_text, "must be 1..128 printable ASCII characters"};
+bool log_format_text(std::string_view s) { return s == "plain" || s == "json"; }
+constexpr text_rule log_format_rule{log_format_text, "must be \"plain\" or \"json\""};
 constexpr text_rule function_name_rule{function_name_text, "must match [A-Za-z0-9_.-]{1,64}"};
 constexpr text_rule env_name_rule{env_name,
                                   "must be a non-empty environment variable name without '='"};
@@ -272,6 +274,7 @@ void read_node(object_reader& r, node_config& node) {
     }
     read_int(r, "sync_interval_ms", node.sync_interval_ms, 1,
              limits::durable_sync_interval_ms_max);
+    read_text(r, "log_format", node.log_format, log_format_rule);
 }
 
 void read_http(object_reader& r, http_config& http) {

@@ -29,6 +29,9 @@ struct node_config {
     std::string data_dir;
     durability_level durability = durability_level::batched;
     std::uint32_t sync_interval_ms = limits::durable_sync_interval_ms;
+    /// "plain" (one "TIME LEVEL message" line each) or "json" (one object a line, for
+    /// journald/Loki); `--log-format` on the command line wins over it.
+    std::string log_format = "plain";
 };
 
 struct http_config {

@@ -100,6 +100,11 @@ inline constexpr std::uint32_t execution_timeout_ms = 30'000;
 inline constexpr std::uint32_t execution_timeout_ms_max = 3'600'000;
 /// SIGTERM-to-SIGKILL grace when stopping a process group.
 inline constexpr std::uint32_t kill_grace_ms = 2'000;
+/// Escaped processes (setsid out of their group) are swept when a run ends, and again at this
+/// interval while sweeps still kill some: a killed escapee's children come back one level at a
+/// time. 40 rounds of 50 ms cover a 40-deep chain of daemonising forks in 2 s.
+inline constexpr std::chrono::milliseconds escape_sweep_interval{50};
+inline constexpr int escape_sweep_rounds = 40;
 /// A cancel waits the kill grace plus this for the runtime to confirm the stop (reaping a
 /// SIGKILLed group is quick; a runtime that takes longer is reported as still stopping).
 inline constexpr std::chrono::milliseconds cancel_confirm_margin{2'000};

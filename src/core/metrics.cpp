@@ -109,6 +109,13 @@ std::vector<double> duration_buckets_seconds() {
     return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300};
 }
 
+std::vector<double> memory_buckets_bytes() {
+    std::vector<double> bounds;
+    for (double b = 64.0 * 1024; b <= 4.0 * 1024 * 1024 * 1024; b *= 4)
+        bounds.push_back(b);
+    return bounds;
+}
+
 metric_family::metric_family(std::string name, std::string help, metric_type type,
                              std::vector<std::string> label_names, std::vector<double> bounds)
     : name_(std::move(name))

@@ -85,6 +85,8 @@ private:
 /// Bucket bounds in seconds for execution durations, queue waits and estimate errors: 1 ms to
 /// 5 min, about x2-x2.5 apart (16 buckets: a function's histogram stays 19 lines).
 std::vector<double> duration_buckets_seconds();
+/// Bucket bounds for memory sizes: 64 KiB (one wasm page) to 4 GiB (wasm32's ceiling), x4.
+std::vector<double> memory_buckets_bytes();
 
 /// A sample value as Prometheus writes it: integers without a fraction, +Inf/-Inf/NaN.
 std::string format_metric_value(double v);

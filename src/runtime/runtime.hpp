@@ -9,6 +9,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -24,6 +25,9 @@ public:
     virtual ~output_sink() = default;
     virtual void on_stdout(std::string_view bytes) = 0;
     virtual void on_stderr(std::string_view bytes) = 0;
+    /// The instance's peak memory, once, when the runtime can measure it (wasm: linear
+    /// memory, which only grows); feeds the faas_mem_usage_bytes histogram.
+    virtual void on_peak_memory(std::uint64_t /*bytes*/) {}
 };
 
 /// One execution as a runtime sees it.

@@ -92,6 +92,7 @@ public:
         if (live_.fsm.on_output().has(append_output))
             table_.append_stderr(live_.ref, bytes);
     }
+    void on_peak_memory(std::uint64_t bytes) override { live_.peak_memory_bytes = bytes; }
 
 private:
     core::ring_status_table& table_;
@@ -382,7 +383,8 @@ void execution_service::record_end_metrics(const live_execution& live, core::ste
         estimate_error_s =
             static_cast<double>(std::abs(total_ms - live.initial_estimate_ms)) / 1000.0;
     metrics_->on_end(config_.functions[live.function].name, live.request.execution_mode, status,
-                     run_s, static_cast<double>(total_ms) / 1000.0, estimate_error_s);
+                     run_s, static_cast<double>(total_ms) / 1000.0, estimate_error_s,
+                     live.peak_memory_bytes);
 }
 
 asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_execution> live) {

@@ -25,6 +25,7 @@ struct execution_service::live_execution {
     std::size_t held_input_bytes = 0;
     std::int64_t initial_estimate_ms = 0; ///< for the 202 response
     core::estimate_source source = core::estimate_source::fallback;
+    std::optional<std::uint64_t> peak_memory_bytes; ///< from the runtime, when it measures it
     runtime::cancel_signal cancel;              ///< fired by the `kill` action
     runtime::async_event done;                  ///< set by `wake_waiters` (the record is final)
     std::optional<core::ExecutionResult> final; ///< the record as it ended

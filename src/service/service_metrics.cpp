@@ -82,6 +82,16 @@ service_metrics::service_metrics()
           "faas_invoke_duration_seconds",
           "Running time of invocations (OpenTelemetry faas.invoke_duration).", {"faas_name"},
           core::duration_buckets_seconds()))
+    , faas_coldstarts(registry.counter(
+          "faas_coldstarts_total",
+          "Invocations that started a fresh instance (OpenTelemetry faas.coldstarts): every "
+          "execution does, since no runtime keeps warm instances.",
+          {"faas_name"}))
+    , faas_mem_usage(registry.histogram(
+          "faas_mem_usage_bytes",
+          "Peak memory of an invocation's instance where the runtime measures it (wasm: "
+          "linear memory) (OpenTelemetry faas.mem_usage).",
+          {"faas_name"}, core::memory_buckets_bytes()))
     , process_resident_memory(registry.gauge("process_resident_memory_bytes",
                                              "Resident memory size in bytes."))
     , process_open_fds(registry.gauge("process_open_fds", "Number of open file descriptors."))
@@ -95,7 +105,8 @@ service_metrics::service_metrics()
 
 void service_metrics::on_end(const std::string& function, core::ExecutionMode mode,
                              core::ExecutionStatus status, std::optional<double> run_s,
-                             double total_s, std::optional<double> estimate_error_s) {
+                             double total_s, std::optional<double> estimate_error_s,
+                             std::optional<std::uint64_t> peak_memory_bytes) {
     executions_total
         .with({function, std::string(core::to_string(mode)), std::string(core::to_string(status))})
         .inc();
@@ -113,10 +124,13 @@ void service_metrics::on_end(const std::string& function, core::ExecutionMode mo
     }
     if (estimate_error_s)
         estimate_error.observe({function}, *estimate_error_s);
+    if (peak_memory_bytes)
+        faas_mem_usage.observe({function}, static_cast<double>(*peak_memory_bytes));
 }
 
 void service_metrics::on_started(const std::string& function, double queue_wait_s) {
     queue_wait.observe({function}, queue_wait_s);
+    faas_coldstarts.with({function}).inc();
 }
 
 void service_metrics::on_refused(int http_code, const char* reason) {

@@ -17,10 +17,14 @@ struct service_metrics {
 
     /// An execution ended. `run_s` is its running time (nullopt if it never ran), `total_s`
     /// submission to end, `estimate_error_s` |estimated completion at submission - actual end|
-    /// (nullopt when it did not run to its own end).
+    /// (nullopt when it did not run to its own end), `peak_memory_bytes` the runtime's
+    /// measure of the instance's memory (nullopt when it has none).
     void on_end(const std::string& function, core::ExecutionMode mode,
                 core::ExecutionStatus status, std::optional<double> run_s, double total_s,
-                std::optional<double> estimate_error_s);
+                std::optional<double> estimate_error_s,
+                std::optional<std::uint64_t> peak_memory_bytes);
+    /// The runtime started a fresh instance (every execution does: a process, a wasm
+    /// instance, a container), after `queue_wait_s` in the queue.
     void on_started(const std::string& function, double queue_wait_s);
     /// A submission or viewer refused with 429 or 503; `reason` from a fixed set.
     void on_refused(int http_code, const char* reason);
@@ -50,6 +54,8 @@ struct service_metrics {
     core::metric_family& faas_errors;
     core::metric_family& faas_timeouts;
     core::metric_family& faas_invoke_duration;
+    core::metric_family& faas_coldstarts;
+    core::metric_family& faas_mem_usage;
     core::metric_family& process_resident_memory;
     core::metric_family& process_open_fds;
     core::metric_family& process_max_fds;

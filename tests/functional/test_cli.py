@@ -138,6 +138,25 @@ class LogFormatTest(unittest.TestCase):
         self.assertTrue(any("serving HTTP on http://127.0.0.1:" in json.loads(l)["message"]
                             for l in lines))
 
+    def test_config_field_selects_json_and_the_command_line_wins(self):
+        cfg = base_config([{"name": "echo", "command": ["cat"]}])
+        cfg["node"] = {"log_format": "json"}
+        with Spearlet(cfg) as s:
+            first = s.log().splitlines()[0]
+        self.assertEqual(json.loads(first)["level"], "info")
+        with Spearlet(cfg, args=["--log-format", "plain"]) as s:
+            first = s.log().splitlines()[0]
+        self.assertRegex(first, r"^\d{4}-\d\d-\d\dT[0-9:.]+Z info ")
+
+    def test_bad_config_log_format_names_the_field(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "bad.jsonc")
+            with open(path, "w") as f:
+                f.write('{"node": {"log_format": "xml"}, "functions": [{"name": "a", "command": ["true"]}]}')
+            p = run("--config", path, "--check-config")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn('node.log_format: must be "plain" or "json"', p.stderr)
+
     def test_plain_is_the_default(self):
         cfg = base_config([{"name": "echo", "command": ["cat"]}])
         with Spearlet(cfg) as s:

@@ -21,6 +21,9 @@ FUNCTIONS = [
     {"name": "echo", "command": ["cat"]},
     sh("echo no >&2; exit 3", "fail"),
     sh("sleep 1.5", "slow", max_concurrency=1, queue_depth=1),  # long enough to scrape it busy
+    # A wasm guest: the one runtime that measures its instance's memory (faas_mem_usage).
+    {"name": "wasm-echo", "runtime": "wasm",
+     "module": "$ORIGIN/../share/spear-edge/functions/wasm/echo.wasm"},
 ]
 ALLOWED_LINT = {'gateway_service_count non-histogram and non-summary metrics should not have '
                 '"_count" suffix'}
@@ -101,6 +104,7 @@ class MetricsTest(unittest.TestCase):
         for _ in range(3):
             self.assertEqual(self.s.execute("echo", "hi", headers=AUTH).status, 200)
         self.assertEqual(self.s.execute("fail", "x", headers=AUTH).status, 500)
+        self.assertEqual(self.s.execute("wasm-echo", "guest", headers=AUTH).status, 200)
         r = self.s.execute("echo", "later", mode="async", headers=AUTH)
         self.assertEqual(r.status, 202, r)
         execution_id = r.json()["execution_id"]
@@ -129,6 +133,15 @@ class MetricsTest(unittest.TestCase):
         self.assertEqual(moved("gateway_functions_seconds_count", function_name="echo",
                                code="200"), 4)
         self.assertEqual(moved("spearlet_estimate_error_seconds_count", function="echo"), 4)
+        # Every execution starts a fresh instance: one cold start each.
+        self.assertEqual(moved("faas_coldstarts_total", faas_name="echo"), 4)
+        self.assertEqual(moved("faas_coldstarts_total", faas_name="wasm-echo"), 1)
+        # The wasm guest's linear memory (whole 64 KiB pages); processes are not measured.
+        self.assertEqual(moved("faas_mem_usage_bytes_count", faas_name="wasm-echo"), 1)
+        mem = moved("faas_mem_usage_bytes_sum", faas_name="wasm-echo")
+        self.assertGreaterEqual(mem, 65536)
+        self.assertEqual(mem % 65536, 0)
+        self.assertEqual(value(after, "faas_mem_usage_bytes_count", faas_name="echo"), 0)
         self.assertEqual(value(after, "spearlet_execution_duration_seconds_bucket",
                                function="echo", le="+Inf"),
                          value(after, "spearlet_execution_duration_seconds_count",

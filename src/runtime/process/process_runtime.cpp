@@ -240,7 +240,7 @@ execution_outcome finish(stop_reason reason, const std::optional<platform::exit_
 }
 
 asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& request,
-                                             cancel_signal& cancel) {
+                                             cancel_signal& cancel, escape_sweeper& sweeper) {
     const auto ex = co_await asio::this_coro::executor;
     asio::steady_timer deadline(ex, request.timeout);
     const auto first = co_await (
@@ -264,9 +264,12 @@ asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& re
 
     // The leader has exited but is not reaped: its pid, which is the group id, cannot be reused
     // yet, so this reaches only the function's own stragglers (background children, children
-    // ignoring SIGTERM). Processes that left the group (setsid) are out of reach.
+    // ignoring SIGTERM). Processes that left the group (setsid) are the sweeper's: orphaned,
+    // they are the appliance's children (it is their subreaper), and the sweep ends them
+    // before the drain below, so one holding a pipe does not hold the run.
     io.child.signal_group(SIGKILL);
     const auto status = io.child.reap();
+    sweeper.sweep();
     const auto exec_failure = io.child.exec_failure(); // definitive now that the child is gone
 
     boost::system::error_code ignored;
@@ -358,11 +361,13 @@ process_runtime::run(run_request request, output_sink& sink, cancel_signal& canc
     }
 
     const auto ex = co_await asio::this_coro::executor;
+    if (!sweeper_)
+        sweeper_.emplace(ex);
     child_io io(ex, std::move(spawned.child));
     auto outcome = co_await (feed_stdin(io.stdin_pipe, request.input) &&
                              pump(io.stdout_pipe, sink, &output_sink::on_stdout, io) &&
                              pump(io.stderr_pipe, sink, &output_sink::on_stderr, io) &&
-                             supervise(io, request, cancel));
+                             supervise(io, request, cancel, *sweeper_));
     co_return outcome;
 }
 

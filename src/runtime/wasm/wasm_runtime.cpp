@@ -323,19 +323,25 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
                " pages in use, max_memory_pages)";
     };
 
+    // Linear memory only grows, so its size at the end is the guest's peak (faas_mem_usage).
+    auto measured = [&](core::execution_outcome o) {
+        sink.on_peak_memory(instance->memory_pages() * 65536);
+        return o;
+    };
+
     const auto executor = co_await asio::this_coro::executor;
     const bool metered = fn.fuel > 0;
     std::uint64_t fuel = fn.fuel;
     for (;;) {
         if (cancel.requested())
-            co_return outcome(ExecutionStatus::cancelled, error_code::none, "cancelled");
+            co_return measured(outcome(ExecutionStatus::cancelled, error_code::none, "cancelled"));
         if (clock_type::now() >= deadline)
-            co_return outcome(ExecutionStatus::timeout, error_code::timeout,
-                              "timed out after " + std::to_string(request.timeout.count()) + " ms");
+            co_return measured(outcome(ExecutionStatus::timeout, error_code::timeout,
+                              "timed out after " + std::to_string(request.timeout.count()) + " ms"));
         if (metered && fuel == 0)
-            co_return outcome(ExecutionStatus::timeout, error_code::timeout,
+            co_return measured(outcome(ExecutionStatus::timeout, error_code::timeout,
                               "instruction budget (fuel) of " + std::to_string(fn.fuel) +
-                                  " exhausted");
+                                  " exhausted"));
 
         // One slice: sub-slices until the instruction budget or the slice time is used up.
         auto budget =
@@ -368,13 +374,13 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
             break;
         }
         case wasm::slice_state::finished:
-            co_return exited(static_cast<std::uint32_t>(slice.result.value_or(0)),
-                             memory_note(false));
+            co_return measured(exited(static_cast<std::uint32_t>(slice.result.value_or(0)),
+                             memory_note(false)));
         case wasm::slice_state::trapped:
             if (const auto code = wasi->exit_code())
-                co_return exited(*code, memory_note(false));
-            co_return outcome(ExecutionStatus::failed, error_code::function_failed,
-                              "wasm trap: " + slice.trap_message + memory_note(true));
+                co_return measured(exited(*code, memory_note(false)));
+            co_return measured(outcome(ExecutionStatus::failed, error_code::function_failed,
+                              "wasm trap: " + slice.trap_message + memory_note(true)));
         }
     }
 }
