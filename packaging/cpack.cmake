@@ -1,8 +1,8 @@
 # Debian package of the appliance (cpack -G DEB, or `tools/dev package`): spear-edge_<version>_<arch>.deb.
 # Layout (prefix /usr): bin/spearlet, bin/spear-peer (their own install() rules), the demo wasm
 # guests in share/spear-edge/functions/wasm (tools/functions/wasm), and here: the unit, the
-# conffile, the man page, docs, copyright and changelog. The installed config is a verbatim copy
-# of config/default.jsonc: its wasm modules are named "$ORIGIN/../share/spear-edge/...", which
+# conffile, the man page, docs, copyright and changelog. The installed config is
+# config/default.jsonc with node.data_dir set to /var/lib/spearlet: its wasm modules are named "$ORIGIN/../share/spear-edge/...", which
 # resolves from /usr/bin/spearlet to /usr/share/spear-edge/... as it does in a build tree.
 include(GNUInstallDirs)
 
@@ -24,9 +24,21 @@ add_custom_target(spear_package_files ALL
   DEPENDS ${spear_pkg_dir}/spearlet.1.gz ${spear_pkg_dir}/spear-peer.1.gz
           ${spear_pkg_dir}/changelog.gz)
 
+# The conffile: config/default.jsonc with durable results on, in the unit's StateDirectory
+# (/var/lib/spearlet): an installed gateway keeps its results and accepted work across
+# restarts, a build tree's default stays in memory.
+file(READ ${PROJECT_SOURCE_DIR}/config/default.jsonc spear_default_config)
+string(REGEX REPLACE "\"data_dir\": \"\",[^\n]*"
+       "\"data_dir\": \"/var/lib/spearlet\", // durable results: survive restarts and kill -9 (docs/operations.md)"
+       spear_packaged_config "${spear_default_config}")
+if(spear_packaged_config STREQUAL spear_default_config)
+  message(FATAL_ERROR "packaging: config/default.jsonc has no \"data_dir\": \"\" line to set")
+endif()
+file(WRITE ${spear_pkg_dir}/spearlet.jsonc "${spear_packaged_config}")
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/config/default.jsonc)
+
 # Absolute destinations: /etc and /lib/systemd/system stay there whatever the prefix.
-install(FILES ${PROJECT_SOURCE_DIR}/config/default.jsonc
-        DESTINATION /etc/spearlet RENAME spearlet.jsonc)
+install(FILES ${spear_pkg_dir}/spearlet.jsonc DESTINATION /etc/spearlet)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/spearlet.service DESTINATION /lib/systemd/system)
 install(FILES ${spear_pkg_dir}/spearlet.1.gz ${spear_pkg_dir}/spear-peer.1.gz DESTINATION ${CMAKE_INSTALL_MANDIR}/man1)
 install(FILES ${CMAKE_CURRENT_LIST_DIR}/debian/copyright ${spear_pkg_dir}/changelog.gz

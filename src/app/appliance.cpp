@@ -17,6 +17,8 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
+#include <optional>
+#include <stdexcept>
 #include <thread>
 
 namespace spear::app {
@@ -59,7 +61,17 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
                   "group (setsid) can outlive its execution");
     platform::service_notifier notifier; // before anything can start a thread or a child
     asio::io_context ioc(1);
-    service::execution_service service(ioc.get_executor(), cfg);
+    // With node.data_dir, the service opens and reads back its durable results here: a dir
+    // that is locked by another instance, read-only or full, or a results file of another
+    // version or geometry, stops the start with the reason.
+    std::optional<service::execution_service> service_holder;
+    try {
+        service_holder.emplace(ioc.get_executor(), cfg);
+    } catch (const std::runtime_error& e) {
+        log::error(std::string("cannot start: ") + e.what());
+        return 1;
+    }
+    auto& service = *service_holder;
 
     std::optional<transport::http::http_server> http;
     if (cfg.http.enabled) {

@@ -212,7 +212,11 @@ int main(int argc, char** argv) {
             return 1;
         const auto memory = spear::core::estimate_memory(*parsed.value);
         std::cout << source << ": ok (" << functions.size() << " functions, worst-case memory "
-                  << spear::core::format_bytes(memory.worst_case()) << ")\n";
+                  << spear::core::format_bytes(memory.worst_case());
+        if (memory.durable_files > 0)
+            std::cout << ", durable results files " << spear::core::format_bytes(memory.durable_files)
+                      << " in " << parsed.value->node.data_dir;
+        std::cout << ")\n";
         return 0;
     }
     return spear::app::run_appliance(*parsed.value, source);

@@ -261,6 +261,19 @@ address_kind read_address(object_reader& r, std::string_view key, std::string& o
 void read_node(object_reader& r, node_config& node) {
     read_text(r, "id", node.id, node_id_rule);
     read_text(r, "data_dir", node.data_dir, any_text);
+    if (const json::value* v = r.get("durability")) {
+        const auto* text = v->if_string();
+        if (text && *text == "none")
+            node.durability = durability_level::none;
+        else if (text && *text == "batched")
+            node.durability = durability_level::batched;
+        else if (text && *text == "every_change")
+            node.durability = durability_level::every_change;
+        else
+            r.fail("durability", "must be \"none\", \"batched\" or \"every_change\"");
+    }
+    read_int(r, "sync_interval_ms", node.sync_interval_ms, 1,
+             limits::durable_sync_interval_ms_max);
     read_text(r, "log_format", node.log_format, log_format_rule);
 }
 
@@ -457,6 +470,7 @@ void read_status_table(object_reader& r, status_table_config& table) {
     read_int(r, "stderr_tail_bytes", table.stderr_tail_bytes, 0, limits::output_bytes_max);
     read_int(r, "ttl_s", table.ttl_s, 0, limits::record_ttl_s_max,
              "0 keeps terminal records until evicted");
+    read_int(r, "max_input_bytes", table.max_input_bytes, 0, limits::persisted_input_bytes_max);
 }
 
 void read_history(object_reader& r, history_config& history) {
@@ -536,6 +550,7 @@ void read_function(object_reader& r, function_config& f, const limits_config& li
     read_int(r, "priority", priority, 0, limits::priority_max,
              "the default context.priority of its invocations; higher starts first");
     f.priority = static_cast<int>(priority);
+    read_bool(r, "retry_interrupted", f.retry_interrupted);
 }
 
 void read_functions(object_reader& r, std::vector<function_config>& functions,
@@ -582,6 +597,15 @@ std::string position(std::string_view text, std::size_t offset) {
 }
 
 } // namespace
+
+std::string_view to_string(durability_level level) noexcept {
+    switch (level) {
+    case durability_level::none: return "none";
+    case durability_level::batched: return "batched";
+    case durability_level::every_change: return "every_change";
+    }
+    return "batched";
+}
 
 std::optional<std::size_t> config::find_function(std::string_view name) const {
     for (std::size_t i = 0; i < functions.size(); ++i) {

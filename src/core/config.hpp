@@ -15,10 +15,20 @@
 
 namespace spear::core {
 
+/// How often durable results are forced to disk (docs/operations.md "Durable results").
+enum class durability_level : std::uint8_t {
+    none,         ///< never msync: survives a process crash, a power cut loses what the kernel had not written
+    batched,      ///< msync at most every node.sync_interval_ms, from a timer
+    every_change, ///< msync each state change before the loop goes on
+};
+
 struct node_config {
     std::string id = "spear-edge";
-    /// Reserved for durable results (a later version); read and checked, not used yet.
+    /// Durable results: the status table, accepted work and runtime history live in files
+    /// here and survive restarts and kill -9. Empty: in memory only.
     std::string data_dir;
+    durability_level durability = durability_level::batched;
+    std::uint32_t sync_interval_ms = limits::durable_sync_interval_ms;
     /// "plain" (one "TIME LEVEL message" line each) or "json" (one object a line, for
     /// journald/Loki); `--log-format` on the command line wins over it.
     std::string log_format = "plain";
@@ -89,6 +99,9 @@ struct status_table_config {
     std::size_t max_output_bytes = limits::output_bytes;
     std::size_t stderr_tail_bytes = limits::stderr_tail_bytes;
     std::uint32_t ttl_s = limits::record_ttl_s; ///< 0 = terminal records never expire
+    /// Input + request environment kept per slot to re-run pending work after a restart
+    /// (only with node.data_dir).
+    std::size_t max_input_bytes = limits::persisted_input_bytes;
 };
 
 struct history_config {
@@ -141,6 +154,9 @@ struct function_config {
     std::size_t queue_depth = limits::queue_depth;
     std::uint32_t expected_ms = 0; ///< typical duration before history exists
     int priority = 0; ///< 0..9, the default of context.priority for this function
+    /// Durable results: re-queue an execution the appliance was running when it stopped
+    /// (else it reads failed/interrupted: it may have had side effects).
+    bool retry_interrupted = false;
     /// Every other field of the function object, as written ("runtime" included).
     boost::json::object runtime_fields;
 };
@@ -183,6 +199,8 @@ struct config_result {
 /// `runtimes` checks each function's runtime-specific fields (runtime::parse_config passes
 /// the built-in registry).
 config_result parse_config(std::string_view json_text, const function_fields_parser& runtimes);
+
+std::string_view to_string(durability_level level) noexcept;
 
 /// The embedded default config (loopback listener, demo functions).
 std::string_view embedded_default_config();

@@ -11,7 +11,8 @@ namespace spear::core::fields {
 std::string field_path(std::string_view prefix, std::string_view key) {
     const bool plain = !key.empty() && std::all_of(key.begin(), key.end(), [](char c) {
         return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-               c == '_' || c == '-';
+               c == '_' || c == '-' || c == '[' || c == ']'; // "tokens[2]": an element
+
     });
     const std::string name = plain ? std::string(key) : json::serialize(json::string(key));
     return prefix.empty() ? name : std::string(prefix) + "." + name;

@@ -46,7 +46,8 @@ inline constexpr text_rule non_empty_text{non_empty, "must be a non-empty string
 // --- Reading ------------------------------------------------------------------------------
 
 /// `prefix.key`, or `key` at the top level. A key that is not a plain name (empty, or with
-/// characters other than [A-Za-z0-9_-]) is written as a JSON string, so the path still says
+/// characters other than [A-Za-z0-9_-] and the brackets of an element, "tokens[2]") is
+/// written as a JSON string, so the path still says
 /// which field: `functions[0].""`, `http."a.b"`.
 std::string field_path(std::string_view prefix, std::string_view key);
 

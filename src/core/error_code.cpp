@@ -36,6 +36,8 @@ constexpr error_info infos[] = {
     {error_code::forbidden, "forbidden", "the request is not allowed from where it came"},
     {error_code::unsupported_media_type, "unsupported_media_type",
      "the body must be sent as Content-Type: application/json"},
+    {error_code::interrupted, "interrupted",
+     "the appliance restarted while the execution was running; it was not run again"},
 };
 
 } // namespace

@@ -29,6 +29,7 @@ enum class error_code : std::uint8_t {
     method_not_allowed,     ///< the endpoint exists, not with this method
     forbidden,              ///< refused whoever asks: a Host or Origin the appliance does not serve
     unsupported_media_type, ///< a browser sent a JSON route a body that is not application/json
+    interrupted, ///< the appliance restarted while the execution ran (durable results)
 };
 
 /// snake_case wire name ("invalid_request").

@@ -67,6 +67,17 @@ inline constexpr std::uint32_t record_ttl_s = 3600;
 /// 30 days: older records help nobody, and ttl_s * 1000 still fits 32 bits.
 inline constexpr std::uint32_t record_ttl_s_max = 2'592'000;
 
+// --- Durable results (node.data_dir) ------------------------------------------------------
+/// Input (plus request environment) kept per slot so a pending execution can run after a
+/// restart: as much as the output cap by default; a larger input is refused (413) when
+/// results are durable, since "accepted" promises it will run.
+inline constexpr std::size_t persisted_input_bytes = 64 << 10;
+inline constexpr std::size_t persisted_input_bytes_max = 16 << 20;
+/// `durability: batched` msyncs dirty pages at most this often: a power cut loses at most
+/// this much of the newest changes, and one msync of a few pages costs the loop ~1 ms.
+inline constexpr std::uint32_t durable_sync_interval_ms = 200;
+inline constexpr std::uint32_t durable_sync_interval_ms_max = 60'000;
+
 // --- History and estimates ----------------------------------------------------------------
 /// Rolling window of recent runs per function: enough for a stable median, quick to follow drift.
 inline constexpr std::size_t history_window = 32;

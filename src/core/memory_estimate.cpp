@@ -1,6 +1,8 @@
 // Worst-case memory of a config: one sum per part, saturating arithmetic, no I/O.
 #include "core/memory_estimate.hpp"
 
+#include "core/durable_format.hpp"
+
 #include <algorithm>
 #include <limits>
 
@@ -36,6 +38,14 @@ memory_estimate estimate_memory(const config& cfg) {
     memory_estimate m;
     const auto& table = cfg.status_table;
     m.status_table = mul(table.slots, add(table.max_output_bytes, table.stderr_tail_bytes));
+    if (!cfg.node.data_dir.empty()) {
+        const auto slot = durable::results_slot_bytes(table.max_output_bytes,
+                                                      table.stderr_tail_bytes, table.max_input_bytes);
+        m.durable_files =
+            add(durable::file_bytes(table.slots + 1, slot),
+                durable::file_bytes(std::max<std::size_t>(cfg.functions.size(), 1),
+                                    durable::history_slot_bytes(cfg.history.window)));
+    }
     m.queued_input = cfg.limits.queued_input_bytes;
     const std::uint64_t largest_input =
         std::max(cfg.http.max_body_bytes, cfg.stream.max_message_bytes);

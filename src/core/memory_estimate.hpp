@@ -29,6 +29,11 @@ struct memory_estimate {
     /// (TCP links + serial ports) x (max_outstanding + 4) x 2 x max_frame_bytes.
     std::uint64_t frame_links = 0;
 
+    /// Disk, not memory: the durable results files under node.data_dir (0 without one):
+    /// header + (slots + 1) x slot bytes, reserved at start, never growing; plus the small
+    /// runtime-history file. Their pages are shared file cache, not counted in worst_case().
+    std::uint64_t durable_files = 0;
+
     /// What the appliance allocates before serving anything.
     std::uint64_t fixed() const noexcept { return status_table; }
     /// The sum of every part: the most the limits let traffic make the appliance hold.

@@ -30,6 +30,7 @@ std::size_t checked_product(std::size_t a, std::size_t b, const char* what) {
 /// One execution record. Its byte buffers live in the table's arenas at slot index * size.
 struct ring_status_table::slot {
     std::uint64_t seq = 0; ///< 0 = empty (seqs start at 1)
+    std::uint32_t boot = 0; ///< nonce of the boot that issued it (a restored record's own)
     ExecutionStatus status = ExecutionStatus::pending;
     ExecutionMode mode = ExecutionMode::sync;
     bool ran = false; ///< went through running (started_* are valid)
@@ -87,6 +88,7 @@ ring_status_table::ring_status_table(const ring_status_table_options& options)
     free_.reserve(n);
     for (std::size_t i = n; i > 0; --i) // slot 0 is taken first
         free_.push_back(static_cast<std::uint32_t>(i - 1));
+    next_seq_ = std::max<std::uint64_t>(options_.first_seq, 1);
     terminal_fifo_.resize(n);
     client_ids_.reserve(n);
     dropped_ring_.resize(n);
@@ -248,6 +250,7 @@ std::variant<record_ref, error> ring_status_table::insert(const new_execution& e
     const std::uint64_t seq = next_seq_++;
     auto& s = slots_[index];
     s.seq = seq;
+    s.boot = options_.boot;
     s.status = ExecutionStatus::pending;
     s.mode = e.mode;
     s.ran = false;
@@ -284,7 +287,7 @@ std::variant<record_ref, error> ring_status_table::insert(const new_execution& e
 
 lookup_result ring_status_table::find(std::string_view id, steady_time now) {
     expire(now);
-    if (auto parts = parse_execution_id(id); parts && parts->boot == options_.boot) {
+    if (auto parts = parse_execution_id(id); parts && boot_of(parts->seq) == parts->boot) {
         const record_ref ref{parts->slot, parts->seq};
         if (parts->seq != 0 && parts->seq < next_seq_ && parts->slot < slots_.size()) {
             if (slots_[parts->slot].seq == parts->seq)
@@ -503,7 +506,20 @@ std::string_view ring_status_table::client(record_ref ref) const {
 }
 
 std::string ring_status_table::execution_id(record_ref ref) const {
-    return format_execution_id({options_.boot, ref.seq, ref.slot});
+    const auto boot = holds(ref) ? slots_[ref.slot].boot : boot_of(ref.seq).value_or(options_.boot);
+    return format_execution_id({boot, ref.seq, ref.slot});
+}
+
+std::optional<std::uint32_t> ring_status_table::boot_of(std::uint64_t seq) const noexcept {
+    if (seq >= options_.first_seq)
+        return options_.boot;
+    const auto& boots = options_.earlier_boots;
+    // Newest first: boot i issued [first_seq_i, first_seq_{i+1}); the newest earlier boot up
+    // to this boot's first seq.
+    for (std::size_t i = boots.size(); i > 0; --i)
+        if (seq >= boots[i - 1].first_seq)
+            return boots[i - 1].nonce;
+    return std::nullopt;
 }
 
 steady_time ring_status_table::started_steady(record_ref ref) const {
@@ -546,6 +562,135 @@ list_page ring_status_table::list(const list_query& query, steady_time now) {
     if (page.has_more)
         page.next_start_after = page.executions.back().execution_id;
     return page;
+}
+
+// --- durable results ----------------------------------------------------------------------
+
+namespace {
+
+std::int64_t to_epoch_ms(wall_time t) noexcept {
+    return std::chrono::duration_cast<millis>(t.time_since_epoch()).count();
+}
+
+wall_time from_epoch_ms(std::int64_t ms) noexcept {
+    return wall_time(std::chrono::duration_cast<wall_time::duration>(millis(ms)));
+}
+
+/// The steady point that was `wall_then` when `wall_now` is `now` (a time before this process
+/// started maps to a steady point before `now`, as it should).
+steady_time steady_from_wall(std::int64_t wall_then_ms, steady_time now, wall_time wall_now) {
+    return now - millis(std::max<std::int64_t>(0, to_epoch_ms(wall_now) - wall_then_ms));
+}
+
+} // namespace
+
+durable::record ring_status_table::export_record(record_ref ref, steady_time now) const {
+    const auto r = snapshot(ref, true, now);
+    const auto& s = at(ref);
+    durable::record d;
+    d.boot = s.boot;
+    d.seq = s.seq;
+    d.status = s.status;
+    d.mode = s.mode;
+    d.ran = s.ran;
+    d.function_name = s.function_name;
+    d.client_execution_id = s.client_execution_id;
+    d.request_hash = s.request_hash;
+    d.client = s.client;
+    d.priority = s.priority;
+    d.content_type = s.content_type;
+    d.error = s.error;
+    d.error_message = s.error_message;
+    d.exit_code = s.exit_code;
+    d.signal = s.signal;
+    d.queued_wall_ms = to_epoch_ms(s.queued_wall);
+    d.started_wall_ms = s.ran ? to_epoch_ms(s.started_wall) : 0;
+    d.completed_wall_ms = is_terminal(s.status) ? to_epoch_ms(s.completed_wall) : 0;
+    d.queue_ms = r.queue_ms;
+    d.execution_time_ms = r.execution_time_ms;
+    d.output_size = s.output_size;
+    d.output = std::move(r.output);
+    d.stderr_tail = std::move(r.logs);
+    return d;
+}
+
+std::size_t ring_status_table::restore(std::vector<std::pair<std::uint32_t, durable::record>> records,
+                                       steady_time now, wall_time wall) {
+    std::size_t skipped = 0;
+    std::vector<bool> used(slots_.size(), false);
+    std::vector<std::uint32_t> terminal;
+    std::unordered_map<std::uint64_t, bool> seen;
+    for (auto& [index, d] : records) {
+        if (index >= slots_.size() || used[index] || d.seq == 0 || d.seq >= next_seq_ ||
+            !seen.emplace(d.seq, true).second) {
+            ++skipped;
+            continue;
+        }
+        used[index] = true;
+        auto& s = slots_[index];
+        s.seq = d.seq;
+        s.boot = d.boot;
+        s.status = d.status;
+        s.mode = d.mode;
+        s.ran = d.ran;
+        s.function_name = d.function_name.substr(0, limits::function_name_bytes);
+        s.client_execution_id = d.client_execution_id.substr(0, limits::client_execution_id_bytes);
+        s.request_hash = d.request_hash;
+        s.client = d.client.substr(0, limits::function_name_bytes);
+        s.priority = d.priority;
+        s.content_type = d.content_type;
+        s.error = d.error;
+        s.error_message.assign(d.error_message, 0,
+                               utf8_cut_point(d.error_message, limits::error_message_bytes));
+        s.exit_code = d.exit_code;
+        s.signal = d.signal;
+        s.queued_wall = from_epoch_ms(d.queued_wall_ms);
+        s.started_wall = from_epoch_ms(d.started_wall_ms);
+        s.completed_wall = from_epoch_ms(d.completed_wall_ms);
+        s.queued_steady = steady_from_wall(d.queued_wall_ms, now, wall);
+        s.started_steady = steady_from_wall(d.started_wall_ms, now, wall);
+        s.completed_steady = steady_from_wall(d.completed_wall_ms, now, wall);
+        s.expected_completion = now + millis(std::max<std::int64_t>(0, d.estimate_ms));
+        s.queue_ms = d.queue_ms;
+        s.execution_time_ms = d.execution_time_ms;
+        const auto kept = std::min(d.output.size(), options_.max_output_bytes);
+        if (kept > 0)
+            std::memcpy(output_arena_.get() + std::size_t{index} * options_.max_output_bytes,
+                        d.output.data(), kept);
+        s.output_kept = kept;
+        s.output_size = std::max<std::uint64_t>(d.output_size, kept);
+        s.stderr_begin = 0;
+        s.stderr_len = 0;
+        ++counts_[status_index(s.status)];
+        if (!s.client_execution_id.empty())
+            client_ids_.emplace(s.client_execution_id, index);
+        if (is_terminal(s.status))
+            terminal.push_back(index);
+        if (!d.stderr_tail.empty()) {
+            // The record is terminal or about to be resolved by the caller; append_stderr
+            // refuses terminal records, so copy the tail in directly.
+            const std::size_t cap = options_.stderr_tail_bytes;
+            const std::size_t take = std::min(d.stderr_tail.size(), cap);
+            std::memcpy(stderr_arena_.get() + std::size_t{index} * cap,
+                        d.stderr_tail.data() + (d.stderr_tail.size() - take), take);
+            s.stderr_len = take;
+        }
+    }
+    // Eviction order: the terminal records in completion order (earliest first).
+    std::sort(terminal.begin(), terminal.end(), [this](std::uint32_t a, std::uint32_t b) {
+        const auto& x = slots_[a];
+        const auto& y = slots_[b];
+        return x.completed_wall != y.completed_wall ? x.completed_wall < y.completed_wall
+                                                    : x.seq < y.seq;
+    });
+    for (auto index : terminal)
+        push_terminal(index);
+    free_.clear();
+    for (std::size_t i = slots_.size(); i > 0; --i)
+        if (!used[i - 1])
+            free_.push_back(static_cast<std::uint32_t>(i - 1));
+    expire(now);
+    return skipped;
 }
 
 // --- figures ------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "core/clock.hpp"
+#include "core/durable_format.hpp"
 #include "core/error_code.hpp"
 #include "core/execution_id.hpp"
 #include "core/execution_result.hpp"
@@ -27,6 +28,13 @@ struct ring_status_table_options {
     std::size_t stderr_tail_bytes = 4 << 10; ///< stderr tail kept per record
     std::chrono::seconds ttl{3600};          ///< terminal records expire after this (0 = never)
     std::uint32_t boot = 0;                  ///< boot nonce written into every id
+    /// The first seq this boot issues: 1 in memory; with durable results, seqs continue
+    /// across boots (the file's seq hint), so one seq names one execution ever.
+    std::uint64_t first_seq = 1;
+    /// Earlier boots whose ids may still be asked for (durable results), oldest first: boot i
+    /// issued seqs [first_seq_i, first_seq_{i+1}) and the last one up to `first_seq`. Their
+    /// ids answer found while held, 410 once dropped; other ids 404.
+    std::vector<durable::boot_entry> earlier_boots{};
 };
 
 /// Data for a new record (status pending).
@@ -152,6 +160,20 @@ public:
     /// Drops terminal records whose completion is older than the TTL.
     void expire(steady_time now);
 
+    // --- durable results (service/durable_store persists what these export) --------------
+
+    /// The record as persisted (no input: the service adds what re-running needs). Wall
+    /// times as ms since the epoch; queue and run times final or measured against `now`.
+    durable::record export_record(record_ref ref, steady_time now) const;
+    /// Places records read back at start into their slots (on an empty table, before any
+    /// insert): pending ones stay pending (the service starts them), terminal ones go into
+    /// the eviction order by completion time, running ones must have been resolved by the
+    /// caller (restored as given). Steady times are rebuilt from wall times against (now,
+    /// wall); expired records are dropped. Records with a seq at or past `first_seq`, a slot
+    /// out of range or a seq already restored are skipped and counted in the result.
+    std::size_t restore(std::vector<std::pair<std::uint32_t, durable::record>> records,
+                        steady_time now, wall_time wall);
+
 private:
     struct slot;
     slot& at(record_ref ref);
@@ -161,6 +183,9 @@ private:
     void push_terminal(std::uint32_t index) noexcept;
     std::uint32_t pop_terminal() noexcept;
     error full_error(steady_time now) const;
+    /// The boot nonce of the ids with this seq (the current boot unless an earlier one
+    /// issued it); nullopt when no known boot did.
+    std::optional<std::uint32_t> boot_of(std::uint64_t seq) const noexcept;
 
     ring_status_table_options options_;
     std::vector<slot> slots_;

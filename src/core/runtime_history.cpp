@@ -75,6 +75,38 @@ runtime_history::runtime_history(std::size_t window, std::int64_t expected_ms,
     waits_.assign(window, 0);
 }
 
+namespace {
+
+/// The ring's samples, oldest first.
+void ring_in_order(const std::vector<std::int64_t>& ring, std::size_t next, std::size_t count,
+                   std::vector<std::int64_t>& out) {
+    out.clear();
+    const std::size_t start = count < ring.size() ? 0 : next;
+    for (std::size_t i = 0; i < count; ++i)
+        out.push_back(ring[(start + i) % ring.size()]);
+}
+
+} // namespace
+
+void runtime_history::export_state(std::vector<std::int64_t>& durations,
+                                   std::vector<std::int64_t>& waits, std::uint64_t& runs) const {
+    ring_in_order(durations_, durations_next_, durations_count_, durations);
+    ring_in_order(waits_, waits_next_, waits_count_, waits);
+    runs = runs_;
+}
+
+void runtime_history::restore_state(std::span<const std::int64_t> durations,
+                                    std::span<const std::int64_t> waits, std::uint64_t runs) {
+    durations_.assign(window_, 0);
+    waits_.assign(window_, 0);
+    durations_next_ = durations_count_ = waits_next_ = waits_count_ = 0;
+    for (auto d : durations.subspan(durations.size() - std::min(durations.size(), window_)))
+        push_ring(durations_, durations_next_, durations_count_, d);
+    for (auto w : waits.subspan(waits.size() - std::min(waits.size(), window_)))
+        push_ring(waits_, waits_next_, waits_count_, w);
+    runs_ = std::max<std::uint64_t>(runs, durations_count_);
+}
+
 void runtime_history::record_run(std::int64_t execution_ms) {
     push_ring(durations_, durations_next_, durations_count_, execution_ms);
     ++runs_;

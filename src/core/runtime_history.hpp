@@ -39,6 +39,14 @@ public:
     std::uint64_t runs_recorded() const noexcept; ///< total ever recorded
     std::size_t samples() const noexcept;         ///< currently in the window
 
+    /// The windows, oldest sample first, and the run count (durable results persist them).
+    void export_state(std::vector<std::int64_t>& durations, std::vector<std::int64_t>& waits,
+                      std::uint64_t& runs) const;
+    /// Refills the windows from an exported state (oldest first); a longer state than the
+    /// window keeps its newest samples, so a changed `history.window` still restores.
+    void restore_state(std::span<const std::int64_t> durations,
+                       std::span<const std::int64_t> waits, std::uint64_t runs);
+
 private:
     static std::int64_t median(const std::vector<std::int64_t>& ring, std::size_t count);
     std::size_t window_;

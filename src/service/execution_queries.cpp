@@ -2,6 +2,7 @@
 // execution list, the function list, health and the metrics scrape. The driver is in
 // execution_service.cpp.
 #include "service/execution_service.hpp"
+#include "service/durable_store.hpp"
 #include "service/live_execution.hpp"
 #include "service/service_metrics.hpp"
 
@@ -241,6 +242,13 @@ health_view execution_service::health() {
     for (const auto& [kind, rt] : runtimes_)
         if (auto facts = rt->health(); !facts.empty())
             h.runtimes[kind->name] = std::move(facts);
+    if (store_) {
+        h.durable = true;
+        h.durable_degraded = store_->degraded();
+        h.durable_dropped_records = store_->dropped_at_start();
+        h.durable_file_bytes = store_->results_file_bytes();
+        h.durability = core::to_string(store_->level());
+    }
     return h;
 }
 

@@ -1,5 +1,6 @@
 // The service layer: mode dispatch, admission, and the driver of each execution's state machine.
 #include "service/execution_service.hpp"
+#include "service/durable_store.hpp"
 #include "service/live_execution.hpp"
 #include "service/service_metrics.hpp"
 
@@ -103,10 +104,19 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
                                      const runtime::registry& runtimes)
     : executor_(std::move(executor))
     , config_(cfg)
-    , table_(core::ring_status_table_options{
-          cfg.status_table.slots, cfg.status_table.max_output_bytes,
-          cfg.status_table.stderr_tail_bytes, std::chrono::seconds(cfg.status_table.ttl_s),
-          make_boot_nonce()})
+    , boot_(make_boot_nonce())
+    , store_(cfg.node.data_dir.empty() ? nullptr : std::make_unique<durable_store>(cfg, boot_))
+    , table_([&] {
+        core::ring_status_table_options o{
+            cfg.status_table.slots, cfg.status_table.max_output_bytes,
+            cfg.status_table.stderr_tail_bytes, std::chrono::seconds(cfg.status_table.ttl_s),
+            boot_};
+        if (store_) { // seqs continue across boots; earlier boots' ids stay known
+            o.first_seq = store_->recovered().first_seq;
+            o.earlier_boots = store_->recovered().earlier_boots;
+        }
+        return o;
+    }())
     , scheduler_(
           [&] {
               std::vector<core::scheduler_policy::function_limits> limits;
@@ -151,6 +161,12 @@ execution_service::execution_service(asio::any_io_executor executor, const core:
             rt->configure(cfg);
         }
         rt->prepare(spec);
+    }
+    if (store_) {
+        recover();
+        auto flusher = [store = store_.get()]() { return store->run_flusher(); };
+        asio::co_spawn(executor_, flusher(),
+                       [](std::exception_ptr e) { log::task_ended("durable results flusher", e); });
     }
 }
 
@@ -238,6 +254,18 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
         return error::make(error_code::function_failed, std::move(*refused));
     if (auto invalid = validate(request, fn))
         return *invalid;
+    if (store_) { // accepted work must be re-runnable after a restart: its input is persisted
+        std::size_t bytes = request.input.size();
+        for (const auto& [key, value] : request.environment)
+            bytes += key.size() + value.size();
+        if (bytes > config_.status_table.max_input_bytes)
+            return error::make(error_code::payload_too_large,
+                               "input and environment of " + std::to_string(bytes) +
+                                   " bytes exceed status_table.max_input_bytes (" +
+                                   std::to_string(config_.status_table.max_input_bytes) +
+                                   "), the most a durable appliance keeps to run it after a "
+                                   "restart");
+    }
     if (auto previous = find_previous(request, fn)) {
         if (auto* accepted = std::get_if<submission>(&*previous); accepted && viewer)
             if (auto refused = attach_viewer(accepted->ref, viewer))
@@ -341,6 +369,9 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     if (viewer)
         live->stream.attach(viewer);
     live_.emplace(ref.seq, live);
+    if (store_)
+        store_->note_next_seq(table_.next_seq());
+    persist(ref, live.get());
     perform(live, live->fsm.initial_actions());
     return submission{live, ref, false};
 }
@@ -378,17 +409,21 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
         metrics_->on_started(config_.functions[live->function].name,
                              static_cast<double>(live->fsm.queue_ms()) / 1000.0);
         table_.set_expected_completion(live->ref, now + core::millis(history.typical_ms()));
+        persist(live->ref, live.get());
     }
     if (actions.has(publish_status))
         live->stream.publish_status(live->fsm.status());
     if (actions.has(finish_record)) {
         table_.finish(live->ref, live->fsm.outcome(), now, wall_now());
+        persist(live->ref, live.get());
         live->final = table_.snapshot(live->ref, true, now);
         live->stream.publish_final(*live->final);
         record_end_metrics(*live, now);
     }
-    if (actions.has(record_history))
+    if (actions.has(record_history)) {
         histories_[live->function].record_run(live->fsm.run_ms(now));
+        persist_history(live->function);
+    }
     if (actions.has(wake_waiters)) {
         release_input(*live); // ended without running: its input is not needed any more
         live->done.set();
@@ -665,6 +700,8 @@ asio::awaitable<void> execution_service::shutdown(std::chrono::milliseconds grac
                                      core::limits::shutdown_stop_margin);
     if (!live_.empty())
         log::warn(std::to_string(live_.size()) + " executions did not stop in time");
+    if (store_) // a clean stop leaves everything on disk, whatever the durability level
+        store_->sync_now();
 }
 
 } // namespace spear::service

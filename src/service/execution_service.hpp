@@ -31,6 +31,7 @@
 namespace spear::service {
 
 struct service_metrics;
+class durable_store;
 
 namespace asio = boost::asio;
 using core::error;
@@ -81,6 +82,13 @@ struct health_view {
     std::uint64_t executions_started = 0;
     /// Per runtime kind that reports something (the container runtime: its engine), by name.
     boost::json::object runtimes;
+    /// Durable results (node.data_dir): enabled, degraded to memory after a disk error,
+    /// records dropped at start (torn or corrupt), the results file's size.
+    bool durable = false;
+    bool durable_degraded = false;
+    std::size_t durable_dropped_records = 0;
+    std::uint64_t durable_file_bytes = 0;
+    std::string durability;
 };
 
 class execution_service {
@@ -218,12 +226,22 @@ private:
     std::int64_t rank_now(int priority) const;
     status_view make_status(core::record_ref ref, bool include_result);
     std::shared_ptr<live_execution> find_live(core::record_ref ref) const;
+    /// Durable results: writes the record's slot (with what re-running needs while it is
+    /// pending or running). No-op in memory; during shutdown a record ended by the shutdown
+    /// keeps its last persisted state, so it resumes (pending) or reads interrupted.
+    void persist(core::record_ref ref, const live_execution* live);
+    void persist_history(std::uint32_t function);
+    /// At start: restores the records and histories the files held, resolves those that
+    /// were running (interrupted, or re-queued with retry_interrupted), queues pending ones.
+    void recover();
     std::variant<core::record_ref, error> resolve_or_error(std::string_view id,
                                                            const core::client_identity& who);
     runtime::runtime& runtime_for(const runtime::function_spec& function) const;
 
     asio::any_io_executor executor_;
     const core::config& config_;
+    std::uint32_t boot_;                   ///< this boot's id nonce
+    std::unique_ptr<durable_store> store_; ///< null: in memory only
     core::ring_status_table table_;
     core::scheduler_policy scheduler_;
     std::vector<core::runtime_history> histories_; ///< one per function, config order

@@ -372,6 +372,15 @@ json::object to_json(const health_view& h) {
     o["executions_started"] = h.executions_started;
     if (!h.runtimes.empty())
         o["runtimes"] = h.runtimes;
+    json::object durable;
+    durable["enabled"] = h.durable;
+    if (h.durable) {
+        durable["durability"] = h.durability;
+        durable["degraded"] = h.durable_degraded;
+        durable["dropped_records"] = h.durable_dropped_records;
+        durable["file_bytes"] = h.durable_file_bytes;
+    }
+    o["durable"] = std::move(durable);
     return o;
 }
 

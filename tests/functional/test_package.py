@@ -151,7 +151,11 @@ class PackageTest(unittest.TestCase):
         try:
             with open("/etc/spearlet/spearlet.jsonc") as a, \
                     open(os.path.join(SOURCE_DIR, "config", "default.jsonc")) as b:
-                self.assertEqual(a.read(), b.read())
+                installed_config, default_config = a.read(), b.read()
+            # The default, with durable results in the unit's StateDirectory.
+            self.assertIn('"data_dir": "/var/lib/spearlet"', installed_config)
+            self.assertEqual(re.sub(r'"data_dir": "[^"]*",[^\n]*', "", installed_config),
+                             re.sub(r'"data_dir": "[^"]*",[^\n]*', "", default_config))
             for f in ("/usr/bin/spearlet", "/usr/bin/spear-peer",
                       "/usr/libexec/spear-edge/spear-wasm-worker",
                       "/lib/systemd/system/spearlet.service",
@@ -167,6 +171,10 @@ class PackageTest(unittest.TestCase):
             notify.bind(notify_path)
             os.chmod(notify_path, 0o777)
             notify.settimeout(30)
+            # What StateDirectory=spearlet gives the service before ExecStart: its state
+            # directory (the conffile's node.data_dir), owned by the service's user (nobody).
+            os.makedirs("/var/lib/spearlet", mode=0o750, exist_ok=True)
+            os.chown("/var/lib/spearlet", 65534, 65534)
             proc, log_path = self.start_exec_line_as_nobody(notify_path)
             try:
                 ready = notify.recv(4096).decode()
@@ -188,6 +196,8 @@ class PackageTest(unittest.TestCase):
                 with open(log_path, errors="replace") as f:
                     self.assertEqual(code, 0, f.read())
                 self.assertEqual(notify.recv(4096), b"STOPPING=1")
+                # Durable results were on: the results file is in the state directory.
+                self.assertTrue(os.path.exists("/var/lib/spearlet/results.bin"))
             finally:
                 if proc.poll() is None:
                     proc.kill()

@@ -686,4 +686,28 @@ BOOST_AUTO_TEST_CASE(tokens_alone_allow_a_non_loopback_listener) {
     BOOST_TEST(has_error(errors, "http.address", "auth_token"));
 }
 
+BOOST_AUTO_TEST_CASE(durable_results_fields_parse_and_bad_values_name_their_path) {
+    const auto cfg = must_parse(R"({"node": {"data_dir": "/var/lib/spearlet",
+        "durability": "every_change", "sync_interval_ms": 50},
+        "status_table": {"max_input_bytes": 2048},
+        "functions": [{"name": "f", "command": ["cat"], "retry_interrupted": true}]})");
+    BOOST_TEST(cfg.node.data_dir == "/var/lib/spearlet");
+    BOOST_TEST((cfg.node.durability == durability_level::every_change));
+    BOOST_TEST(cfg.node.sync_interval_ms == 50u);
+    BOOST_TEST(cfg.status_table.max_input_bytes == 2048u);
+    BOOST_TEST(cfg.functions[0].retry_interrupted);
+    const auto defaults = must_parse("{}");
+    BOOST_TEST(defaults.node.data_dir.empty());
+    BOOST_TEST((defaults.node.durability == durability_level::batched));
+
+    auto errors = must_fail(R"({"node": {"durability": "always"}})");
+    BOOST_REQUIRE(errors.size() == 1u);
+    BOOST_TEST(errors[0].path == "node.durability");
+    BOOST_TEST(errors[0].reason.find("every_change") != std::string::npos);
+    errors = must_fail(R"({"node": {"sync_interval_ms": 0}})");
+    BOOST_TEST(errors[0].path == "node.sync_interval_ms");
+    errors = must_fail(R"({"functions": [{"name": "f", "command": ["cat"], "retry_interrupted": 1}]})");
+    BOOST_TEST(errors[0].path == "functions[0].retry_interrupted");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

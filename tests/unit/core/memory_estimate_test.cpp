@@ -100,4 +100,20 @@ BOOST_AUTO_TEST_CASE(bytes_are_formatted_rounded_up) {
     BOOST_TEST(format_bytes(10 * 1024 * mib) == "10 GiB");
 }
 
+BOOST_AUTO_TEST_CASE(durable_files_are_counted_only_with_a_data_dir) {
+    config cfg;
+    BOOST_TEST(estimate_memory(cfg).durable_files == 0u);
+    cfg.node.data_dir = "/var/lib/spearlet";
+    cfg.status_table.slots = 10;
+    const auto m = estimate_memory(cfg);
+    // header + 11 slots (one is the journal) of at least output + stderr + input bytes.
+    const auto per_slot = cfg.status_table.max_output_bytes + cfg.status_table.stderr_tail_bytes +
+                          cfg.status_table.max_input_bytes;
+    BOOST_TEST(m.durable_files > 4096u + 11u * per_slot);
+    BOOST_TEST(m.durable_files < 4096u + 11u * (per_slot + 4096u) + 64u * kib);
+    auto in_memory = cfg;
+    in_memory.node.data_dir.clear();
+    BOOST_TEST(m.worst_case() == estimate_memory(in_memory).worst_case()); // disk, not memory
+}
+
 BOOST_AUTO_TEST_SUITE_END()
