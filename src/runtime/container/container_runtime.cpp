@@ -13,6 +13,7 @@
 // A container the appliance could not remove (it died, the engine stopped answering) carries
 // the labels spear-edge.node and spear-edge.instance; the next start removes it.
 #include "runtime/container/container_runtime.hpp"
+#include "runtime/run_environment.hpp"
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
@@ -226,25 +227,11 @@ void spawn_logged(const asio::any_io_executor& ex, asio::awaitable<void> task, c
 
 // --- one run ------------------------------------------------------------------------------
 
-bool valid_env_entry(const std::string& key, const std::string& value) {
-    return !key.empty() && key.find('=') == std::string::npos &&
-           key.find('\0') == std::string::npos && value.find('\0') == std::string::npos;
-}
-
-/// As for processes: SPEAR_EXECUTION_ID, SPEAR_FUNCTION_NAME, then the function's env, then
-/// the request's; a later layer overrides an earlier one. PATH is the image's unless set.
+/// The layers every runtime gives (run_environment); PATH is the image's unless set.
 json::array environment_for(const run_request& request) {
-    std::map<std::string, std::string> env;
-    env["SPEAR_EXECUTION_ID"] = request.execution_id;
-    env["SPEAR_FUNCTION_NAME"] = request.function->common.name;
-    for (const auto& [key, value] : request.function->common.env)
-        env[key] = value;
-    for (const auto& [key, value] : request.request_env)
-        env[key] = value;
     json::array out;
-    for (const auto& [key, value] : env)
-        if (valid_env_entry(key, value))
-            out.emplace_back(key + "=" + value);
+    for (auto& entry : run_environment(request))
+        out.emplace_back(std::move(entry));
     return out;
 }
 

@@ -12,6 +12,8 @@
 // The child itself is owned by platform::child_process, which kills and reaps it if the run is
 // torn down abnormally (an exception, or the io_context destroyed mid-run): no zombie either way.
 #include "runtime/process/process_runtime.hpp"
+#include "runtime/child_io.hpp"
+#include "runtime/run_environment.hpp"
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
@@ -49,7 +51,6 @@ using core::ExecutionStatus;
 
 constexpr std::size_t chunk_bytes = core::limits::process_read_bytes;
 constexpr auto drain_bound = core::limits::process_drain_bound;
-constexpr auto exit_poll_interval = core::limits::process_exit_poll_interval;
 /// The PATH every function starts with; its `env` (or an allowed request variable) may change it.
 constexpr const char* default_path = "/usr/local/bin:/usr/bin:/bin";
 
@@ -57,28 +58,6 @@ enum class stop_reason {
     exited,    ///< the leader exited by itself
     timeout,   ///< the run's timeout fired first
     cancelled, ///< the cancel signal fired first
-};
-
-/// What one run owns while its child lives. Lives in run()'s frame; the coroutines below take
-/// it by reference. `child` is declared first so it is destroyed last, after the descriptors.
-struct child_io {
-    child_io(const asio::any_io_executor& ex, platform::child_process&& process)
-        : child(std::move(process))
-        , stdin_pipe(ex, child.stdin_fd.release())
-        , stdout_pipe(ex, child.stdout_fd.release())
-        , stderr_pipe(ex, child.stderr_fd.release())
-        , readers_done(ex) {
-        if (child.pidfd.valid())
-            pidfd.emplace(ex, child.pidfd.release());
-    }
-
-    platform::child_process child;
-    stream_descriptor stdin_pipe;
-    stream_descriptor stdout_pipe; ///< a pipe, or the pty master in "pty" mode
-    stream_descriptor stderr_pipe;
-    std::optional<stream_descriptor> pidfd; ///< empty: poll for the exit instead
-    int readers_left = 2;
-    async_event readers_done; ///< set when both pumps have ended
 };
 
 asio::awaitable<void> feed_stdin(stream_descriptor& pipe, const std::string& input) {
@@ -104,32 +83,6 @@ asio::awaitable<void> pump(stream_descriptor& pipe, output_sink& sink,
     }
     if (--io.readers_left == 0)
         io.readers_done.set();
-}
-
-/// Completes once the leader has exited (a zombie, not reaped), or early if cancelled: callers
-/// check has_exited() when that matters.
-asio::awaitable<void> wait_exit(child_io& io) {
-    if (io.pidfd) {
-        // Asio's epoll reactor is edge-triggered and a wait is never tried speculatively: if the
-        // exit edge was consumed while no wait was queued (an earlier wait lost a race and was
-        // cancelled), it never comes again. So look before each wait; the look and the queued
-        // wait happen in one handler, with no reactor run in between. The loop also absorbs a
-        // spurious wakeup.
-        while (!io.child.has_exited()) {
-            auto [ec] = co_await io.pidfd->async_wait(stream_descriptor::wait_read,
-                                                      asio::as_tuple(asio::use_awaitable));
-            if (ec)
-                co_return;
-        }
-        co_return;
-    }
-    asio::steady_timer poll(co_await asio::this_coro::executor);
-    while (!io.child.has_exited()) {
-        poll.expires_after(exit_poll_interval);
-        auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec)
-            co_return;
-    }
 }
 
 const process_function& settings_of(const function_spec& fn) {
@@ -291,30 +244,10 @@ asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& re
     co_return finish(reason, status, request);
 }
 
-bool valid_env_entry(const std::string& key, const std::string& value) {
-    return !key.empty() && key.find('=') == std::string::npos &&
-           key.find('\0') == std::string::npos && value.find('\0') == std::string::npos;
-}
-
-/// PATH, SPEAR_EXECUTION_ID, SPEAR_FUNCTION_NAME, then the function's env, then the request's
-/// (already filtered by allow_request_env); a later layer overrides an earlier one. Nothing of
-/// the appliance's own environment is passed on. Entries that execve cannot carry are dropped.
+/// PATH below the layers every runtime gives (run_environment): nothing of the appliance's
+/// own environment is passed on.
 std::vector<std::string> environment_for(const run_request& request) {
-    std::map<std::string, std::string> env;
-    env["PATH"] = default_path;
-    env["SPEAR_EXECUTION_ID"] = request.execution_id;
-    env["SPEAR_FUNCTION_NAME"] = request.function->common.name;
-    for (const auto& [key, value] : request.function->common.env)
-        env[key] = value;
-    for (const auto& [key, value] : request.request_env)
-        env[key] = value;
-    std::vector<std::string> entries;
-    entries.reserve(env.size());
-    for (const auto& [key, value] : env) {
-        if (valid_env_entry(key, value))
-            entries.push_back(key + "=" + value);
-    }
-    return entries;
+    return run_environment(request, {{"PATH", std::string(default_path)}});
 }
 
 platform::spawn_options spawn_options_for(const run_request& request) {

@@ -1,5 +1,6 @@
 // The worker round trip: spawn, feed, read frames, supervise (timeout, cancel), reap.
 #include "runtime/wasm/aot/aot_runner.hpp"
+#include "runtime/child_io.hpp"
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
@@ -30,23 +31,9 @@ using core::error_code;
 using core::execution_outcome;
 using core::ExecutionStatus;
 
-struct worker_io {
-    worker_io(const asio::any_io_executor& ex, platform::child_process&& process)
-        : child(std::move(process))
-        , stdin_pipe(ex, child.stdin_fd.release())
-        , stdout_pipe(ex, child.stdout_fd.release())
-        , stderr_pipe(ex, child.stderr_fd.release())
-        , readers_done(ex) {
-        if (child.pidfd.valid())
-            pidfd.emplace(ex, child.pidfd.release());
-    }
-    platform::child_process child;
-    stream_descriptor stdin_pipe;
-    stream_descriptor stdout_pipe;
-    stream_descriptor stderr_pipe;
-    std::optional<stream_descriptor> pidfd;
-    int readers_left = 2;
-    async_event readers_done;
+/// The worker as the run awaits it, and the outcome its last frame gave.
+struct worker_io : child_io {
+    using child_io::child_io;
     std::optional<execution_outcome> last; ///< from the worker's last frame
     std::string diagnostics;               ///< the worker's own stderr (bounded)
     std::uint32_t limit_pages = 0;
@@ -155,25 +142,6 @@ asio::awaitable<void> read_diagnostics(worker_io& io) {
             break;
     }
     reader_done(io);
-}
-
-asio::awaitable<void> wait_exit(worker_io& io) {
-    if (io.pidfd) {
-        while (!io.child.has_exited()) {
-            auto [ec] = co_await io.pidfd->async_wait(stream_descriptor::wait_read,
-                                                      asio::as_tuple(asio::use_awaitable));
-            if (ec)
-                co_return;
-        }
-        co_return;
-    }
-    asio::steady_timer poll(co_await asio::this_coro::executor);
-    while (!io.child.has_exited()) {
-        poll.expires_after(core::limits::process_exit_poll_interval);
-        auto [ec] = co_await poll.async_wait(asio::as_tuple(asio::use_awaitable));
-        if (ec)
-            co_return;
-    }
 }
 
 asio::awaitable<execution_outcome> supervise(worker_io& io, const run_request& request,
