@@ -33,10 +33,13 @@ judge_memory = True  # False with --sanitized: ASan's allocator keeps freed memo
 
 
 def check_memory(ok, what):
+    """RSS and latency figures: judged on a release build only. Under ASan the allocator keeps
+    freed memory and every request is several times slower, and CTest runs other tests beside
+    this one: there they are printed, not judged (a figure is not a unit test)."""
     if judge_memory:
         check(ok, what)
     else:
-        print("  n/a   " + what + " (sanitized build: RSS not judged)", flush=True)
+        print("  n/a   " + what + " (sanitized build: figure printed, not judged)", flush=True)
 
 
 def check(ok, what):
@@ -162,7 +165,7 @@ def section_connections(quick):
         print(f"connections: {n} slowloris + {n} idle keep-alive; /health p99 idle "
               f"{p99(idle):.2f} ms, loaded {p99(loaded):.2f} ms (median {statistics.median(idle):.2f}"
               f" / {statistics.median(loaded):.2f} ms)")
-        check(p99(loaded) <= 2 * p99(idle) + 1.0, "health p99 within 2x idle (+1 ms)")
+        check_memory(p99(loaded) <= 2 * p99(idle) + 1.0, "health p99 within 2x idle (+1 ms)")
         # Fill the table to the limit, then one more: a prompt 429, not a hang.
         extra = []
         while len(held) + len(extra) < limit:
@@ -376,7 +379,7 @@ def main():
     ap.add_argument("--quick", action="store_true", help="the ~60 s version CI runs")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections")
     ap.add_argument("--sanitized", action="store_true",
-                    help="an ASan build: print RSS figures without judging them")
+                    help="an ASan build: print RSS and latency figures without judging them")
     args = ap.parse_args()
     global judge_memory
     judge_memory = not args.sanitized
