@@ -26,22 +26,26 @@ constexpr auto crc_table = make_crc_table();
 
 // --- little-endian writer and bounded reader ----------------------------------------------
 
+/// The one little-endian encoding of every integer in the files.
+template <class T>
+void put_le(char* p, T v) {
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        p[i] = static_cast<char>(v >> (8 * i));
+}
+template <class T>
+T get_le(const char* p) {
+    T v = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i)
+        v |= static_cast<T>(T{static_cast<unsigned char>(p[i])} << (8 * i));
+    return v;
+}
+
 class writer {
 public:
     explicit writer(std::span<char> out) : out_(out) {}
     void u8(std::uint8_t v) { bytes(&v, 1); }
-    void u32(std::uint32_t v) {
-        unsigned char b[4];
-        for (int i = 0; i < 4; ++i)
-            b[i] = static_cast<unsigned char>(v >> (8 * i));
-        bytes(b, 4);
-    }
-    void u64(std::uint64_t v) {
-        unsigned char b[8];
-        for (int i = 0; i < 8; ++i)
-            b[i] = static_cast<unsigned char>(v >> (8 * i));
-        bytes(b, 8);
-    }
+    void u32(std::uint32_t v) { le(v); }
+    void u64(std::uint64_t v) { le(v); }
     void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
     void str(std::string_view s) {
         u32(static_cast<std::uint32_t>(s.size()));
@@ -54,6 +58,12 @@ public:
     std::size_t size() const noexcept { return at_; }
 
 private:
+    template <class T>
+    void le(T v) {
+        char b[sizeof(T)];
+        put_le(b, v);
+        bytes(b, sizeof b);
+    }
     void bytes(const void* p, std::size_t n) {
         if (n > 0)
             std::memcpy(out_.data() + at_, p, n);
@@ -72,22 +82,8 @@ public:
         bytes(&b, 1);
         return b;
     }
-    std::uint32_t u32() {
-        unsigned char b[4] = {};
-        bytes(b, 4);
-        std::uint32_t v = 0;
-        for (int i = 0; i < 4; ++i)
-            v |= std::uint32_t{b[i]} << (8 * i);
-        return v;
-    }
-    std::uint64_t u64() {
-        unsigned char b[8] = {};
-        bytes(b, 8);
-        std::uint64_t v = 0;
-        for (int i = 0; i < 8; ++i)
-            v |= std::uint64_t{b[i]} << (8 * i);
-        return v;
-    }
+    std::uint32_t u32() { return le<std::uint32_t>(); }
+    std::uint64_t u64() { return le<std::uint64_t>(); }
     std::int64_t i64() { return static_cast<std::int64_t>(u64()); }
     std::string str() {
         const auto n = u32();
@@ -108,6 +104,12 @@ public:
     bool at_end() const noexcept { return at_ == in_.size(); }
 
 private:
+    template <class T>
+    T le() {
+        char b[sizeof(T)] = {};
+        bytes(b, sizeof b);
+        return get_le<T>(b);
+    }
     void bytes(void* p, std::size_t n) {
         if (!ok_ || n > in_.size() - at_) {
             ok_ = false;
@@ -225,26 +227,10 @@ private:
 
 // --- slot framing -------------------------------------------------------------------------
 
-void put_u32(char* p, std::uint32_t v) {
-    for (int i = 0; i < 4; ++i)
-        p[i] = static_cast<char>(v >> (8 * i));
-}
-void put_u64(char* p, std::uint64_t v) {
-    for (int i = 0; i < 8; ++i)
-        p[i] = static_cast<char>(v >> (8 * i));
-}
-std::uint32_t get_u32(const char* p) {
-    std::uint32_t v = 0;
-    for (int i = 0; i < 4; ++i)
-        v |= std::uint32_t{static_cast<unsigned char>(p[i])} << (8 * i);
-    return v;
-}
-std::uint64_t get_u64(const char* p) {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i)
-        v |= std::uint64_t{static_cast<unsigned char>(p[i])} << (8 * i);
-    return v;
-}
+void put_u32(char* p, std::uint32_t v) { put_le(p, v); }
+void put_u64(char* p, std::uint64_t v) { put_le(p, v); }
+std::uint32_t get_u32(const char* p) { return get_le<std::uint32_t>(p); }
+std::uint64_t get_u64(const char* p) { return get_le<std::uint64_t>(p); }
 
 /// Writes the payload (already encoded at slot + prefix, `len` bytes), then length and
 /// generation, then the checksum over all of it: the checksum is the last store.
