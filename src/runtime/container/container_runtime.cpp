@@ -19,6 +19,7 @@
 #include "core/log.hpp"
 #include "platform/child_process.hpp"
 #include "runtime/container/attach_stream.hpp"
+#include "runtime/container/engine_answers.hpp"
 #include "runtime/container/engine_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -123,24 +124,6 @@ execution_outcome failed(std::string message, error_code code = error_code::func
                              std::nullopt};
 }
 
-std::optional<json::object> json_object_of(const engine_response& r) {
-    boost::system::error_code ec;
-    auto v = json::parse(r.body, ec);
-    if (ec || !v.is_object())
-        return std::nullopt;
-    return std::move(v.get_object());
-}
-
-std::int64_t int_field(const json::object& o, std::string_view key, std::int64_t fallback) {
-    if (const auto* v = o.if_contains(key)) {
-        if (v->is_int64())
-            return v->get_int64();
-        if (v->is_uint64())
-            return static_cast<std::int64_t>(v->get_uint64());
-    }
-    return fallback;
-}
-
 // --- the engine, in the background --------------------------------------------------------
 
 /// GET /version: up with its version, or down with the reason.
@@ -148,18 +131,8 @@ asio::awaitable<void> look_at_engine(std::shared_ptr<engine_state> state) {
     state->look_in_flight = true;
     try {
         const auto r = co_await state->client.request("GET", "/version");
-        std::string version;
-        if (auto o = json_object_of(r)) {
-            if (const auto* v = o->if_contains("Version"); v && v->is_string())
-                version = std::string(v->get_string());
-            if (const auto* c = o->if_contains("Components");
-                c && c->is_array() && !c->get_array().empty() && c->get_array()[0].is_object())
-                if (const auto* n = c->get_array()[0].get_object().if_contains("Name");
-                    n && n->is_string())
-                    version = std::string(n->get_string()) + " " + version;
-        }
         if (r.status == 200)
-            state->note_up(std::move(version));
+            state->note_up(container::engine_version(r));
         else
             state->note(engine_error(engine_error::kind::unreachable,
                                      "container engine at " + state->config.engine +
@@ -351,23 +324,13 @@ asio::awaitable<exit_info> exit_status(const engine_client& client, const std::s
     std::chrono::milliseconds delay{2};
     for (;;) {
         const auto r = co_await client.request("GET", "/containers/" + id + "/json");
-        const auto o = json_object_of(r);
-        const json::object* st = nullptr;
-        if (o)
-            if (const auto* v = o->if_contains("State"); v && v->is_object())
-                st = &v->get_object();
-        if (r.status != 200 || !st)
+        const auto st = container::inspected_state(r);
+        if (!st)
             throw engine_error(engine_error::kind::protocol,
                                "the container engine could not inspect the container: " +
                                    engine_client::error_text(r));
-        const auto* running = st->if_contains("Running");
-        if (!running || !running->is_bool() || !running->get_bool()) {
-            exit_info info;
-            info.code = int_field(*st, "ExitCode", -1);
-            if (const auto* oom = st->if_contains("OOMKilled"); oom && oom->is_bool())
-                info.oom_killed = oom->get_bool();
-            co_return info;
-        }
+        if (!st->running)
+            co_return exit_info{st->exit_code, st->oom_killed};
         pause.expires_after(delay);
         co_await pause.async_wait(asio::use_awaitable);
         delay = std::min(delay * 2, core::limits::container_exit_poll_max);
@@ -547,9 +510,8 @@ asio::awaitable<execution_outcome> container_runtime::run(run_request request, o
             "POST", "/containers/create?name=spear-" + request.execution_id,
             create_body(request, *state));
         state->note_up();
-        auto o = json_object_of(created);
-        if (created.status == 201 && o && o->if_contains("Id") && (*o)["Id"].is_string())
-            id = std::string((*o)["Id"].get_string());
+        if (auto created_as = container::created_id(created))
+            id = std::move(*created_as);
         else if (created.status == 404)
             refusal = failed("image '" + settings.image + "' is not in the container engine at " +
                              state->config.engine +
