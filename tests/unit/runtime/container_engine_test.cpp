@@ -2,6 +2,7 @@
 // (Content-Length, chunked, until close, the attach upgrade) and the attach stream's
 // 8-byte multiplexing header, fed in every split.
 #include "runtime/container/attach_stream.hpp"
+#include "runtime/container/engine_answers.hpp"
 #include "runtime/container/engine_client.hpp"
 #include "runtime/container/engine_http.hpp"
 
@@ -12,6 +13,11 @@
 #include <vector>
 
 using spear::runtime::container::attach_demuxer;
+using spear::runtime::container::created_id;
+using spear::runtime::container::engine_client;
+using spear::runtime::container::engine_response;
+using spear::runtime::container::engine_version;
+using spear::runtime::container::inspected_state;
 using spear::runtime::container::engine_socket_path;
 using spear::runtime::container::format_request;
 using spear::runtime::container::response_reader;
@@ -168,6 +174,45 @@ BOOST_AUTO_TEST_CASE(demux_rejects_an_unknown_stream_type) {
     // Non-zero padding bytes are as wrong: raw TTY output would look like that.
     attach_demuxer tty;
     BOOST_TEST(!tty.feed("hello world\n", c));
+}
+
+BOOST_AUTO_TEST_CASE(answers_are_read_from_their_json) {
+    // Bodies recorded from podman 4.3.1 (the State object of an inspect cut to its fields).
+    response_reader r(1 << 20);
+    r.feed(create_answer);
+    BOOST_TEST(created_id(r.response()).value_or("") ==
+               "0d8d56de09ba4a5823314a149a650987e61e4ab6c12bb8d3a0ad2e3e500ccb3d");
+    BOOST_TEST(!created_id({200, r.response().body})); // only a 201 creates
+    BOOST_TEST(!created_id({201, "{\"Id\":7}"}));
+    BOOST_TEST(!created_id({201, "not json"}));
+
+    const engine_response exited{
+        200, R"({"Id":"36837fd1","State":{"Status":"exited","Running":false,"OOMKilled":false,)"
+             R"("Pid":0,"ExitCode":3,"Error":""}})"};
+    const auto st = inspected_state(exited);
+    BOOST_REQUIRE(st);
+    BOOST_TEST(!st->running);
+    BOOST_TEST(st->exit_code == 3);
+    BOOST_TEST(!st->oom_killed);
+    const auto running = inspected_state({200, R"({"State":{"Running":true,"OOMKilled":true}})"});
+    BOOST_REQUIRE(running);
+    BOOST_TEST(running->running);
+    BOOST_TEST(running->exit_code == -1); // absent
+    BOOST_TEST(running->oom_killed);
+    BOOST_TEST(!inspected_state({200, R"({"State":"exited"})"}));
+    BOOST_TEST(!inspected_state({200, "[1,2]"}));
+    const engine_response missing{404, R"({"cause":"no such container","message":"no container )"
+                                        R"(with name or ID \"3683\" found: no such container",)"
+                                        R"("response":404})"
+                                        "\n"};
+    BOOST_TEST(!inspected_state(missing));
+    BOOST_TEST(engine_client::error_text(missing) ==
+               "no container with name or ID \"3683\" found: no such container");
+
+    BOOST_TEST(engine_version({200, R"({"Components":[{"Name":"Podman Engine","Version":"4.3.1"}],)"
+                                    R"("Version":"4.3.1"})"}) == "Podman Engine 4.3.1");
+    BOOST_TEST(engine_version({200, R"({"Version":"24.0.7"})"}) == "24.0.7");
+    BOOST_TEST(engine_version({200, "<html>"}).empty());
 }
 
 BOOST_AUTO_TEST_CASE(requests_are_formatted_for_one_connection) {
