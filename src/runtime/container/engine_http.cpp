@@ -66,6 +66,13 @@ response_reader::state response_reader::advance() {
     }
     if (state_ == state::needs_more && (p.is_done() || (header_only_ && p.is_header_done()))) {
         response_.status = p.get().result_int();
+        // Beast takes any three digits ("000" too); an engine answers 1xx to 5xx.
+        if (response_.status < 100 || response_.status > 599) {
+            state_ = state::error;
+            error_ = "malformed HTTP response from the engine: status " +
+                     std::to_string(response_.status);
+            return state_;
+        }
         if (!header_only_)
             response_.body = std::move(p.get().body());
         state_ = state::done;
