@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <limits>
@@ -352,36 +353,68 @@ json::object to_json(const function_view& f) {
     return o;
 }
 
-json::object to_json(const health_view& h) {
-    json::object o;
-    o["status"] = h.ready ? "ok" : "shutting_down";
-    o["live"] = true;
-    o["ready"] = h.ready;
-    o["uptime_ms"] = h.uptime_ms;
-    o["running"] = h.running;
-    o["pending"] = h.pending;
-    json::object table;
-    table["records"] = h.records;
-    table["capacity"] = h.capacity;
-    table["evictions"] = h.evictions;
-    json::object by_status;
+std::string health_text(const health_view& h) {
+    // Written straight into one string (no JSON values built, one allocation): /health is
+    // the hottest route, polled by load balancers. Keys and order as the API documents them.
+    std::string out;
+    out.reserve(448);
+    const auto key = [&](std::string_view k) {
+        out.push_back('"');
+        out.append(k);
+        out.append("\":");
+    };
+    const auto number = [&](std::string_view k, auto v) {
+        key(k);
+        char digits[24];
+        const auto end = std::to_chars(std::begin(digits), std::end(digits), v).ptr;
+        out.append(digits, end);
+        out.push_back(',');
+    };
+    const auto boolean = [&](std::string_view k, bool v) {
+        key(k);
+        out.append(v ? "true," : "false,");
+    };
+    const auto close = [&](char c) { out.back() = c; out.push_back(','); };
+    out.push_back('{');
+    key("status");
+    out.append(h.ready ? "\"ok\"," : "\"shutting_down\",");
+    boolean("live", true);
+    boolean("ready", h.ready);
+    number("uptime_ms", h.uptime_ms);
+    number("running", h.running);
+    number("pending", h.pending);
+    key("status_table");
+    out.push_back('{');
+    number("records", h.records);
+    number("capacity", h.capacity);
+    number("evictions", h.evictions);
+    key("by_status");
+    out.push_back('{');
     for (auto s : core::all_statuses)
-        by_status[core::to_string(s)] = h.by_status[static_cast<std::size_t>(s) - 1];
-    table["by_status"] = std::move(by_status);
-    o["status_table"] = std::move(table);
-    o["executions_started"] = h.executions_started;
-    if (!h.runtimes.empty())
-        o["runtimes"] = h.runtimes;
-    json::object durable;
-    durable["enabled"] = h.durable;
-    if (h.durable) {
-        durable["durability"] = h.durability;
-        durable["degraded"] = h.durable_degraded;
-        durable["dropped_records"] = h.durable_dropped_records;
-        durable["file_bytes"] = h.durable_file_bytes;
+        number(core::to_string(s), h.by_status[static_cast<std::size_t>(s) - 1]);
+    close('}');
+    close('}');
+    number("executions_started", h.executions_started);
+    if (!h.runtimes.empty()) {
+        key("runtimes");
+        out.append(json::serialize(h.runtimes));
+        out.push_back(',');
     }
-    o["durable"] = std::move(durable);
-    return o;
+    key("durable");
+    out.push_back('{');
+    boolean("enabled", h.durable);
+    if (h.durable) {
+        key("durability");
+        out.append(json::serialize(json::string_view(h.durability)));
+        out.push_back(',');
+        boolean("degraded", h.durable_degraded);
+        number("dropped_records", h.durable_dropped_records);
+        number("file_bytes", h.durable_file_bytes);
+    }
+    close('}');
+    out.back() = '}';
+    out.push_back('\n');
+    return out;
 }
 
 const std::string& stream_event_text(const stream_event& event) {

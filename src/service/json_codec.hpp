@@ -35,7 +35,8 @@ boost::json::object to_json(const cancel_view& cancel);
 /// ListExecutionsResponse.
 boost::json::object to_json(const core::list_page& page);
 boost::json::object to_json(const function_view& function);
-boost::json::object to_json(const health_view& health);
+/// The health body as JSON text (with to_text's trailing newline), written directly.
+std::string health_text(const health_view& health);
 /// StreamExecutionResult text of an event (cached in the event: encoded once for all viewers).
 /// status: {type, execution_id, seq, status, is_final:false}
 /// chunk:  {type, execution_id, seq, chunk_data, encoding: "utf-8"|"base64", is_final:false}

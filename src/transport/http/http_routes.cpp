@@ -341,8 +341,12 @@ asio::awaitable<response> router::handle(request req) {
 
 response router::serve_health(const request& req) {
     const auto h = service_.health();
-    return json_response(h.ready ? status::ok : status::service_unavailable, service::to_json(h),
-                         req);
+    response res{h.ready ? status::ok : status::service_unavailable, req.version()};
+    res.set(field::content_type, "application/json");
+    res.keep_alive(req.keep_alive());
+    res.body() = service::health_text(h);
+    res.prepare_payload();
+    return res;
 }
 
 response router::serve_page(const request& req) {
