@@ -219,8 +219,9 @@ std::variant<core::InvokeFunctionRequest, error> parse_invoke_request(std::strin
     return request;
 }
 
-json::object output_to_json(std::string_view content_type, std::string_view bytes) {
-    json::object o;
+json::object output_to_json(std::string_view content_type, std::string_view bytes,
+                            json::storage_ptr sp) {
+    json::object o(std::move(sp));
     o["content_type"] = content_type;
     if (core::is_valid_utf8(bytes))
         o["data"] = bytes;
@@ -229,8 +230,8 @@ json::object output_to_json(std::string_view content_type, std::string_view byte
     return o;
 }
 
-json::object to_json(const core::ExecutionResult& r, bool include_output) {
-    json::object o;
+json::object to_json(const core::ExecutionResult& r, bool include_output, json::storage_ptr sp) {
+    json::object o(sp);
     o["execution_id"] = r.execution_id;
     if (!r.client_execution_id.empty())
         o["client_execution_id"] = r.client_execution_id;
@@ -240,7 +241,7 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
     o["client"] = r.client;
     o["priority"] = r.priority;
     if (include_output)
-        o["output"] = output_to_json(r.content_type, r.output);
+        o["output"] = output_to_json(r.content_type, r.output, sp);
     o["output_size"] = r.output_size;
     o["output_truncated"] = r.output_truncated;
     put_outcome(o, r);
@@ -253,8 +254,8 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
     return o;
 }
 
-json::object to_json(const core::RuntimeExecutionResponse& response) {
-    json::object o;
+json::object to_json(const core::RuntimeExecutionResponse& response, json::storage_ptr sp) {
+    json::object o(sp);
     o["success"] = response.success();
     o["execution_id"] = response.execution_id;
     o["request_id"] = response.request_id;
@@ -264,7 +265,7 @@ json::object to_json(const core::RuntimeExecutionResponse& response) {
     o["estimated_completion_ms"] = response.estimated_completion_ms;
     if (response.is_async)
         o["estimate_source"] = core::to_string(response.source);
-    o["result"] = to_json(response.result, !response.is_async);
+    o["result"] = to_json(response.result, !response.is_async, sp);
     if (!response.metadata.empty()) {
         json::object meta;
         for (const auto& [k, v] : response.metadata)
@@ -275,14 +276,14 @@ json::object to_json(const core::RuntimeExecutionResponse& response) {
     return o;
 }
 
-json::object to_json(const status_view& status, bool include_output) {
-    json::object o;
+json::object to_json(const status_view& status, bool include_output, json::storage_ptr sp) {
+    json::object o(sp);
     o["found"] = true;
     o["execution_id"] = status.result.execution_id;
     o["status"] = core::to_string(status.result.status);
     o["client"] = status.result.client;
     o["priority"] = status.result.priority;
-    o["result"] = to_json(status.result, include_output);
+    o["result"] = to_json(status.result, include_output, sp);
     o["logs"] = core::is_valid_utf8(status.result.logs) ? status.result.logs
                                                         : core::base64_encode(status.result.logs);
     o["estimated_completion_ms"] = status.estimated_completion_ms;
