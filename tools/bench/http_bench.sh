@@ -9,6 +9,7 @@
 #   GET /status/{id}            spearlet, a completed execution (same references)
 #   POST ...?mode=async (202)   spearlet, a wasm echo guest: the accept's p99 (target < 1 ms)
 #   sync invoke of a C echo     spearlet   vs lighttpd running the same program as CGI
+# Build: cmake --build build/release --target spearlet bare_beast_server spear_wasm_guests
 # Usage: tools/bench/http_bench.sh [spearlet] [bare_beast_server]
 #   (defaults: build/release/src/spearlet, build/release/tools/bench/bare_beast_server)
 # Env: ROUNDS (3), DURATION per measurement (5s), CONNECTIONS (20), SERVER_CPU (0), WRK_CPU (1).
@@ -22,9 +23,9 @@ for tool in wrk nginx lighttpd cc curl taskset; do
   command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install wrk nginx-light lighttpd gcc curl util-linux" >&2; exit 1; }
 done
 [ -x "$spearlet" ] || { echo "build spearlet first: cmake --build build/release --target spearlet" >&2; exit 1; }
-[ -x "$bare" ] || { echo "build the reference: cmake --build build/release --target bare_beast_server" >&2; exit 1; }
+[ -x "$bare" ] || { echo "cmake --build build/release --target bare_beast_server" >&2; exit 1; }
 wasm_echo="$(dirname "$spearlet")/../share/spear-edge/functions/wasm/echo.wasm"
-[ -f "$wasm_echo" ] || { echo "missing $wasm_echo: build the wasm guests (target wasm_guests, or all)" >&2; exit 1; }
+[ -f "$wasm_echo" ] || { echo "missing $wasm_echo: cmake --build build/release --target spear_wasm_guests" >&2; exit 1; }
 
 work="$(mktemp -d)"; pids=(); mkdir "$work/m"   # m/NAME: one "rps p99_ms" line per round
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
