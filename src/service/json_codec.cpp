@@ -8,6 +8,7 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include <charconv>
 #include <csignal>
 #include <cstring>
 #include <limits>
@@ -218,8 +219,9 @@ std::variant<core::InvokeFunctionRequest, error> parse_invoke_request(std::strin
     return request;
 }
 
-json::object output_to_json(std::string_view content_type, std::string_view bytes) {
-    json::object o;
+json::object output_to_json(std::string_view content_type, std::string_view bytes,
+                            json::storage_ptr sp) {
+    json::object o(std::move(sp));
     o["content_type"] = content_type;
     if (core::is_valid_utf8(bytes))
         o["data"] = bytes;
@@ -228,8 +230,8 @@ json::object output_to_json(std::string_view content_type, std::string_view byte
     return o;
 }
 
-json::object to_json(const core::ExecutionResult& r, bool include_output) {
-    json::object o;
+json::object to_json(const core::ExecutionResult& r, bool include_output, json::storage_ptr sp) {
+    json::object o(sp);
     o["execution_id"] = r.execution_id;
     if (!r.client_execution_id.empty())
         o["client_execution_id"] = r.client_execution_id;
@@ -239,7 +241,7 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
     o["client"] = r.client;
     o["priority"] = r.priority;
     if (include_output)
-        o["output"] = output_to_json(r.content_type, r.output);
+        o["output"] = output_to_json(r.content_type, r.output, sp);
     o["output_size"] = r.output_size;
     o["output_truncated"] = r.output_truncated;
     put_outcome(o, r);
@@ -252,8 +254,8 @@ json::object to_json(const core::ExecutionResult& r, bool include_output) {
     return o;
 }
 
-json::object to_json(const core::RuntimeExecutionResponse& response) {
-    json::object o;
+json::object to_json(const core::RuntimeExecutionResponse& response, json::storage_ptr sp) {
+    json::object o(sp);
     o["success"] = response.success();
     o["execution_id"] = response.execution_id;
     o["request_id"] = response.request_id;
@@ -263,7 +265,7 @@ json::object to_json(const core::RuntimeExecutionResponse& response) {
     o["estimated_completion_ms"] = response.estimated_completion_ms;
     if (response.is_async)
         o["estimate_source"] = core::to_string(response.source);
-    o["result"] = to_json(response.result, !response.is_async);
+    o["result"] = to_json(response.result, !response.is_async, sp);
     if (!response.metadata.empty()) {
         json::object meta;
         for (const auto& [k, v] : response.metadata)
@@ -274,14 +276,14 @@ json::object to_json(const core::RuntimeExecutionResponse& response) {
     return o;
 }
 
-json::object to_json(const status_view& status, bool include_output) {
-    json::object o;
+json::object to_json(const status_view& status, bool include_output, json::storage_ptr sp) {
+    json::object o(sp);
     o["found"] = true;
     o["execution_id"] = status.result.execution_id;
     o["status"] = core::to_string(status.result.status);
     o["client"] = status.result.client;
     o["priority"] = status.result.priority;
-    o["result"] = to_json(status.result, include_output);
+    o["result"] = to_json(status.result, include_output, sp);
     o["logs"] = core::is_valid_utf8(status.result.logs) ? status.result.logs
                                                         : core::base64_encode(status.result.logs);
     o["estimated_completion_ms"] = status.estimated_completion_ms;
@@ -352,36 +354,68 @@ json::object to_json(const function_view& f) {
     return o;
 }
 
-json::object to_json(const health_view& h) {
-    json::object o;
-    o["status"] = h.ready ? "ok" : "shutting_down";
-    o["live"] = true;
-    o["ready"] = h.ready;
-    o["uptime_ms"] = h.uptime_ms;
-    o["running"] = h.running;
-    o["pending"] = h.pending;
-    json::object table;
-    table["records"] = h.records;
-    table["capacity"] = h.capacity;
-    table["evictions"] = h.evictions;
-    json::object by_status;
+std::string health_text(const health_view& h) {
+    // Written straight into one string (no JSON values built, one allocation): /health is
+    // the hottest route, polled by load balancers. Keys and order as the API documents them.
+    std::string out;
+    out.reserve(448);
+    const auto key = [&](std::string_view k) {
+        out.push_back('"');
+        out.append(k);
+        out.append("\":");
+    };
+    const auto number = [&](std::string_view k, auto v) {
+        key(k);
+        char digits[24];
+        const auto end = std::to_chars(std::begin(digits), std::end(digits), v).ptr;
+        out.append(digits, end);
+        out.push_back(',');
+    };
+    const auto boolean = [&](std::string_view k, bool v) {
+        key(k);
+        out.append(v ? "true," : "false,");
+    };
+    const auto close = [&](char c) { out.back() = c; out.push_back(','); };
+    out.push_back('{');
+    key("status");
+    out.append(h.ready ? "\"ok\"," : "\"shutting_down\",");
+    boolean("live", true);
+    boolean("ready", h.ready);
+    number("uptime_ms", h.uptime_ms);
+    number("running", h.running);
+    number("pending", h.pending);
+    key("status_table");
+    out.push_back('{');
+    number("records", h.records);
+    number("capacity", h.capacity);
+    number("evictions", h.evictions);
+    key("by_status");
+    out.push_back('{');
     for (auto s : core::all_statuses)
-        by_status[core::to_string(s)] = h.by_status[static_cast<std::size_t>(s) - 1];
-    table["by_status"] = std::move(by_status);
-    o["status_table"] = std::move(table);
-    o["executions_started"] = h.executions_started;
-    if (!h.runtimes.empty())
-        o["runtimes"] = h.runtimes;
-    json::object durable;
-    durable["enabled"] = h.durable;
-    if (h.durable) {
-        durable["durability"] = h.durability;
-        durable["degraded"] = h.durable_degraded;
-        durable["dropped_records"] = h.durable_dropped_records;
-        durable["file_bytes"] = h.durable_file_bytes;
+        number(core::to_string(s), h.by_status[static_cast<std::size_t>(s) - 1]);
+    close('}');
+    close('}');
+    number("executions_started", h.executions_started);
+    if (!h.runtimes.empty()) {
+        key("runtimes");
+        out.append(json::serialize(h.runtimes));
+        out.push_back(',');
     }
-    o["durable"] = std::move(durable);
-    return o;
+    key("durable");
+    out.push_back('{');
+    boolean("enabled", h.durable);
+    if (h.durable) {
+        key("durability");
+        out.append(json::serialize(json::string_view(h.durability)));
+        out.push_back(',');
+        boolean("degraded", h.durable_degraded);
+        number("dropped_records", h.durable_dropped_records);
+        number("file_bytes", h.durable_file_bytes);
+    }
+    close('}');
+    out.back() = '}';
+    out.push_back('\n');
+    return out;
 }
 
 const std::string& stream_event_text(const stream_event& event) {

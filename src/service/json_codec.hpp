@@ -22,20 +22,27 @@ namespace spear::service {
 /// JSON, unknown or wrongly typed fields, bad base64; unknown_execution_mode for a bad mode.
 std::variant<core::InvokeFunctionRequest, core::error> parse_invoke_request(std::string_view text);
 
+/// The encoders taking `sp` build their values there (default: the heap); the HTTP routes
+/// pass a per-response arena.
 /// ExecutionResult; `output` is omitted when `include_output` is false.
-boost::json::object to_json(const core::ExecutionResult& result, bool include_output);
+boost::json::object to_json(const core::ExecutionResult& result, bool include_output,
+                            boost::json::storage_ptr sp = {});
 /// The output payload: {content_type, data} for UTF-8, {content_type, data_base64} otherwise.
-boost::json::object output_to_json(std::string_view content_type, std::string_view bytes);
+boost::json::object output_to_json(std::string_view content_type, std::string_view bytes,
+                                   boost::json::storage_ptr sp = {});
 /// InvokeFunctionResponse.
-boost::json::object to_json(const core::RuntimeExecutionResponse& response);
+boost::json::object to_json(const core::RuntimeExecutionResponse& response,
+                            boost::json::storage_ptr sp = {});
 /// GetExecutionStatusResponse.
-boost::json::object to_json(const status_view& status, bool include_output);
+boost::json::object to_json(const status_view& status, bool include_output,
+                            boost::json::storage_ptr sp = {});
 /// CancelExecutionResponse (with an "error" member when it failed).
 boost::json::object to_json(const cancel_view& cancel);
 /// ListExecutionsResponse.
 boost::json::object to_json(const core::list_page& page);
 boost::json::object to_json(const function_view& function);
-boost::json::object to_json(const health_view& health);
+/// The health body as JSON text (with to_text's trailing newline), written directly.
+std::string health_text(const health_view& health);
 /// StreamExecutionResult text of an event (cached in the event: encoded once for all viewers).
 /// status: {type, execution_id, seq, status, is_final:false}
 /// chunk:  {type, execution_id, seq, chunk_data, encoding: "utf-8"|"base64", is_final:false}

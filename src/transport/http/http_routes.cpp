@@ -9,6 +9,8 @@
 #include "core/runtime_history.hpp"
 #include "service/json_codec.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include <algorithm>
 #include <charconv>
 #include <vector>
@@ -32,6 +34,18 @@ response json_response(status code, const boost::json::object& body, const reque
     res.prepare_payload();
     return res;
 }
+
+/// The JSON values of one response in a stack buffer, released at once, instead of an
+/// allocation per member and string (a status body has ~25 members). Use it in a plain
+/// function, not across a co_await (it would enlarge the coroutine's frame).
+class json_arena {
+public:
+    boost::json::storage_ptr storage() noexcept { return boost::json::storage_ptr(&resource_); }
+
+private:
+    unsigned char buffer_[4096];
+    boost::json::monotonic_resource resource_{buffer_, sizeof buffer_};
+};
 
 response error_response(const error& e, const request& req) {
     return make_error_response(e, req.version(), req.keep_alive());
@@ -69,8 +83,21 @@ void set_execution_headers(response& res, const core::ExecutionResult& r) {
     res.set("X-Execution-Time-Ms", std::to_string(r.execution_time_ms));
 }
 
+response status_response(const service::status_view& view, bool include_result,
+                         const request& req) {
+    json_arena arena;
+    auto res = json_response(status::ok, service::to_json(view, include_result, arena.storage()),
+                             req);
+    set_execution_headers(res, view.result);
+    if (!core::is_terminal(view.result.status))
+        res.set(field::retry_after,
+                std::to_string(core::retry_after_seconds(view.estimated_completion_ms)));
+    return res;
+}
+
 response invoke_response(const core::RuntimeExecutionResponse& r, const request& req) {
-    auto res = json_response(invoke_status(r), service::to_json(r), req);
+    json_arena arena;
+    auto res = json_response(invoke_status(r), service::to_json(r, arena.storage()), req);
     set_execution_headers(res, r.result);
     if (r.is_async) {
         if (r.metadata.contains("promoted"))
@@ -341,8 +368,12 @@ asio::awaitable<response> router::handle(request req) {
 
 response router::serve_health(const request& req) {
     const auto h = service_.health();
-    return json_response(h.ready ? status::ok : status::service_unavailable, service::to_json(h),
-                         req);
+    response res{h.ready ? status::ok : status::service_unavailable, req.version()};
+    res.set(field::content_type, "application/json");
+    res.keep_alive(req.keep_alive());
+    res.body() = service::health_text(h);
+    res.prepare_payload();
+    return res;
 }
 
 response router::serve_page(const request& req) {
@@ -523,13 +554,7 @@ asio::awaitable<response> router::serve_status(const request& req, const request
     }
     if (auto* missing = std::get_if<error>(&found))
         co_return error_response(*missing, req);
-    const auto& view = std::get<service::status_view>(found);
-    auto res = json_response(status::ok, service::to_json(view, include_result), req);
-    set_execution_headers(res, view.result);
-    if (!core::is_terminal(view.result.status))
-        res.set(field::retry_after,
-                std::to_string(core::retry_after_seconds(view.estimated_completion_ms)));
-    co_return res;
+    co_return status_response(std::get<service::status_view>(found), include_result, req);
 }
 
 asio::awaitable<response> router::serve_cancel(const request& req, const request_target& t,

@@ -8,6 +8,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +19,7 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace spear::transport::http {
@@ -26,6 +29,19 @@ namespace beast = boost::beast;
 using asio::ip::tcp;
 using core::error;
 using core::error_code;
+
+/// The phase deadline of one HTTP session, kept without a timer operation per request: a
+/// phase only stores its deadline; run_deadline's one timer wakes at most every `step` (the
+/// shortest phase timeout), re-arms, and closes the socket once the deadline has passed (every
+/// pending and later operation on it then fails). Since every phase timeout is >= `step`, a
+/// new deadline is never earlier than the armed wake-up, so setting one needs no re-arm;
+/// a deadline is still enforced exactly (the last wake-up is armed at it).
+struct session_deadline {
+    using clock = std::chrono::steady_clock;
+    clock::time_point at = clock::time_point::max(); ///< max: none (a request being handled)
+    void after(std::chrono::milliseconds d) { at = clock::now() + d; }
+    void clear() { at = clock::time_point::max(); }
+};
 
 namespace {
 
@@ -48,6 +64,23 @@ std::string route_label(std::string_view target) {
         if (first == k)
             return "/" + std::string(k);
     return "other";
+}
+
+asio::awaitable<void> run_deadline(tcp::socket& socket, const session_deadline& deadline,
+                                   std::chrono::milliseconds step) {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        const auto now = session_deadline::clock::now();
+        if (now >= deadline.at) {
+            boost::system::error_code ignored;
+            socket.close(ignored);
+            co_return;
+        }
+        timer.expires_at(deadline.at - now < step ? deadline.at : now + step);
+        auto [ec] = co_await timer.async_wait(use_tuple);
+        if (ec)
+            co_return; // the session ended
+    }
 }
 
 } // namespace
@@ -103,9 +136,26 @@ asio::awaitable<void> http_server::refuse_connection(beast::tcp_stream stream) {
 }
 
 asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
+    using namespace asio::experimental::awaitable_operators;
     auto membership = session_list<session_entry>::join(sessions_, session_entry{&stream, false});
-    auto* const self = &membership.entry();
+    session_deadline deadline;
+    const auto step = std::chrono::milliseconds(
+        std::min({config_.idle_timeout_ms, config_.header_timeout_ms,
+                  static_cast<std::uint32_t>(
+                      std::chrono::milliseconds(write_timeout).count())}));
+    co_await (serve_requests(stream, membership.entry(), deadline) ||
+              run_deadline(stream.socket(), deadline, step));
+    boost::system::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream.close();
+}
 
+asio::awaitable<void> http_server::serve_requests(beast::tcp_stream& stream, session_entry& self,
+                                                  session_deadline& deadline) {
+    // HTTP phases read and write the socket itself under `deadline` (tcp_stream's own timers
+    // cost two timer operations per phase); stream routes get the tcp_stream, whose expiry
+    // they set.
+    auto& socket = stream.socket();
     // The argument is the buffer's limit, not its size: it starts empty and grows to hold a
     // header block (up to max_header_bytes; bodies stream through it); after a large one its
     // capacity is released (below), so an idle keep-alive connection does not hold the
@@ -116,20 +166,20 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
             break;
         // Idle: wait for the first byte of the next request (pipelined bytes may be buffered).
         if (buffer.size() == 0) {
-            stream.expires_after(std::chrono::milliseconds(config_.idle_timeout_ms));
-            auto [ec, n] = co_await stream.async_read_some(buffer.prepare(4096), use_tuple);
+            deadline.after(std::chrono::milliseconds(config_.idle_timeout_ms));
+            auto [ec, n] = co_await socket.async_read_some(buffer.prepare(4096), use_tuple);
             if (ec)
                 break; // idle timeout, close by the peer, or shutdown
             buffer.commit(n);
         }
-        self->busy = true;
+        self.busy = true;
 
         // Header, then body: a half-sent request is bounded by header_timeout_ms in total.
         beast_http::request_parser<beast_http::string_body> parser;
         parser.header_limit(static_cast<std::uint32_t>(config_.max_header_bytes));
         parser.body_limit(config_.max_body_bytes);
-        stream.expires_after(std::chrono::milliseconds(config_.header_timeout_ms));
-        auto [hec, hn] = co_await beast_http::async_read_header(stream, buffer, parser, use_tuple);
+        deadline.after(std::chrono::milliseconds(config_.header_timeout_ms));
+        auto [hec, hn] = co_await beast_http::async_read_header(socket, buffer, parser, use_tuple);
         std::optional<error> refusal;
         if (!hec) {
             const auto& header = parser.get();
@@ -143,12 +193,12 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
                                           std::to_string(config_.max_body_bytes) + " bytes");
             } else if (beast::iequals(header[beast_http::field::expect], "100-continue")) {
                 static constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
-                co_await asio::async_write(stream, asio::buffer(continue_line), use_tuple);
+                co_await asio::async_write(socket, asio::buffer(continue_line), use_tuple);
             }
         }
         boost::system::error_code ec = hec;
         if (!ec && !refusal && !parser.is_done()) { // a bodiless request is complete already
-            auto [bec, bn] = co_await beast_http::async_read(stream, buffer, parser, use_tuple);
+            auto [bec, bn] = co_await beast_http::async_read(socket, buffer, parser, use_tuple);
             ec = bec;
         }
         if (ec == beast_http::error::body_limit)
@@ -167,8 +217,8 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
             auto res = make_error_response(*refusal, 11, false);
             if (ec == beast_http::error::header_limit)
                 res.result(beast_http::status::request_header_fields_too_large);
-            stream.expires_after(write_timeout);
-            co_await beast_http::async_write(stream, res, use_tuple);
+            deadline.after(write_timeout);
+            co_await beast_http::async_write(socket, res, use_tuple);
             break;
         }
         if (ec)
@@ -176,6 +226,7 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
 
         // Streaming routes take the connection over until the stream ends.
         if (ws::is_stream_route(parser.get())) {
+            deadline.clear();
             auto authenticate = [this](const request& r) { return router_.authenticate(r); };
             co_await ws::serve_stream_route(stream, parser.release(), service_, full_config_,
                                             authenticate);
@@ -183,23 +234,20 @@ asio::awaitable<void> http_server::run_session(beast::tcp_stream stream) {
         }
 
         // Handle: sync invokes and long-polls may take long; they are bounded by the service.
-        stream.expires_never();
+        deadline.clear();
         auto route = route_label(parser.get().target());
         auto res = co_await router_.handle(parser.release());
         requests_.with({std::move(route), std::to_string(res.result_int())}).inc();
         if (stopping_)
             res.keep_alive(false);
-        stream.expires_after(write_timeout);
-        auto [wec, wn] = co_await beast_http::async_write(stream, res, use_tuple);
-        self->busy = false;
+        deadline.after(write_timeout);
+        auto [wec, wn] = co_await beast_http::async_write(socket, res, use_tuple);
+        self.busy = false;
         if (wec || !res.keep_alive())
             break;
         if (buffer.capacity() > core::limits::http_buffer_keep_bytes)
             buffer.shrink_to_fit(); // keeps only pipelined bytes already received
     }
-    boost::system::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream.close();
 }
 
 void http_server::stop_accepting() {

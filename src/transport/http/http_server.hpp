@@ -17,6 +17,8 @@
 
 namespace spear::transport::http {
 
+struct session_deadline; // http_server.cpp: a session's phase deadline
+
 class http_server {
 public:
     http_server(boost::asio::io_context& ioc, service::execution_service& service,
@@ -46,6 +48,9 @@ private:
     };
 
     boost::asio::awaitable<void> run_session(boost::beast::tcp_stream stream);
+    boost::asio::awaitable<void> serve_requests(boost::beast::tcp_stream& stream,
+                                                session_entry& self,
+                                                session_deadline& deadline);
     boost::asio::awaitable<void> refuse_connection(boost::beast::tcp_stream stream);
 
     boost::asio::io_context& ioc_;

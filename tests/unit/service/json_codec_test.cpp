@@ -85,4 +85,57 @@ BOOST_AUTO_TEST_CASE(error_body_shape) {
     BOOST_TEST(!body.at("error").at("message").as_string().empty());
 }
 
+BOOST_AUTO_TEST_CASE(health_text_is_the_documented_json) {
+    // health_text writes JSON by hand (the hot route builds no JSON values): it must parse
+    // and carry every documented member, with the optional ones when present.
+    service::health_view h;
+    h.uptime_ms = 1234;
+    h.running = 2;
+    h.pending = 3;
+    h.records = 7;
+    h.capacity = 1024;
+    h.evictions = 5;
+    h.by_status = {3, 2, 1, 0, 1, 0};
+    h.executions_started = 99;
+    auto v = boost::json::parse(service::health_text(h));
+    auto& o = v.as_object();
+    BOOST_TEST(o.at("status").as_string() == "ok");
+    BOOST_TEST(o.at("live").as_bool());
+    BOOST_TEST(o.at("ready").as_bool());
+    BOOST_TEST(o.at("uptime_ms").to_number<std::int64_t>() == 1234);
+    BOOST_TEST(o.at("running").to_number<int>() == 2);
+    BOOST_TEST(o.at("pending").to_number<int>() == 3);
+    const auto& table = o.at("status_table").as_object();
+    BOOST_TEST(table.at("records").to_number<int>() == 7);
+    BOOST_TEST(table.at("capacity").to_number<int>() == 1024);
+    BOOST_TEST(table.at("evictions").to_number<int>() == 5);
+    const auto& by_status = table.at("by_status").as_object();
+    BOOST_TEST(by_status.size() == core::status_count);
+    BOOST_TEST(by_status.at("pending").to_number<int>() == 3);
+    BOOST_TEST(by_status.at("completed").to_number<int>() == 1);
+    BOOST_TEST(o.at("executions_started").to_number<int>() == 99);
+    BOOST_TEST(!o.contains("runtimes"));
+    BOOST_TEST(o.at("durable").as_object().size() == 1u);
+    BOOST_TEST(!o.at("durable").at("enabled").as_bool());
+
+    h.ready = false;
+    h.runtimes["container"] = boost::json::object{{"engine", "up \"quoted\""}};
+    h.durable = true;
+    h.durability = "batched";
+    h.durable_degraded = true;
+    h.durable_dropped_records = 4;
+    h.durable_file_bytes = 140509184;
+    v = boost::json::parse(service::health_text(h));
+    auto& d = v.as_object();
+    BOOST_TEST(d.at("status").as_string() == "shutting_down");
+    BOOST_TEST(!d.at("ready").as_bool());
+    BOOST_TEST(d.at("runtimes").at("container").at("engine").as_string() == "up \"quoted\"");
+    const auto& durable = d.at("durable").as_object();
+    BOOST_TEST(durable.at("enabled").as_bool());
+    BOOST_TEST(durable.at("durability").as_string() == "batched");
+    BOOST_TEST(durable.at("degraded").as_bool());
+    BOOST_TEST(durable.at("dropped_records").to_number<int>() == 4);
+    BOOST_TEST(durable.at("file_bytes").to_number<std::int64_t>() == 140509184);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
