@@ -2,6 +2,7 @@
 // resource limits, an exec-failure report pipe, group signals and reaping.
 #include "platform/child_process.hpp"
 #include "platform/escaped_children.hpp"
+#include "platform/signals.hpp"
 
 #include "core/limits.hpp"
 
@@ -159,6 +160,7 @@ struct child_plan {
     const limit_setting* limits = nullptr;
     std::size_t limit_count = 0;
     fd_cleanup close_fds = fd_cleanup::automatic;
+    const sigset_t* ignored_signals = nullptr; ///< to reset to SIG_DFL before exec
 };
 
 /// The report fd's number in the child: right above stderr, everything above it is closed.
@@ -250,14 +252,15 @@ bool close_inherited_from(int first, fd_cleanup how) noexcept {
     // Own group first: from here on a signal to the group reaches this process.
     if (::setpgid(0, 0) != 0)
         report_and_exit(report_fd, spawn_stage::process_group);
-    // Ignored signals and the mask survive exec: give the function the defaults (the appliance
-    // ignores SIGPIPE, which would make `producer | head` run on after head exits).
+    // Ignored signals and the mask survive exec (handlers do not): give the function the
+    // defaults (the appliance ignores SIGPIPE, which would make `producer | head` run on after
+    // head exits). Only the ignored ones, named by the parent: one call each, not 64.
     struct sigaction default_action {};
     default_action.sa_handler = SIG_DFL;
     ::sigemptyset(&default_action.sa_mask);
     for (int sig = 1; sig < NSIG; ++sig) {
-        if (sig != SIGKILL && sig != SIGSTOP)
-            ::sigaction(sig, &default_action, nullptr); // glibc-reserved ones fail: harmless
+        if (::sigismember(plan.ignored_signals, sig) == 1)
+            ::sigaction(sig, &default_action, nullptr);
     }
     sigset_t no_signals;
     ::sigemptyset(&no_signals);
@@ -432,6 +435,7 @@ spawn_result spawn_child(const spawn_options& options) {
     plan.limits = limits.data();
     plan.limit_count = limits.size();
     plan.close_fds = options.close_fds;
+    plan.ignored_signals = &ignored_signals();
 
     // vfork, not fork: the child borrows the appliance's memory until it execs, so starting a
     // function costs the same however much memory the appliance holds (fork copies page

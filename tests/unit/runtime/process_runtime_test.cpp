@@ -3,6 +3,7 @@
 #include "runtime/process/process_runtime.hpp"
 
 #include "platform/child_process.hpp"
+#include "platform/signals.hpp"
 #include "support/io_context.hpp"
 #include "support/print_types.hpp"
 #include "support/temp_dir.hpp"
@@ -539,6 +540,15 @@ BOOST_AUTO_TEST_CASE(child_inherits_only_stdio_without_close_range_or_proc) {
     const auto fds = fds_of_child_started_with(spear::platform::fd_cleanup::close_each);
     ::setrlimit(RLIMIT_NOFILE, &saved);
     BOOST_TEST(fds == stdio_only);
+}
+
+BOOST_FIXTURE_TEST_CASE(child_gets_default_signal_dispositions, runtime_fixture) {
+    // The appliance ignores SIGPIPE; a function must not inherit that (nor a blocked mask).
+    spear::platform::ignore_sigpipe();
+    BOOST_TEST(::sigismember(&spear::platform::ignored_signals(), SIGPIPE) == 1);
+    BOOST_TEST(run(function({"grep", "^Sig\\(Ign\\|Blk\\)", "/proc/self/status"})).status ==
+               ExecutionStatus::completed);
+    BOOST_TEST(sink.out == "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
 }
 
 BOOST_AUTO_TEST_CASE(no_zombies_left) {
