@@ -44,8 +44,10 @@ frame_server::frame_server(asio::io_context& ioc, service::execution_service& se
     , service_(service)
     , config_(config)
     , acceptor_(ioc) {
-    frame_links_metric(service).get(); // both families show from the first scrape
+    frame_links_metric(service).get(); // every family shows from the first scrape
     bad_frames_metric(service);
+    auth_rejected_metric(service);
+    auth_handshakes_metric(service).get();
 }
 
 void frame_server::listen() {
@@ -55,7 +57,11 @@ void frame_server::listen() {
     open_listener(acceptor_, fc.tcp_address, fc.tcp_port, "frames");
     log::info("serving frames on tcp://" + endpoint_text(acceptor_.local_endpoint()) +
               " (max frame " + std::to_string(fc.max_frame_bytes) + " bytes, " +
-              std::to_string(fc.max_outstanding) + " outstanding per link)");
+              std::to_string(fc.max_outstanding) + " outstanding per link, " +
+              (fc.require_auth && !fc.tcp_allow_unauthenticated
+                   ? "authentication required"
+                   : fc.peers.empty() ? "unauthenticated" : "authentication optional") +
+              ")");
 }
 
 std::optional<tcp::endpoint> frame_server::tcp_endpoint() const {
@@ -92,8 +98,10 @@ asio::awaitable<void> frame_server::accept_loop() {
         }
         const auto remote = socket.remote_endpoint(ec);
         auto name = "tcp " + (ec ? std::string("?") : endpoint_text(remote));
-        auto link =
-            std::make_shared<frame_link>(std::move(socket), std::move(name), service_, config_);
+        const bool auth_required =
+            config_.frame.require_auth && !config_.frame.tcp_allow_unauthenticated;
+        auto link = std::make_shared<frame_link>(std::move(socket), std::move(name), service_,
+                                                 config_, auth_required);
         asio::co_spawn(ioc_, serve_link(std::move(link)), log_exception);
     }
 }
@@ -174,8 +182,11 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
             reported_failure = false;
             log::info("serving frames on serial " + port_config.device + " at " +
                       std::to_string(port_config.baud) + " baud");
-            auto link = std::make_shared<frame_link>(
-                std::move(port), "serial " + port_config.device, service_, config_);
+            const bool auth_required =
+                config_.frame.require_auth && !port_config.allow_unauthenticated;
+            auto link = std::make_shared<frame_link>(std::move(port),
+                                                     "serial " + port_config.device, service_,
+                                                     config_, auth_required);
             co_await serve_link(std::move(link));
         }
         if (stopping_)
