@@ -381,6 +381,8 @@ json::object to_json(const health_view& h) {
         durable["file_bytes"] = h.durable_file_bytes;
     }
     o["durable"] = std::move(durable);
+    for (const auto& [name, section] : h.sections)
+        o[name] = section;
     return o;
 }
 

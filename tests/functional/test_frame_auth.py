@@ -261,15 +261,28 @@ class FrameAuthTcpTest(unittest.TestCase):
         a.send(tf.invoke(10, "echo", data=b"honest"))
         self.assertEqual(a.recv()["invoke_response"]["result"]["output"], b"honest")
 
-    def test_counters_are_in_metrics_and_health_keeps_keys_out(self):
+    def test_counters_are_in_metrics_and_health_without_keys(self):
         text = self.s.get("/metrics", headers={"Authorization": "Bearer ops-token"}).body.decode()
         self.assertIn("spearlet_frame_auth_rejected_total", text)
         self.assertIn("spearlet_frame_auth_handshakes_total", text)
         before = metric(self.s, "spearlet_frame_auth_handshakes_total")
         self.authed()
         self.assertEqual(metric(self.s, "spearlet_frame_auth_handshakes_total"), before + 1)
-        health = self.s.get("/health", headers={"Authorization": "Bearer ops-token"}).body
-        self.assertNotIn(KEY_HEX.encode(), health)
+        r = self.s.get("/health")
+        self.assertNotIn(KEY_HEX.encode(), r.body)
+        self.assertNotIn(OTHER_KEY_HEX.encode(), r.body)
+        auth = r.json()["frame"]["auth"]
+        self.assertEqual((auth["peers"], auth["required"]), (2, True))
+        self.assertEqual(auth["handshakes"], before + 1)
+        # The same counters as /metrics, by reason.
+        a = self.link()
+        a.link.send(tf.invoke(11, "echo"))
+        error_of(a.recv(verify=False))
+        health = self.s.get("/health").json()["frame"]
+        self.assertEqual(health["auth"]["rejected"]["unauthenticated"],
+                         rejected(self.s, "unauthenticated"))
+        self.assertGreaterEqual(health["auth"]["rejected"]["unauthenticated"], 1)
+        self.assertIn("bad_crc", health["bad_frames"])
 
 
 @unittest.skipUnless(os.access(tf.SPEAR_PEER, os.X_OK) or os.environ.get("CI"),

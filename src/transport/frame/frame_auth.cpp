@@ -7,12 +7,18 @@ namespace spear::transport::frame {
 
 std::string_view to_string(auth_failure f) noexcept {
     switch (f) {
-    case auth_failure::unauthenticated: return "unauthenticated";
-    case auth_failure::no_keys: return "no_keys";
-    case auth_failure::unknown_key: return "unknown_key";
-    case auth_failure::bad_mac: return "bad_mac";
-    case auth_failure::replay: return "replay";
-    case auth_failure::exhausted: return "exhausted";
+    case auth_failure::unauthenticated:
+        return "unauthenticated";
+    case auth_failure::no_keys:
+        return "no_keys";
+    case auth_failure::unknown_key:
+        return "unknown_key";
+    case auth_failure::bad_mac:
+        return "bad_mac";
+    case auth_failure::replay:
+        return "replay";
+    case auth_failure::exhausted:
+        return "exhausted";
     }
     return "unauthenticated";
 }
@@ -39,10 +45,10 @@ std::string_view describe(auth_failure f) noexcept {
 }
 
 link_auth::link_auth(const core::frame_config& config, bool required)
-    : config_(config), required_(required) {}
+    : config_(config)
+    , required_(required) {}
 
-std::variant<bytes, auth_failure> link_auth::hello(std::uint32_t request_id,
-                                                   const hello_request& h,
+std::variant<bytes, auth_failure> link_auth::hello(std::uint32_t request_id, const hello_request& h,
                                                    const link_nonce& fresh) {
     if (config_.peers.empty())
         return auth_failure::no_keys;
@@ -68,11 +74,16 @@ link_auth::open(std::span<const std::uint8_t> message) {
         return auth_failure::unauthenticated;
     std::size_t body = 0;
     switch (spear_auth_open(&state_, message.data(), message.size(), &body, nullptr)) {
-    case SPEAR_AUTH_OK: return message.first(body);
-    case SPEAR_AUTH_MISSING: return auth_failure::unauthenticated;
-    case SPEAR_AUTH_REPLAY: return auth_failure::replay;
-    case SPEAR_AUTH_EXHAUSTED: return auth_failure::exhausted;
-    case SPEAR_AUTH_BAD_MAC: break;
+    case SPEAR_AUTH_OK:
+        return message.first(body);
+    case SPEAR_AUTH_MISSING:
+        return auth_failure::unauthenticated;
+    case SPEAR_AUTH_REPLAY:
+        return auth_failure::replay;
+    case SPEAR_AUTH_EXHAUSTED:
+        return auth_failure::exhausted;
+    case SPEAR_AUTH_BAD_MAC:
+        break;
     }
     return auth_failure::bad_mac;
 }

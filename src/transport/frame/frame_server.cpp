@@ -48,6 +48,33 @@ frame_server::frame_server(asio::io_context& ioc, service::execution_service& se
     bad_frames_metric(service);
     auth_rejected_metric(service);
     auth_handshakes_metric(service).get();
+    // GET /health "frame": the same counters as /metrics (never a key).
+    service.add_health_section("frame", [&service, &config] {
+        const auto count = [](const core::metric_family& f, std::string label) {
+            const auto* s = f.find({std::move(label)});
+            return static_cast<std::uint64_t>(s ? s->value : 0);
+        };
+        boost::json::object bad;
+        for (auto e : {decode_error::oversize, decode_error::bad_varint, decode_error::bad_cobs,
+                       decode_error::bad_crc})
+            bad[to_string(e)] = count(bad_frames_metric(service), std::string(to_string(e)));
+        boost::json::object rejected;
+        for (std::size_t i = 0; i < auth_failure_kinds; ++i) {
+            const auto why = to_string(static_cast<auth_failure>(i));
+            rejected[why] = count(auth_rejected_metric(service), std::string(why));
+        }
+        boost::json::object auth;
+        auth["peers"] = config.frame.peers.size();
+        auth["required"] = config.frame.require_auth;
+        auth["handshakes"] =
+            static_cast<std::uint64_t>(auth_handshakes_metric(service).get().value);
+        auth["rejected"] = std::move(rejected);
+        boost::json::object o;
+        o["links"] = static_cast<std::uint64_t>(frame_links_metric(service).get().value);
+        o["bad_frames"] = std::move(bad);
+        o["auth"] = std::move(auth);
+        return o;
+    });
 }
 
 void frame_server::listen() {

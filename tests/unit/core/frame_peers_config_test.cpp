@@ -68,11 +68,16 @@ BOOST_AUTO_TEST_CASE(bad_keys_ids_and_clients_name_their_path_without_the_key) {
     const std::string secret_short = "a1b2c3d4e5f6a7b8";
     const std::string secret_bad = "zz112233445566778899aabbccddeeff";
     const auto r = parse(R"({"peers": [
-        {"id": "a", "key": ")" + secret_short + R"("},
-        {"id": "b", "key": ")" + secret_bad + R"("},
-        {"id": "a", "key": ")" + key16 + R"("},
-        {"id": "bad id!", "key": ")" + key16 + R"(", "client": "nobody"},
-        {"key": ")" + key16 + R"(", "extra": 1},
+        {"id": "a", "key": ")" +
+                         secret_short + R"("},
+        {"id": "b", "key": ")" +
+                         secret_bad + R"("},
+        {"id": "a", "key": ")" +
+                         key16 + R"("},
+        {"id": "bad id!", "key": ")" +
+                         key16 + R"(", "client": "nobody"},
+        {"key": ")" + key16 +
+                         R"(", "extra": 1},
         {"id": "c", "key": 12}]})");
     BOOST_REQUIRE(!r.value.has_value());
     const auto& e = r.errors;
@@ -102,13 +107,15 @@ BOOST_AUTO_TEST_CASE(non_loopback_tcp_needs_keys_or_allow_unauthenticated) {
     BOOST_REQUIRE(!open.value.has_value());
     BOOST_TEST(has_error(open.errors, "frame.tcp.address", "frame.peers"));
     const auto keyed = parse(R"({"tcp": {"enabled": true, "address": "0.0.0.0"},
-                                 "peers": [{"id": "a", "key": ")" + key16 + R"("}]})");
+                                 "peers": [{"id": "a", "key": ")" +
+                             key16 + R"("}]})");
     BOOST_TEST_INFO(all(keyed));
     BOOST_TEST(keyed.value.has_value());
     // Keys that are not required do not make an open listener safe.
     const auto optional = parse(R"({"tcp": {"enabled": true, "address": "0.0.0.0"},
                                     "require_auth": false,
-                                    "peers": [{"id": "a", "key": ")" + key16 + R"("}]})");
+                                    "peers": [{"id": "a", "key": ")" +
+                                key16 + R"("}]})");
     BOOST_TEST(!optional.value.has_value());
 }
 

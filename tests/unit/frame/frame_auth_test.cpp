@@ -20,7 +20,8 @@ namespace {
 std::vector<std::uint8_t> unhex(std::string_view hex) {
     std::vector<std::uint8_t> out;
     for (std::size_t i = 0; i + 1 < hex.size(); i += 2)
-        out.push_back(static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
+        out.push_back(
+            static_cast<std::uint8_t>(std::stoi(std::string(hex.substr(i, 2)), nullptr, 16)));
     return out;
 }
 
@@ -173,8 +174,8 @@ BOOST_AUTO_TEST_CASE(hello_answers_a_sealed_challenge_the_peer_verifies) {
                SPEAR_AUTH_OK);
     BOOST_TEST(body == challenge.size() - SPEAR_AUTH_TRAILER_BYTES);
     peer_side wrong("ff0102030405060708090a0b0c0d0e0f", h, n);
-    BOOST_TEST(spear_auth_open_challenge(&wrong.state, challenge.data(), challenge.size(),
-                                         &body) == SPEAR_AUTH_BAD_MAC);
+    BOOST_TEST(spear_auth_open_challenge(&wrong.state, challenge.data(), challenge.size(), &body) ==
+               SPEAR_AUTH_BAD_MAC);
     // Bound to the peer's nonce: an old challenge does not verify for a new hello.
     peer_side other_hello(key_hex, hello_for("sensor-7", 9), n);
     BOOST_TEST(spear_auth_open_challenge(&other_hello.state, challenge.data(), challenge.size(),
@@ -188,8 +189,10 @@ BOOST_AUTO_TEST_CASE(unknown_key_and_no_keys_are_refused_and_keep_the_session) {
     BOOST_REQUIRE(std::holds_alternative<auth_failure>(refused));
     BOOST_TEST(to_string(std::get<auth_failure>(refused)) == "unknown_key");
     BOOST_TEST(!auth.active());
-    BOOST_REQUIRE(std::holds_alternative<bytes>(auth.hello(2, hello_for("sensor-7", 1), nonce_of(1))));
-    BOOST_REQUIRE(std::holds_alternative<auth_failure>(auth.hello(3, hello_for("x", 1), nonce_of(2))));
+    BOOST_REQUIRE(
+        std::holds_alternative<bytes>(auth.hello(2, hello_for("sensor-7", 1), nonce_of(1))));
+    BOOST_REQUIRE(
+        std::holds_alternative<auth_failure>(auth.hello(3, hello_for("x", 1), nonce_of(2))));
     BOOST_TEST(auth.active()); // a failed hello does not end a good session
 
     core::frame_config none;
@@ -243,7 +246,8 @@ BOOST_AUTO_TEST_CASE(frames_verify_once_in_order_and_fail_when_replayed_tampered
     BOOST_TEST(failure(c4) == "replay");
 
     // A new hello is a new session: frames of the old one no longer verify.
-    BOOST_REQUIRE(std::holds_alternative<bytes>(auth.hello(2, hello_for("sensor-7", 8), nonce_of(8))));
+    BOOST_REQUIRE(
+        std::holds_alternative<bytes>(auth.hello(2, hello_for("sensor-7", 8), nonce_of(8))));
     BOOST_TEST(failure(peer.seal(message)) == "bad_mac");
 }
 
