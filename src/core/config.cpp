@@ -434,22 +434,111 @@ void read_serial(object_reader& r, std::vector<serial_port_config>& ports) {
             else
                 pr.fail("baud", "must be a standard rate such as 9600, 115200 or 921600");
         }
+        read_bool(pr, "allow_unauthenticated", port.allow_unauthenticated);
         pr.finish();
         ports.push_back(std::move(port));
     }
 }
 
-void read_frame(object_reader& r, frame_config& frame) {
+bool peer_id_text(std::string_view s) {
+    return !s.empty() && s.size() <= limits::frame_key_id_bytes && function_name_text(s);
+}
+constexpr text_rule peer_id_rule{peer_id_text, "must match [A-Za-z0-9_.-]{1,32}"};
+
+/// frame.peers: [{"id", "key" (hex), "client"}]. Errors never quote a key.
+void read_peers(object_reader& r, frame_config& frame, const http_config& http) {
+    const json::value* v = r.get("peers");
+    if (!v)
+        return;
+    if (!v->is_array()) {
+        r.fail("peers", "must be an array of {\"id\", \"key\", \"client\"} objects");
+        return;
+    }
+    const auto& items = v->get_array();
+    if (items.size() > limits::frame_peers_max) {
+        r.fail("peers", "at most " + std::to_string(limits::frame_peers_max) + " peers");
+        return;
+    }
+    std::map<std::string, std::size_t, std::less<>> seen;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const auto path = r.at("peers") + "[" + std::to_string(i) + "]";
+        if (!items[i].is_object()) {
+            r.fail_at(path, "must be an object with \"id\" and \"key\"");
+            continue;
+        }
+        frame_peer_config peer;
+        object_reader pr(items[i].get_object(), path, r.errors());
+        if (!pr.has("id"))
+            pr.fail("id", "required: the key id the peer names (spear-peer --key-id)");
+        if (!pr.has("key"))
+            pr.fail("key", "required: the pre-shared key in hex (" +
+                               std::to_string(limits::frame_key_bytes_min) + ".." +
+                               std::to_string(limits::frame_key_bytes_max) + " bytes)");
+        if (read_text(pr, "id", peer.id, peer_id_rule)) {
+            if (const auto [it, fresh] = seen.emplace(peer.id, i); !fresh)
+                pr.fail("id", "duplicate of frame.peers[" + std::to_string(it->second) + "].id");
+        }
+        if (const json::value* k = pr.get("key")) {
+            const auto* text = k->if_string();
+            const auto hex = text ? std::string_view(*text) : std::string_view();
+            const auto nibble = [](char c) -> int {
+                if (c >= '0' && c <= '9')
+                    return c - '0';
+                if (c >= 'a' && c <= 'f')
+                    return c - 'a' + 10;
+                if (c >= 'A' && c <= 'F')
+                    return c - 'A' + 10;
+                return -1;
+            };
+            const bool is_hex = text && hex.size() % 2 == 0 &&
+                                std::all_of(hex.begin(), hex.end(),
+                                            [&](char c) { return nibble(c) >= 0; });
+            if (!is_hex)
+                pr.fail("key", "must be a string of hex digits (two per byte)");
+            else if (hex.size() / 2 < limits::frame_key_bytes_min ||
+                     hex.size() / 2 > limits::frame_key_bytes_max)
+                pr.fail("key", "must be " + std::to_string(limits::frame_key_bytes_min) + ".." +
+                                   std::to_string(limits::frame_key_bytes_max) + " bytes (" +
+                                   std::to_string(2 * limits::frame_key_bytes_min) + ".." +
+                                   std::to_string(2 * limits::frame_key_bytes_max) +
+                                   " hex digits); it has " + std::to_string(hex.size() / 2));
+            else
+                for (std::size_t j = 0; j < hex.size(); j += 2)
+                    peer.key.push_back(static_cast<char>(nibble(hex[j]) * 16 + nibble(hex[j + 1])));
+        }
+        if (read_text(pr, "client", peer.client, function_name_rule)) {
+            const auto it = std::find_if(http.tokens.begin(), http.tokens.end(),
+                                         [&](const auto& t) { return t.name == peer.client; });
+            if (it == http.tokens.end())
+                pr.fail("client", "'" + peer.client +
+                                      "' is not an http.tokens name (its quotas and priority "
+                                      "ceiling apply to the peer); omit it for the default client");
+            else
+                peer.client_index = static_cast<std::uint32_t>(it - http.tokens.begin()) + 1;
+        }
+        pr.finish();
+        frame.peers.push_back(std::move(peer));
+    }
+}
+
+void read_frame(object_reader& r, frame_config& frame, const http_config& http) {
+    read_peers(r, frame, http);
+    frame.require_auth = !frame.peers.empty();
+    read_bool(r, "require_auth", frame.require_auth);
+    if (frame.require_auth && frame.peers.empty())
+        r.fail("require_auth", "needs frame.peers (no key to authenticate with)");
     if (const auto* tcp = read_object(r, "tcp")) {
         object_reader tr(*tcp, r.at("tcp"), r.errors());
         read_bool(tr, "enabled", frame.tcp_enabled);
         const auto kind = read_address(tr, "address", frame.tcp_address);
         read_int(tr, "port", frame.tcp_port, 0, u16_max);
         read_bool(tr, "allow_unauthenticated", frame.tcp_allow_unauthenticated);
-        if (frame.tcp_enabled && kind == address_kind::other && !frame.tcp_allow_unauthenticated)
+        if (frame.tcp_enabled && kind == address_kind::other && !frame.tcp_allow_unauthenticated &&
+            !frame.require_auth)
             tr.fail("address", "'" + frame.tcp_address +
-                                   "' is not a loopback address and frame links carry no token: "
-                                   "set frame.tcp.allow_unauthenticated: true to accept frames "
+                                   "' is not a loopback address and frames would be "
+                                   "unauthenticated: set frame.peers (pre-shared keys), or set "
+                                   "frame.tcp.allow_unauthenticated: true to accept frames "
                                    "from the network, or listen on 127.0.0.1");
         tr.finish();
     }
@@ -658,7 +747,7 @@ config_result parse_config(std::string_view json_text, const function_fields_par
     section("node", [&](object_reader& r) { read_node(r, cfg.node); });
     section("http", [&](object_reader& r) { read_http(r, cfg.http); });
     section("stream", [&](object_reader& r) { read_stream(r, cfg.stream); });
-    section("frame", [&](object_reader& r) { read_frame(r, cfg.frame); });
+    section("frame", [&](object_reader& r) { read_frame(r, cfg.frame, cfg.http); });
     section("status_table", [&](object_reader& r) { read_status_table(r, cfg.status_table); });
     section("history", [&](object_reader& r) { read_history(r, cfg.history); });
     // Limits before functions: function timeouts are checked against limits.max_timeout_ms.

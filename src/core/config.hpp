@@ -79,14 +79,30 @@ struct stream_config {
 struct serial_port_config {
     std::string device; ///< e.g. /dev/ttyUSB0
     std::uint32_t baud = 115200;
+    /// Trusted wiring: accept unauthenticated frames here even when frame.require_auth.
+    bool allow_unauthenticated = false;
+};
+
+/// A constrained peer's pre-shared key (frame.peers; docs/constrained-peers.md). Never logged.
+struct frame_peer_config {
+    std::string id;  ///< [A-Za-z0-9_.-]{1,32}, unique: the key id the peer names in link_hello
+    std::string key; ///< the key's bytes (written in hex in the config), 16..64 bytes
+    std::string client; ///< an http.tokens name whose quotas apply; empty: the default client
+    std::uint32_t client_index = 0; ///< that token's index + 1 (service client(i)); 0: default
 };
 
 struct frame_config {
     bool tcp_enabled = false;
     std::string tcp_address = "127.0.0.1";
     std::uint16_t tcp_port = 7070;
-    bool tcp_allow_unauthenticated = false; ///< frames carry no token: needed off loopback
+    /// Accept unauthenticated frames on TCP even when frame.require_auth; without keys,
+    /// needed off loopback.
+    bool tcp_allow_unauthenticated = false;
     std::vector<serial_port_config> serial;
+    std::vector<frame_peer_config> peers; ///< pre-shared keys; authenticated links
+    /// Refuse unauthenticated frames (except where allow_unauthenticated); default: true
+    /// when frame.peers is not empty.
+    bool require_auth = false;
     std::size_t max_frame_bytes = limits::frame_bytes;
     std::size_t max_outstanding = limits::frame_outstanding;
     std::uint32_t idle_timeout_ms = limits::frame_idle_timeout_ms;

@@ -166,6 +166,17 @@ inline constexpr std::chrono::milliseconds write_watchdog_period_min{50};
 // --- Frames (nanopb over TCP / serial) ----------------------------------------------------
 /// Largest frame accepted or sent: fits a microcontroller's static buffer.
 inline constexpr std::size_t frame_bytes = 4 << 10;
+/// Frame link keys (frame.peers): at least 128 bits; at most one SHA-256 block (longer keys
+/// are hashed by HMAC anyway). Key ids fit LinkHello.key_id (max_size 33 in the .options).
+inline constexpr std::size_t frame_key_bytes_min = 16;
+inline constexpr std::size_t frame_key_bytes_max = 64;
+inline constexpr std::size_t frame_key_id_bytes = 32;
+/// Peers with keys: the hello's key lookup is linear, and a gateway has a few dozen at most.
+inline constexpr std::size_t frame_peers_max = 1024;
+/// Authentication rejections logged per link per window (the rest are counted only): a
+/// hostile peer must not flood the log.
+inline constexpr std::size_t frame_auth_log_burst = 5;
+inline constexpr std::chrono::milliseconds frame_auth_log_window{60'000};
 /// Smallest frame limit: every answer (an error, a cut output, a split chunk) must fit.
 inline constexpr std::size_t frame_bytes_min = 512;
 inline constexpr std::size_t frame_bytes_max = 64 << 10;

@@ -249,7 +249,14 @@ health_view execution_service::health() {
         h.durable_file_bytes = store_->results_file_bytes();
         h.durability = core::to_string(store_->level());
     }
+    for (const auto& [name, fill] : health_sections_)
+        h.sections[name] = fill();
     return h;
+}
+
+void execution_service::add_health_section(std::string name,
+                                           std::function<boost::json::object()> fill) {
+    health_sections_.emplace_back(std::move(name), std::move(fill));
 }
 
 core::metric_registry& execution_service::metrics() noexcept {

@@ -413,6 +413,11 @@ std::string health_text(const health_view& h) {
         number("file_bytes", h.durable_file_bytes);
     }
     close('}');
+    for (const auto& [name, section] : h.sections) {
+        key(name);
+        out.append(json::serialize(section));
+        out.push_back(',');
+    }
     out.back() = '}';
     out.push_back('\n');
     return out;

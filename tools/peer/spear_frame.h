@@ -9,6 +9,9 @@
  *   serial : COBS(message crc_hi crc_lo) 0x00        (CRC-16/CCITT-FALSE over the message)
  * A serial decoder resynchronises at the next 0x00 after line noise; a bad frame is dropped
  * and counted. The message itself is a protobuf spear_edge.Frame (encode it with nanopb).
+ * On an authenticated link (frame.peers) the message also ends with a 25-byte auth trailer:
+ * copy spear_hmac.{c,h} too, seal after pb_encode (spear_auth_seal) and open before
+ * pb_decode (spear_auth_open); the framing itself does not change.
  */
 #ifndef SPEAR_FRAME_H
 #define SPEAR_FRAME_H

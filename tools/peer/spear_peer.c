@@ -1,11 +1,13 @@
 // spear-peer: a constrained peer of spearlet over TCP or a serial device (the CLI).
 /* Written the way firmware would be (C99, nanopb, static buffers, no malloc): invoke (sync, async,
- * stream), status, cancel and ping. The framing lives in spear_frame.c; this file is the host glue
+ * stream), status, cancel and ping, authenticated with a pre-shared key when --key-id is given.
+ * The framing lives in spear_frame.c, the MACs in spear_hmac.c; this file is the host glue
  * (sockets, termios, command line). docs/constrained-peers.md describes the protocol. */
 #define _DEFAULT_SOURCE /* cfmakeraw, getaddrinfo with -std=c99 */
 
 #include "spear_edge.pb.h"
 #include "spear_frame.h"
+#include "spear_hmac.h"
 
 #include <pb_decode.h>
 #include <pb_encode.h>
@@ -46,9 +48,18 @@ static int link_fd = -1;
 static int timeout_ms = 60000;
 static int verbose = 0;
 
+/* Authentication (--key-id with --key or --key-file): the handshake sets `auth`, then every
+ * frame sent is sealed and every frame received must open. */
+static const char* key_id = NULL;
+static uint8_t key_bytes[64];
+static size_t key_len = 0;
+static spear_auth_t auth;
+static int auth_on = 0;     /* the handshake succeeded */
+static int handshaking = 0; /* the next frame must be the link_challenge */
+
 static const char* const usage_text =
     "usage: spear-peer (--tcp HOST:PORT | --serial DEVICE [--baud N]) [--timeout-ms N] [-v]\n"
-    "                  COMMAND\n"
+    "                  [--key-id ID (--key HEX | --key-file PATH)] COMMAND\n"
     "commands:\n"
     "  invoke FUNCTION [--mode sync|async|stream] [--input TEXT | --input-file PATH]\n"
     "                  [--content-type TYPE] [--exec-timeout-ms N] [--id CLIENT_ID] [--detach]\n"
@@ -58,7 +69,10 @@ static const char* const usage_text =
     "  ping\n"
     "sync and status print 'key: value' lines, then the output after 'output: '; stream\n"
     "writes output chunks to stdout as they arrive and the rest to stderr.\n"
-    "exit: 0 done (sync: completed), 1 refused or the function failed, 2 usage, 3 link error\n";
+    "--key-id authenticates the link with the pre-shared key of frame.peers[].id (HEX: 16..64\n"
+    "bytes as hex digits; a key file holds the same hex); answers that do not verify are dropped.\n"
+    "exit: 0 done (sync: completed), 1 refused (also: authentication failed) or the function\n"
+    "failed, 2 usage, 3 link error\n";
 
 static const char* const status_names[] = {"unknown", "pending",   "running", "completed",
                                            "failed",  "cancelled", "timeout"};
@@ -201,15 +215,23 @@ static int write_all(const uint8_t* data, size_t len) {
     return 0;
 }
 
-/* Encodes tx_frame, frames it and writes it. */
+/* Encodes tx_frame, seals it on an authenticated link, frames it and writes it. */
 static int send_frame(void) {
     pb_ostream_t out = pb_ostream_from_buffer(tx_message, sizeof tx_message);
-    size_t wire_len;
+    size_t wire_len, msg_len;
     if (!pb_encode(&out, spear_edge_Frame_fields, &tx_frame)) {
         fprintf(stderr, "spear-peer: encode: %s\n", PB_GET_ERROR(&out));
         return -1;
     }
-    wire_len = spear_frame_encode(framing, tx_message, out.bytes_written, tx_wire, sizeof tx_wire);
+    msg_len = out.bytes_written;
+    if (auth_on) {
+        msg_len = spear_auth_seal(&auth, tx_message, msg_len, sizeof tx_message);
+        if (msg_len == 0) {
+            fprintf(stderr, "spear-peer: no room for the auth trailer\n");
+            return -1;
+        }
+    }
+    wire_len = spear_frame_encode(framing, tx_message, msg_len, tx_wire, sizeof tx_wire);
     if (wire_len == 0)
         return -1;
     return write_all(tx_wire, wire_len);
@@ -236,11 +258,39 @@ static int receive_frame(uint32_t request_id) {
                 continue;
             }
             if (st == SPEAR_FRAME_READY) {
-                pb_istream_t in = pb_istream_from_buffer(msg, msg_len);
+                pb_istream_t in;
+                size_t body_len = msg_len;
+                if (auth_on) {
+                    /* Only frames sealed by the appliance with our key on this link count. */
+                    const spear_auth_status_t as =
+                        spear_auth_open(&auth, msg, msg_len, &body_len, NULL);
+                    if (as != SPEAR_AUTH_OK) {
+                        fprintf(stderr,
+                                "spear-peer: dropped a frame that does not verify (%s)\n",
+                                as == SPEAR_AUTH_MISSING   ? "no auth trailer"
+                                : as == SPEAR_AUTH_REPLAY ? "replayed counter"
+                                                          : "bad MAC");
+                        continue;
+                    }
+                }
+                in = pb_istream_from_buffer(msg, body_len);
                 memset(&rx_frame, 0, sizeof rx_frame);
                 if (!pb_decode(&in, spear_edge_Frame_fields, &rx_frame)) {
                     fprintf(stderr, "spear-peer: undecodable frame: %s\n", PB_GET_ERROR(&in));
                     continue;
+                }
+                if (handshaking && rx_frame.which_body == spear_edge_Frame_link_challenge_tag) {
+                    /* The challenge carries the link nonce its own MAC depends on. */
+                    spear_auth_init(&auth, key_bytes, key_len, auth.peer_nonce,
+                                    rx_frame.body.link_challenge.link_nonce,
+                                    SPEAR_AUTH_FROM_PEER);
+                    if (spear_auth_open_challenge(&auth, msg, msg_len, &body_len) !=
+                        SPEAR_AUTH_OK) {
+                        fprintf(stderr, "spear-peer: the appliance's link_challenge does not "
+                                        "verify: wrong key for key id '%s'?\n",
+                                key_id);
+                        return -2;
+                    }
                 }
                 if (rx_frame.request_id == request_id || rx_frame.request_id == 0)
                     return 0;
@@ -273,6 +323,97 @@ static int receive_frame(uint32_t request_id) {
             deadline = now_ms() + timeout_ms;
         }
     }
+}
+
+/* --- authentication ------------------------------------------------------------------ */
+
+static int print_error(const spear_edge_Error* e);
+static void copy_text(char* dst, size_t cap, const char* src);
+
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Parses 32..128 hex digits (surrounding whitespace ignored) into key_bytes. */
+static int parse_key(const char* hex) {
+    size_t n = 0;
+    while (*hex == ' ' || *hex == '\t' || *hex == '\n' || *hex == '\r')
+        ++hex;
+    while (hex[0] && hex[0] != ' ' && hex[0] != '\t' && hex[0] != '\n' && hex[0] != '\r') {
+        const int hi = hex_value(hex[0]), lo = hex[1] ? hex_value(hex[1]) : -1;
+        if (hi < 0 || lo < 0 || n == sizeof key_bytes)
+            return -1;
+        key_bytes[n++] = (uint8_t)(hi * 16 + lo);
+        hex += 2;
+    }
+    key_len = n;
+    return n >= 16 ? 0 : -1;
+}
+
+static int read_key_file(const char* path) {
+    char text[2 * sizeof key_bytes + 8];
+    size_t n;
+    FILE* f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "spear-peer: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return parse_key(text);
+}
+
+/* The handshake: link_hello with our key id and a fresh nonce; the link_challenge must
+ * verify with our key. Returns 0, or an exit code. */
+static int link_handshake(void) {
+    const uint32_t id = 5;
+    uint8_t nonce[SPEAR_AUTH_NONCE_BYTES];
+    int rc;
+    FILE* random = fopen("/dev/urandom", "rb");
+    if (!random || fread(nonce, 1, sizeof nonce, random) != sizeof nonce) {
+        fprintf(stderr, "spear-peer: cannot read /dev/urandom\n");
+        if (random)
+            fclose(random);
+        return EXIT_LINK;
+    }
+    fclose(random);
+    memset(&auth, 0, sizeof auth);
+    memcpy(auth.peer_nonce, nonce, sizeof nonce);
+    memset(&tx_frame, 0, sizeof tx_frame);
+    tx_frame.request_id = id;
+    tx_frame.which_body = spear_edge_Frame_link_hello_tag;
+    copy_text(tx_frame.body.link_hello.key_id, sizeof tx_frame.body.link_hello.key_id, key_id);
+    memcpy(tx_frame.body.link_hello.peer_nonce, nonce, sizeof nonce);
+    if (send_frame() != 0)
+        return EXIT_LINK;
+    handshaking = 1;
+    rc = receive_frame(id);
+    handshaking = 0;
+    if (rc == -2)
+        return EXIT_REFUSED;
+    if (rc != 0)
+        return EXIT_LINK;
+    if (rx_frame.which_body == spear_edge_Frame_error_tag) {
+        fputs("spear-peer: the appliance refused the handshake (unauthenticated answer)\n", stderr);
+        return print_error(&rx_frame.body.error);
+    }
+    if (rx_frame.which_body != spear_edge_Frame_link_challenge_tag) {
+        fprintf(stderr, "spear-peer: unexpected answer to link_hello (body %u)\n",
+                (unsigned)rx_frame.which_body);
+        return EXIT_LINK;
+    }
+    auth_on = 1;
+    if (verbose)
+        fprintf(stderr, "spear-peer: authenticated as '%s'\n", key_id);
+    memset(&tx_frame, 0, sizeof tx_frame);
+    return 0;
 }
 
 /* --- printing ------------------------------------------------------------------------- */
@@ -542,8 +683,26 @@ int main(int argc, char** argv) {
             timeout_ms = atoi(argv[++i]);
         else if (strcmp(argv[i], "-v") == 0)
             verbose = 1;
-        else
+        else if (strcmp(argv[i], "--key-id") == 0 && i + 1 < argc)
+            key_id = argv[++i];
+        else if (strcmp(argv[i], "--key") == 0 && i + 1 < argc) {
+            if (parse_key(argv[++i]) != 0) {
+                fputs("spear-peer: --key needs 16..64 bytes as hex digits\n", stderr);
+                return EXIT_USAGE;
+            }
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            if (read_key_file(argv[++i]) != 0) {
+                fputs("spear-peer: --key-file needs 16..64 bytes as hex digits\n", stderr);
+                return EXIT_USAGE;
+            }
+        } else
             return usage();
+    }
+    if ((key_id == NULL) != (key_len == 0) ||
+        (key_id && strlen(key_id) >= sizeof tx_frame.body.link_hello.key_id)) {
+        fputs("spear-peer: --key-id (at most 32 characters) goes with --key or --key-file\n",
+              stderr);
+        return EXIT_USAGE;
     }
     if ((tcp == NULL) == (serial == NULL) || i >= argc || timeout_ms <= 0)
         return usage();
@@ -561,6 +720,10 @@ int main(int argc, char** argv) {
             return EXIT_LINK;
     }
     memset(&tx_frame, 0, sizeof tx_frame);
+    if (key_id && (rc = link_handshake()) != 0) {
+        close(link_fd);
+        return rc;
+    }
     if (strcmp(argv[i], "invoke") == 0)
         rc = cmd_invoke(argc - i - 1, argv + i + 1);
     else if (strcmp(argv[i], "status") == 0)

@@ -14,7 +14,11 @@
 
 #include <array>
 #include <chrono>
+#include <optional>
+#include <random>
 #include <vector>
+
+#include <sys/random.h>
 
 namespace spear::transport::frame {
 
@@ -27,6 +31,26 @@ namespace {
 constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::size_t read_chunk_bytes = core::limits::frame_read_chunk_bytes;
 constexpr std::size_t queue_headroom = core::limits::frame_queue_headroom;
+
+/// A fresh link nonce from the kernel's CSPRNG (getrandom; std::random_device if it fails).
+link_nonce random_nonce() {
+    link_nonce n{};
+    if (::getrandom(n.data(), n.size(), 0) != static_cast<ssize_t>(n.size())) {
+        std::random_device rd;
+        for (auto& b : n)
+            b = static_cast<std::uint8_t>(rd());
+    }
+    return n;
+}
+
+/// Room for the auth trailer in every answer when keys exist: encoders stay within
+/// max_frame_bytes with it.
+std::size_t encode_limit(const core::frame_config& fc) {
+    if (fc.peers.empty())
+        return std::max(fc.max_frame_bytes, min_frame_bytes);
+    return std::max(fc.max_frame_bytes, min_frame_bytes + link_auth::trailer_bytes) -
+           link_auth::trailer_bytes;
+}
 
 asio::any_io_executor executor_of(frame_link::stream_type& stream) {
     if (auto* socket = std::get_if<asio::ip::tcp::socket>(&stream))
@@ -100,7 +124,7 @@ private:
 };
 
 frame_link::frame_link(stream_type stream, std::string name, service::execution_service& service,
-                       const core::config& config)
+                       const core::config& config, bool auth_required)
     : stream_(std::move(stream))
     , name_(std::move(name))
     , service_(service)
@@ -108,7 +132,8 @@ frame_link::frame_link(stream_type stream, std::string name, service::execution_
     , framing_(std::holds_alternative<asio::ip::tcp::socket>(stream_) ? framing::length_prefixed
                                                                       : framing::cobs_crc)
     , decoder_(framing_, config.frame.max_frame_bytes)
-    , max_frame_bytes_(std::max(config.frame.max_frame_bytes, min_frame_bytes))
+    , auth_(config.frame, auth_required)
+    , max_frame_bytes_(encode_limit(config.frame))
     , max_outstanding_(std::max<std::size_t>(config.frame.max_outstanding, 1))
     , queue_capacity_(max_outstanding_ + queue_headroom)
     , writer_wakeup_(executor_of(stream_))
@@ -126,6 +151,17 @@ core::metric_family& bad_frames_metric(service::execution_service& service) {
                                      {"reason"});
 }
 
+core::metric_family& auth_rejected_metric(service::execution_service& service) {
+    return service.metrics().counter(
+        "spearlet_frame_auth_rejected_total",
+        "Frames refused by link authentication (frame.peers), by reason.", {"reason"});
+}
+
+core::metric_family& auth_handshakes_metric(service::execution_service& service) {
+    return service.metrics().counter("spearlet_frame_auth_handshakes_total",
+                                     "Frame link handshakes (link_hello) that succeeded.");
+}
+
 asio::awaitable<void> frame_link::run() {
     auto self = shared_from_this();
     arm_idle_timer();
@@ -141,7 +177,12 @@ asio::awaitable<void> frame_link::run() {
               " frames in, " + std::to_string(stats_.frames_out) + " out, " +
               std::to_string(d.dropped()) + " dropped (" + std::to_string(d.bad_crc) +
               " bad crc, " + std::to_string(d.bad_cobs) + " bad cobs, " +
-              std::to_string(d.oversize) + " oversize)");
+              std::to_string(d.oversize) + " oversize)" +
+              (stats_.auth_rejected_total
+                   ? ", " + std::to_string(stats_.auth_rejected_total) + " refused by auth"
+                   : std::string()) +
+              (auth_unlogged_ ? " (" + std::to_string(auth_unlogged_) + " not logged)"
+                              : std::string()));
 }
 
 void frame_link::close() {
@@ -269,15 +310,47 @@ asio::awaitable<void> frame_link::on_decode_error(const decode_result& result) {
 }
 
 asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload) {
+    // Authenticate first: on a session, only a frame whose trailer verifies is served (a
+    // frame without one may still be a link_hello from a peer that restarted).
+    auto body = payload;
+    bool authenticated = false;
+    std::optional<auth_failure> failure;
+    if (auth_.active()) {
+        auto opened = auth_.open(payload);
+        if (auto* verified = std::get_if<std::span<const std::uint8_t>>(&opened)) {
+            body = *verified;
+            authenticated = true;
+        } else {
+            failure = std::get<auth_failure>(opened);
+        }
+    }
     // Decode at once: the payload is only valid until the decoder is fed again.
-    auto decoded = decode_request(payload);
-    if (auto* bad = std::get_if<bad_request>(&decoded)) {
+    auto decoded = decode_request(body);
+    auto* bad = std::get_if<bad_request>(&decoded);
+    auto* request = std::get_if<peer_request>(&decoded);
+    const auto id = request ? request->request_id : bad->request_id;
+    if (failure && *failure != auth_failure::unauthenticated) {
+        co_await reject(id, *failure);
+        co_return;
+    }
+    if (request)
+        if (auto* hello = std::get_if<hello_request>(&request->body)) {
+            co_await on_hello(id, *hello);
+            co_return;
+        }
+    if (!authenticated && (failure || auth_.required())) {
+        co_await reject(id, auth_failure::unauthenticated);
+        co_return;
+    }
+    if (bad) {
         co_await send_error(bad->request_id, bad->error);
         co_return;
     }
-    auto& request = std::get<peer_request>(decoded);
-    const auto id = request.request_id;
-    if (std::holds_alternative<ping_request>(request.body)) {
+    // Who the requests run as: the authenticated peer's client, else the default client.
+    core::client_identity who;
+    if (authenticated && auth_.peer()->client_index != 0)
+        who = service_.client(auth_.peer()->client_index);
+    if (std::holds_alternative<ping_request>(request->body)) {
         ++stats_.requests;
         co_await send(encode_pong(id));
         co_return;
@@ -303,26 +376,76 @@ asio::awaitable<void> frame_link::on_frame(std::span<const std::uint8_t> payload
     ++stats_.requests;
     outstanding_.emplace(id, request_state{});
     auto task = "frame link " + name_ + " request " + std::to_string(id);
-    asio::co_spawn(executor_of(stream_), serve(shared_from_this(), id, std::move(request.body)),
+    asio::co_spawn(executor_of(stream_),
+                   serve(shared_from_this(), id, std::move(request->body), std::move(who)),
                    [task](std::exception_ptr e) { log::task_ended(task, e); });
+}
+
+asio::awaitable<void> frame_link::on_hello(std::uint32_t id, const hello_request& hello) {
+    auto answer = auth_.hello(id, hello, random_nonce());
+    if (auto* refused = std::get_if<auth_failure>(&answer)) {
+        co_await reject(id, *refused);
+        co_return;
+    }
+    auth_handshakes_metric(service_).get().inc();
+    ++stats_.requests;
+    if (auth_log_allowed()) {
+        const auto& peer = *auth_.peer();
+        log::info("frame link " + name_ + " authenticated with key id '" + peer.id +
+                  "' (client " + (peer.client.empty() ? std::string("default") : peer.client) +
+                  ")");
+    }
+    co_await send(std::move(std::get<bytes>(answer)), true);
+}
+
+bool frame_link::auth_log_allowed() {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - auth_log_window_ >= core::limits::frame_auth_log_window) {
+        auth_log_window_ = now;
+        auth_logged_ = 0;
+    }
+    if (auth_logged_ < core::limits::frame_auth_log_burst) {
+        ++auth_logged_;
+        return true;
+    }
+    ++auth_unlogged_;
+    return false;
+}
+
+asio::awaitable<void> frame_link::reject(std::uint32_t id, auth_failure why) {
+    ++stats_.auth_rejected[static_cast<std::size_t>(why)];
+    ++stats_.auth_rejected_total;
+    auth_rejected_metric(service_).with({std::string(to_string(why))}).inc();
+    // Logged with the link and the key id, never the key; a hostile peer's flood is counted,
+    // not logged line by line.
+    if (auth_log_allowed())
+        log::warn("frame link " + name_ + ": refused a frame (" + std::string(to_string(why)) +
+                  (auth_.peer() ? ", session key id '" + auth_.peer()->id + "'" : std::string()) +
+                  ")" +
+                  (auth_logged_ == core::limits::frame_auth_log_burst
+                       ? "; further refusals on this link are counted, not logged, for " +
+                             std::to_string(core::limits::frame_auth_log_window.count()) + " ms"
+                       : std::string()));
+    co_await send_error(id, error::make(error_code::unauthorized, std::string(describe(why))));
 }
 
 // --- serving ------------------------------------------------------------------------------
 
 asio::awaitable<void> frame_link::serve(std::shared_ptr<frame_link> self, std::uint32_t id,
-                                        request_body body) {
+                                        request_body body, core::client_identity who) {
     (void)self; // keeps the link alive while the request runs
     bool failed = false;
     try {
         if (auto* invoke = std::get_if<core::InvokeFunctionRequest>(&body)) {
+            invoke->client = who;
             if (invoke->execution_mode == core::ExecutionMode::stream)
                 co_await serve_stream(id, std::move(*invoke));
             else
                 co_await serve_invoke(id, std::move(*invoke));
         } else if (auto* status = std::get_if<status_request>(&body)) {
-            co_await serve_status(id, std::move(*status));
+            co_await serve_status(id, std::move(*status), who);
         } else if (auto* cancel = std::get_if<cancel_request>(&body)) {
-            co_await serve_cancel(id, std::move(*cancel));
+            co_await serve_cancel(id, std::move(*cancel), who);
         }
     } catch (const std::exception& e) {
         // Logged with detail; the peer gets the generic message.
@@ -381,16 +504,17 @@ asio::awaitable<void> frame_link::serve_stream(std::uint32_t id,
     }
 }
 
-asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request request) {
+asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request request,
+                                               core::client_identity who) {
     std::variant<service::status_view, error> result;
     // A long-poll is capped by frame.max_long_poll_ms (0 disables long-polls over frames).
     const auto wait = std::min<std::uint64_t>(request.wait_ms, config_.frame.max_long_poll_ms);
     if (wait > 0)
-        result =
-            co_await service_.wait_status(std::move(request.execution_id),
-                                          std::chrono::milliseconds(wait), request.include_result);
+        result = co_await service_.wait_status(std::move(request.execution_id),
+                                               std::chrono::milliseconds(wait),
+                                               request.include_result, std::move(who));
     else
-        result = service_.get_status(request.execution_id, request.include_result);
+        result = service_.get_status(request.execution_id, request.include_result, who);
     if (auto* missing = std::get_if<error>(&result)) {
         co_await send_error(id, *missing);
         co_return;
@@ -399,9 +523,10 @@ asio::awaitable<void> frame_link::serve_status(std::uint32_t id, status_request 
         encode_status_response(id, std::get<service::status_view>(result), max_frame_bytes_));
 }
 
-asio::awaitable<void> frame_link::serve_cancel(std::uint32_t id, cancel_request request) {
-    auto result =
-        co_await service_.cancel(std::move(request.execution_id), std::move(request.reason));
+asio::awaitable<void> frame_link::serve_cancel(std::uint32_t id, cancel_request request,
+                                               core::client_identity who) {
+    auto result = co_await service_.cancel(std::move(request.execution_id),
+                                           std::move(request.reason), std::move(who));
     if (auto* missing = std::get_if<error>(&result)) {
         co_await send_error(id, *missing);
         co_return;
@@ -418,13 +543,20 @@ void frame_link::leave_streams() {
 
 // --- writing ------------------------------------------------------------------------------
 
-asio::awaitable<bool> frame_link::send(bytes message) {
+asio::awaitable<bool> frame_link::send(bytes message, bool sealed) {
     while (queue_.size() >= queue_capacity_ && !writes_closed_) {
         space_wakeup_.reset();
         co_await space_wakeup_.wait();
     }
     if (writes_closed_ || message.empty())
         co_return false;
+    // Sealed here, right before queueing, so counters follow the order frames are written.
+    if (!sealed && !auth_.seal(message)) {
+        if (auth_log_allowed())
+            log::warn("frame link " + name_ + ": the link's counter is exhausted; the peer must "
+                      "send link_hello again");
+        co_return false;
+    }
     bytes framed;
     framed.reserve(max_framed_size(framing_, message.size()));
     append_framed(framing_, message, framed);

@@ -5,6 +5,7 @@
 #include "core/config.hpp"
 #include "runtime/async_event.hpp"
 #include "service/execution_service.hpp"
+#include "transport/frame/frame_auth.hpp"
 #include "transport/frame/frame_codec.hpp"
 #include "transport/frame/frame_messages.hpp"
 
@@ -13,6 +14,8 @@
 #include <boost/asio/serial_port.hpp>
 #include <boost/asio/steady_timer.hpp>
 
+#include <array>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -31,12 +34,17 @@ struct link_stats {
     std::uint64_t frames_out = 0;
     std::uint64_t requests = 0; ///< valid requests served (pings included)
     std::uint64_t refused = 0;  ///< Error frames sent
+    std::array<std::uint64_t, auth_failure_kinds> auth_rejected{}; ///< by auth_failure
+    std::uint64_t auth_rejected_total = 0;
 };
 
 /// The frame transport's metric families (GET /metrics), registered in the service's registry
 /// on first use and shared by every link: links open now, and bad frames by reason.
 core::metric_family& frame_links_metric(service::execution_service& service);
 core::metric_family& bad_frames_metric(service::execution_service& service);
+/// Authenticated links: frames refused by reason (auth_failure), and handshakes completed.
+core::metric_family& auth_rejected_metric(service::execution_service& service);
+core::metric_family& auth_handshakes_metric(service::execution_service& service);
 
 /// A link serves its peer alone: nothing a peer sends (garbage, floods, stalls) reaches
 /// another link. Per link: one reader, one writer (never two writes in flight) with a queue
@@ -56,13 +64,21 @@ core::metric_family& bad_frames_metric(service::execution_service& service);
 ///   sync and async executions run on (their records stay readable). A stream is served by
 ///   the service's viewer writer: whichever notices the end first (the stream failing to
 ///   send, or the link waking it), the stream's own coroutine cancels its execution.
+/// - Authentication (frame_auth.hpp): with frame.peers, a link_hello starts a session; from
+///   then on every frame must carry a valid trailer and every answer is sealed. A frame that
+///   fails (no trailer where required, bad MAC, replayed counter, unknown key id) gets an
+///   Error unauthorized, is counted (spearlet_frame_auth_rejected_total) and logged at most
+///   frame_auth_log_burst times per window per link. An authenticated peer's requests run
+///   as its frame.peers[].client; others as the default client.
 class frame_link : public std::enable_shared_from_this<frame_link> {
 public:
     using stream_type = std::variant<asio::ip::tcp::socket, asio::serial_port>;
 
     /// `name` identifies the peer in logs ("tcp 127.0.0.1:51234", "serial /dev/ttyUSB0").
+    /// `auth_required`: refuse unauthenticated frames (frame.require_auth and not this
+    /// link's allow_unauthenticated).
     frame_link(stream_type stream, std::string name, service::execution_service& service,
-               const core::config& config);
+               const core::config& config, bool auth_required);
     frame_link(const frame_link&) = delete;
     frame_link& operator=(const frame_link&) = delete;
 
@@ -95,18 +111,26 @@ private:
     asio::awaitable<void> write_loop();
     asio::awaitable<void> on_frame(std::span<const std::uint8_t> payload);
     asio::awaitable<void> on_decode_error(const decode_result& result);
+    asio::awaitable<void> on_hello(std::uint32_t id, const hello_request& hello);
+    /// Counts, logs (rate-limited) and answers an authentication failure.
+    asio::awaitable<void> reject(std::uint32_t id, auth_failure why);
+    /// False when this link's auth log budget for the current window is spent.
+    bool auth_log_allowed();
     asio::awaitable<void> serve(std::shared_ptr<frame_link> self, std::uint32_t id,
-                                request_body body);
+                                request_body body, core::client_identity who);
     asio::awaitable<void> serve_invoke(std::uint32_t id, core::InvokeFunctionRequest request);
     asio::awaitable<void> serve_stream(std::uint32_t id, core::InvokeFunctionRequest request);
-    asio::awaitable<void> serve_status(std::uint32_t id, status_request request);
-    asio::awaitable<void> serve_cancel(std::uint32_t id, cancel_request request);
+    asio::awaitable<void> serve_status(std::uint32_t id, status_request request,
+                                       core::client_identity who);
+    asio::awaitable<void> serve_cancel(std::uint32_t id, cancel_request request,
+                                       core::client_identity who);
     /// Tells every stream's writer that the peer is gone; each then ends its stream
     /// (cancelling a non-detached execution).
     void leave_streams();
     /// Queues one encoded Frame message for the writer; waits while the queue is full.
+    /// Seals it first on an authenticated link (unless `sealed`: the challenge comes sealed).
     /// False once the link is closing (the frame is dropped).
-    asio::awaitable<bool> send(bytes message);
+    asio::awaitable<bool> send(bytes message, bool sealed = false);
     asio::awaitable<bool> send_error(std::uint32_t id, const core::error& e);
     void arm_idle_timer();
     void end_request(std::uint32_t id);
@@ -117,6 +141,10 @@ private:
     const core::config& config_;
     const framing framing_;
     frame_decoder decoder_;
+    link_auth auth_;
+    std::chrono::steady_clock::time_point auth_log_window_{};
+    std::size_t auth_logged_ = 0;   ///< auth log lines in the current window
+    std::size_t auth_unlogged_ = 0; ///< auth failures not logged in the current window
     std::size_t max_frame_bytes_;
     std::size_t max_outstanding_;
     std::size_t queue_capacity_;

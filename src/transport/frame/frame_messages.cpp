@@ -300,13 +300,21 @@ std::variant<peer_request, bad_request> decode_request(std::span<const std::uint
     }
     case spear_edge_Frame_ping_tag:
         return peer_request{id, ping_request{}};
+    case spear_edge_Frame_link_hello_tag: {
+        const auto& in = frame.body.link_hello;
+        hello_request hello{text_of(in.key_id), {}};
+        std::copy(std::begin(in.peer_nonce), std::end(in.peer_nonce), hello.peer_nonce.begin());
+        if (hello.key_id.empty())
+            return refuse(id, error_code::invalid_request, "link_hello.key_id: required");
+        return peer_request{id, std::move(hello)};
+    }
     case 0:
         return refuse(id, error_code::invalid_request, "the frame has no body");
     default:
         return refuse(id, error_code::invalid_request,
                       "body " + std::to_string(frame.which_body) +
                           " is an answer, not a request (send invoke_request, status_request, "
-                          "cancel_request or ping)");
+                          "cancel_request, ping or link_hello)");
     }
 }
 
@@ -411,6 +419,16 @@ bytes encode_pong(std::uint32_t request_id) {
     spear_edge_Frame frame{};
     frame.request_id = request_id;
     frame.which_body = spear_edge_Frame_pong_tag;
+    return encode(frame);
+}
+
+bytes encode_challenge(std::uint32_t request_id, std::span<const std::uint8_t, 16> link_nonce) {
+    static_assert(sizeof(spear_edge_LinkChallenge{}.link_nonce) == 16,
+                  "LinkChallenge.link_nonce must be a fixed 16-byte array (spear_edge.options)");
+    spear_edge_Frame frame{};
+    frame.request_id = request_id;
+    frame.which_body = spear_edge_Frame_link_challenge_tag;
+    std::copy(link_nonce.begin(), link_nonce.end(), frame.body.link_challenge.link_nonce);
     return encode(frame);
 }
 

@@ -10,6 +10,7 @@
 
 #include "spear_edge.pb.h"
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -38,8 +39,14 @@ struct cancel_request {
 /// Ping: answered by a pong at once.
 struct ping_request {};
 
-using request_body =
-    std::variant<core::InvokeFunctionRequest, status_request, cancel_request, ping_request>;
+/// LinkHello: the peer starts (or restarts) an authenticated link (frame_auth.hpp).
+struct hello_request {
+    std::string key_id;
+    std::array<std::uint8_t, 16> peer_nonce{};
+};
+
+using request_body = std::variant<core::InvokeFunctionRequest, status_request, cancel_request,
+                                  ping_request, hello_request>;
 
 /// A valid request from a peer.
 struct peer_request {
@@ -83,6 +90,8 @@ bytes encode_stream_result(std::uint32_t request_id, const stream_step& step,
                            std::size_t max_bytes);
 bytes encode_error(std::uint32_t request_id, const core::error& e, std::size_t max_bytes);
 bytes encode_pong(std::uint32_t request_id);
+/// LinkChallenge with the link's nonce (the caller appends the auth trailer).
+bytes encode_challenge(std::uint32_t request_id, std::span<const std::uint8_t, 16> link_nonce);
 
 /// Smallest frame limit every answer fits in once its output and text are cut.
 inline constexpr std::size_t min_frame_bytes = core::limits::frame_bytes_min;

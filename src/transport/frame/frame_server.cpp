@@ -44,8 +44,37 @@ frame_server::frame_server(asio::io_context& ioc, service::execution_service& se
     , service_(service)
     , config_(config)
     , acceptor_(ioc) {
-    frame_links_metric(service).get(); // both families show from the first scrape
+    frame_links_metric(service).get(); // every family shows from the first scrape
     bad_frames_metric(service);
+    auth_rejected_metric(service);
+    auth_handshakes_metric(service).get();
+    // GET /health "frame": the same counters as /metrics (never a key).
+    service.add_health_section("frame", [&service, &config] {
+        const auto count = [](const core::metric_family& f, std::string label) {
+            const auto* s = f.find({std::move(label)});
+            return static_cast<std::uint64_t>(s ? s->value : 0);
+        };
+        boost::json::object bad;
+        for (auto e : {decode_error::oversize, decode_error::bad_varint, decode_error::bad_cobs,
+                       decode_error::bad_crc})
+            bad[to_string(e)] = count(bad_frames_metric(service), std::string(to_string(e)));
+        boost::json::object rejected;
+        for (std::size_t i = 0; i < auth_failure_kinds; ++i) {
+            const auto why = to_string(static_cast<auth_failure>(i));
+            rejected[why] = count(auth_rejected_metric(service), std::string(why));
+        }
+        boost::json::object auth;
+        auth["peers"] = config.frame.peers.size();
+        auth["required"] = config.frame.require_auth;
+        auth["handshakes"] =
+            static_cast<std::uint64_t>(auth_handshakes_metric(service).get().value);
+        auth["rejected"] = std::move(rejected);
+        boost::json::object o;
+        o["links"] = static_cast<std::uint64_t>(frame_links_metric(service).get().value);
+        o["bad_frames"] = std::move(bad);
+        o["auth"] = std::move(auth);
+        return o;
+    });
 }
 
 void frame_server::listen() {
@@ -55,7 +84,11 @@ void frame_server::listen() {
     open_listener(acceptor_, fc.tcp_address, fc.tcp_port, "frames");
     log::info("serving frames on tcp://" + endpoint_text(acceptor_.local_endpoint()) +
               " (max frame " + std::to_string(fc.max_frame_bytes) + " bytes, " +
-              std::to_string(fc.max_outstanding) + " outstanding per link)");
+              std::to_string(fc.max_outstanding) + " outstanding per link, " +
+              (fc.require_auth && !fc.tcp_allow_unauthenticated
+                   ? "authentication required"
+                   : fc.peers.empty() ? "unauthenticated" : "authentication optional") +
+              ")");
 }
 
 std::optional<tcp::endpoint> frame_server::tcp_endpoint() const {
@@ -92,8 +125,10 @@ asio::awaitable<void> frame_server::accept_loop() {
         }
         const auto remote = socket.remote_endpoint(ec);
         auto name = "tcp " + (ec ? std::string("?") : endpoint_text(remote));
-        auto link =
-            std::make_shared<frame_link>(std::move(socket), std::move(name), service_, config_);
+        const bool auth_required =
+            config_.frame.require_auth && !config_.frame.tcp_allow_unauthenticated;
+        auto link = std::make_shared<frame_link>(std::move(socket), std::move(name), service_,
+                                                 config_, auth_required);
         asio::co_spawn(ioc_, serve_link(std::move(link)), log_exception);
     }
 }
@@ -174,8 +209,11 @@ asio::awaitable<void> frame_server::serial_loop(std::size_t index) {
             reported_failure = false;
             log::info("serving frames on serial " + port_config.device + " at " +
                       std::to_string(port_config.baud) + " baud");
-            auto link = std::make_shared<frame_link>(
-                std::move(port), "serial " + port_config.device, service_, config_);
+            const bool auth_required =
+                config_.frame.require_auth && !port_config.allow_unauthenticated;
+            auto link = std::make_shared<frame_link>(std::move(port),
+                                                     "serial " + port_config.device, service_,
+                                                     config_, auth_required);
             co_await serve_link(std::move(link));
         }
         if (stopping_)
