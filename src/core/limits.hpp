@@ -142,6 +142,10 @@ inline constexpr std::size_t viewers_per_execution = 64;
 inline constexpr std::size_t viewers_per_execution_max = 4096;
 /// Messages queued per viewer before the oldest chunks are dropped (slow-viewer policy).
 inline constexpr std::size_t viewer_queue_messages = 256;
+/// Queued messages a WebSocket viewer that is behind takes into one write (one system call):
+/// 32 frames are 64 buffers, Asio's most per gathered write; at 1000 viewers one call per
+/// message per viewer was what bounded the fan-out.
+inline constexpr std::size_t viewer_write_batch = 32;
 /// Recent chunks kept per execution for late joiners.
 inline constexpr std::size_t replay_chunks = 64;
 /// A viewer whose socket accepts nothing for this long is disconnected (its queue already
@@ -269,6 +273,19 @@ inline constexpr std::chrono::microseconds wasm_slice_time{300};
 /// Instructions between two clock reads within a slice: a clock read is ~20 ns, 10 000
 /// instructions ~0.1 ms, so the check costs nothing and the slice time overshoots little.
 inline constexpr std::uint64_t wasm_sub_slice_instructions = 10'000;
+/// The slice while other work is ready (see wasm_contention_gap): an HTTP request takes a
+/// few io_context rounds, each waiting up to one slice, so 300 us slices made GET /health
+/// ~10x slower beside a computing guest; 25 us keeps it within 2x of idle while the guest
+/// pays the per-slice cost (a post and a reactor poll, a few us) only while others wait.
+inline constexpr std::chrono::microseconds wasm_slice_time_contended{25};
+/// Sub-slice while contended: 2 048 instructions are ~20 us, so the 25 us bound holds.
+inline constexpr std::uint64_t wasm_sub_slice_instructions_contended = 2'048;
+/// A guest's continuation that comes back later than this after its post found other
+/// handlers run in between (an idle round trip, a post and a reactor poll, is ~1-3 us).
+inline constexpr std::chrono::microseconds wasm_contention_gap{15};
+/// After a contended round the short slices last this long: a client's request arrives in
+/// several rounds, and the first round of the next request should not wait a long slice.
+inline constexpr std::chrono::milliseconds wasm_contention_window{20};
 /// Instructions the engine runs between two looks at the slice budget (instruction counting
 /// is by these chunks): small beside a slice, large enough that the check costs nothing.
 inline constexpr std::uint64_t wasm_instruction_chunk = 1'024;

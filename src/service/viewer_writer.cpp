@@ -4,6 +4,8 @@
 #include <boost/asio/cancellation_type.hpp>
 #include <boost/asio/this_coro.hpp>
 
+#include <vector>
+
 namespace spear::service {
 
 std::string_view to_string(viewer_end end) noexcept {
@@ -20,11 +22,23 @@ std::string_view to_string(viewer_end end) noexcept {
     return "unknown";
 }
 
+asio::awaitable<bool> viewer_encoder::write_batch(std::span<const viewer_queue::item> items) {
+    for (const auto& item : items) {
+        if (item.dropped_before > 0 && !co_await write_dropped(item.dropped_before))
+            co_return false;
+        if (!co_await write_event(*item.event))
+            co_return false;
+    }
+    co_return true;
+}
+
 namespace {
 
 /// The loop without finish(): returns as soon as the reason is known.
 asio::awaitable<viewer_end> drain(viewer_queue& queue, viewer_encoder& encoder) {
     const auto keepalive = encoder.keepalive_interval();
+    const auto max_batch = encoder.max_batch();
+    std::vector<viewer_queue::item> batch;
     for (;;) {
         auto next = queue.try_pop();
         if (!next) {
@@ -45,6 +59,24 @@ asio::awaitable<viewer_end> drain(viewer_queue& queue, viewer_encoder& encoder) 
                 co_return viewer_end::client_gone;
             if (!co_await encoder.write_keepalive())
                 co_return viewer_end::write_failed;
+            continue;
+        }
+        if (max_batch > 1) {
+            // A viewer that is behind takes what is queued (up to max_batch) in one write;
+            // the queue's capacity and drop policy still bound what waits behind it.
+            batch.clear();
+            batch.push_back(std::move(*next));
+            while (batch.size() < max_batch &&
+                   batch.back().event->type != stream_event::kind::final) {
+                auto more = queue.try_pop();
+                if (!more)
+                    break;
+                batch.push_back(std::move(*more));
+            }
+            if (!co_await encoder.write_batch(batch))
+                co_return viewer_end::write_failed;
+            if (batch.back().event->type == stream_event::kind::final)
+                co_return viewer_end::final_delivered;
             continue;
         }
         if (next->dropped_before > 0 && !co_await encoder.write_dropped(next->dropped_before))

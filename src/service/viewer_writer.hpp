@@ -7,7 +7,9 @@
 #include <boost/asio/awaitable.hpp>
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 namespace spear::service {
@@ -30,6 +32,12 @@ public:
     /// `dropped` chunks were dropped just before the next event (sent before write_event).
     virtual asio::awaitable<bool> write_dropped(std::uint64_t dropped) = 0;
     virtual asio::awaitable<bool> write_event(const stream_event& event) = 0;
+    /// Events the writer may hand over at once when the viewer is behind (1: one at a time).
+    virtual std::size_t max_batch() const { return 1; }
+    /// Writes `items` in order, each as write_dropped (if any were dropped before it) then
+    /// write_event would; an encoder that can, does it in one write. The default writes them
+    /// one by one.
+    virtual asio::awaitable<bool> write_batch(std::span<const viewer_queue::item> items);
     /// Tells the client the stream is alive after keepalive_interval() without a write.
     virtual asio::awaitable<bool> write_keepalive() { co_return true; }
     /// Ends the stream once the writer stopped (e.g. a close frame after the final event).

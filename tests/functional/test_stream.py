@@ -292,6 +292,67 @@ class StreamTest(unittest.TestCase):
         chunk_seqs = [m["seq"] for m in msgs if m["type"] == "chunk"]
         self.assertEqual(chunk_seqs, sorted(chunk_seqs))
 
+    def test_pings_during_batched_writes_never_split_a_frame(self):
+        # A viewer that reads slowly gets its queued events several frames per write, written
+        # by spearlet itself; Beast's pongs must wait for such a write to end (issue 11).
+        eid = self.s.execute("flood", "", mode="async").json()["execution_id"]
+        sock = raw_ws_connect(self.s.host, self.s.port, f"/executions/{eid}/stream",
+                              rcvbuf=16384)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        mask = b"\x01\x02\x03\x04"
+        data, pings, deadline = b"", 0, time.monotonic() + 20
+        while time.monotonic() < deadline:
+            payload = b"ping%05d" % pings
+            sock.sendall(bytes([0x89, 0x80 | len(payload)]) + mask +
+                         bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+            pings += 1
+            chunk = sock.recv(8192)
+            if not chunk:
+                break
+            tail = data[-64:] + chunk
+            data += chunk
+            if b"\"is_final\":true" in tail:
+                break
+            time.sleep(0.001)
+        sock.settimeout(0.5)
+        drain_until = time.monotonic() + 1
+        try:  # what is still in flight, briefly: the pongs of queued pings trickle in for long
+            while time.monotonic() < drain_until and (chunk := sock.recv(1 << 20)):
+                data += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+        sock.close()
+        head, rest = data.split(b"\r\n\r\n", 1)
+        self.assertIn(b" 101 ", head.split(b"\r\n", 1)[0] + b" ")
+        pos, msgs, pongs, parts = 0, [], 0, []
+        while len(rest) - pos >= 2:
+            b0, ln = rest[pos], rest[pos + 1] & 0x7F
+            self.assertEqual(b0 & 0x70, 0, f"reserved bits set at byte {pos}: a split frame")
+            self.assertIn(b0 & 0x0F, (0, 1, 8, 10), f"opcode {b0 & 0x0F} at byte {pos}")
+            hdr = 2
+            if ln == 126:
+                ln, hdr = int.from_bytes(rest[pos + 2:pos + 4], "big"), 4
+            elif ln == 127:
+                ln, hdr = int.from_bytes(rest[pos + 2:pos + 10], "big"), 10
+            if len(rest) - pos < hdr + ln:
+                break
+            payload = rest[pos + hdr:pos + hdr + ln]
+            pos += hdr + ln
+            if b0 & 0x0F in (0, 1):  # a message may come in fragments
+                parts.append(payload)
+                if b0 & 0x80:
+                    msgs.append(json.loads(b"".join(parts)))  # a cut frame would not parse
+                    parts = []
+            elif b0 & 0x0F == 10:
+                self.assertRegex(payload, rb"^ping\d{5}$")
+                pongs += 1
+            else:
+                break
+        self.assertGreater(pongs, 0)
+        self.assertEqual(msgs[-1]["type"], "final")
+        seqs = [m["seq"] for m in msgs if m["type"] != "dropped"]
+        self.assertEqual(seqs, sorted(seqs))
+
     def test_caller_disconnect_cancels(self):
         async def go():
             ws = await self.invoke({"function_name": "forever"})

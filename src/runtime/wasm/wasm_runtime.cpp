@@ -502,6 +502,17 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
     const auto executor = co_await asio::this_coro::executor;
     const bool metered = fn.fuel > 0;
     std::uint64_t fuel = fn.fuel;
+    // Other work is ready when giving the thread back took longer than an idle round trip
+    // (a post and a reactor poll): then slices are short for a while, so a request's later
+    // io_context rounds wait ~25 us each rather than a full slice (docs/wasm.md).
+    auto contended_until = clock_type::time_point{};
+    auto give_back = [&]() -> asio::awaitable<void> {
+        const auto posted = clock_type::now();
+        co_await asio::post(executor, asio::use_awaitable);
+        const auto resumed = clock_type::now();
+        if (resumed - posted > options_.contention_gap)
+            contended_until = resumed + options_.contention_window;
+    };
     for (;;) {
         if (cancel.requested())
             co_return measured(outcome(ExecutionStatus::cancelled, error_code::none, "cancelled"));
@@ -516,10 +527,15 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
         // One slice: sub-slices until the instruction budget or the slice time is used up.
         auto budget =
             metered ? std::min(fuel, options_.slice_instructions) : options_.slice_instructions;
-        const auto slice_end = clock_type::now() + options_.slice_time;
+        const auto slice_start = clock_type::now();
+        const bool contended = slice_start < contended_until;
+        const auto slice_end =
+            slice_start + (contended ? options_.slice_time_contended : options_.slice_time);
+        const auto sub_slice = contended ? options_.sub_slice_instructions_contended
+                                         : options_.sub_slice_instructions;
         wasm::slice_result slice;
         for (;;) {
-            slice = instance->run(std::min(budget, options_.sub_slice_instructions));
+            slice = instance->run(std::min(budget, sub_slice));
             budget -= std::min(budget, slice.instructions);
             if (metered)
                 fuel -= std::min(fuel, slice.instructions);
@@ -530,7 +546,7 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
 
         switch (slice.state) {
         case wasm::slice_state::running:
-            co_await asio::post(executor, asio::use_awaitable);
+            co_await give_back();
             break;
         case wasm::slice_state::yielded: {
             const auto wait = wasi->take_wait();
@@ -539,7 +555,7 @@ asio::awaitable<core::execution_outcome> wasm_runtime::run(run_request request, 
                 asio::steady_timer timer(executor, std::min<clock_type::duration>(wait, left));
                 co_await (timer.async_wait(asio::as_tuple(asio::use_awaitable)) || cancel.wait());
             } else {
-                co_await asio::post(executor, asio::use_awaitable);
+                co_await give_back();
             }
             break;
         }

@@ -25,6 +25,13 @@ struct wasm_runtime_options {
     std::chrono::microseconds slice_time = core::limits::wasm_slice_time;
     /// Instructions between two clock reads within a slice.
     std::uint64_t sub_slice_instructions = core::limits::wasm_sub_slice_instructions;
+    /// The slice time and sub-slice while other work is ready: a round trip through the
+    /// io_context longer than contention_gap marks it ready for contention_window.
+    std::chrono::microseconds slice_time_contended = core::limits::wasm_slice_time_contended;
+    std::uint64_t sub_slice_instructions_contended =
+        core::limits::wasm_sub_slice_instructions_contended;
+    std::chrono::microseconds contention_gap = core::limits::wasm_contention_gap;
+    std::chrono::milliseconds contention_window = core::limits::wasm_contention_window;
     /// Largest module file read.
     std::size_t max_module_bytes = core::limits::wasm_module_bytes;
 };

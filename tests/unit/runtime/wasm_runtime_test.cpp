@@ -9,10 +9,13 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -502,6 +505,60 @@ BOOST_AUTO_TEST_CASE(other_coroutines_run_while_a_guest_computes) {
     BOOST_TEST(r.outcome.status == core::ExecutionStatus::timeout);
     // A 5 ms timer over 300 ms: 60 ticks if nothing else ran; slices of ~1 ms leave most.
     BOOST_TEST(r.ticks >= 20);
+}
+
+namespace {
+
+/// Runs the spin guest for 300 ms beside a coroutine that stands for request handlers (each
+/// turn ~50 us of work, then a post): the median time between two of its turns.
+std::chrono::microseconds median_turn_gap_beside_a_guest(runtime::wasm_runtime_options options) {
+    module_file m(spin_wasm);
+    runtime::wasm_runtime rt(options);
+    const auto f = function_for(m);
+    asio::io_context io;
+    runtime::cancel_signal cancel(io.get_executor());
+    run_report report;
+    bool done = false;
+    std::vector<clock_type::duration> gaps;
+    auto handlers = [&]() -> asio::awaitable<void> {
+        const auto ex = co_await asio::this_coro::executor;
+        auto last = clock_type::now();
+        while (!done) {
+            const auto busy_until = clock_type::now() + 50us;
+            while (clock_type::now() < busy_until) {
+            }
+            co_await asio::post(ex, asio::use_awaitable);
+            const auto now = clock_type::now();
+            gaps.push_back(now - last);
+            last = now;
+        }
+    };
+    asio::co_spawn(io, execute(rt, f, {}, 300ms, cancel, report, done), asio::detached);
+    asio::co_spawn(io, handlers, asio::detached);
+    io.run();
+    BOOST_TEST(report.outcome.status == core::ExecutionStatus::timeout);
+    BOOST_REQUIRE(!gaps.empty());
+    std::sort(gaps.begin(), gaps.end());
+    return std::chrono::duration_cast<std::chrono::microseconds>(gaps[gaps.size() / 2]);
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(slices_are_short_while_other_work_is_ready) {
+    // Long slices (20 ms) when idle, 300 us while contended: each handler turn then waits
+    // about one short slice, not a long one.
+    runtime::wasm_runtime_options options;
+    options.slice_instructions = 1'000'000'000'000;
+    options.slice_time = 20ms;
+    options.slice_time_contended = 300us;
+    const auto adaptive = median_turn_gap_beside_a_guest(options);
+    BOOST_TEST(adaptive < 5ms);
+    // The control: with the contended slice as long as the idle one, turns wait a long slice
+    // (what every turn waited before slices adapted to contention).
+    options.slice_time_contended = options.slice_time;
+    options.sub_slice_instructions_contended = options.sub_slice_instructions;
+    const auto fixed = median_turn_gap_beside_a_guest(options);
+    BOOST_TEST(fixed >= 15ms);
 }
 
 BOOST_AUTO_TEST_CASE(a_sleeping_guest_yields_and_streams_output_over_time) {

@@ -12,6 +12,7 @@
 
 #include <chrono>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,13 @@ public:
         co_return;
     }
     std::chrono::milliseconds keepalive_interval() const override { return keepalive; }
+    /// Batches of up to `batch` events, each recorded as "batch N" before its items.
+    std::size_t batch = 1;
+    std::size_t max_batch() const override { return batch; }
+    asio::awaitable<bool> write_batch(std::span<const viewer_queue::item> items) override {
+        lines.push_back("batch " + std::to_string(items.size()));
+        co_return co_await viewer_encoder::write_batch(items);
+    }
 
 private:
     bool record(std::string line) {
@@ -128,6 +136,34 @@ BOOST_AUTO_TEST_CASE(announces_drops_before_the_next_event) {
     ioc.poll();
     BOOST_TEST(enc.lines ==
                (lines_t{"dropped 4", "status 0", "chunk 5", "final 6", "finish final_delivered"}));
+}
+
+BOOST_AUTO_TEST_CASE(a_viewer_behind_takes_what_is_queued_in_batches) {
+    asio::io_context ioc;
+    viewer_queue q(ioc.get_executor(), 4);
+    recording_encoder enc;
+    enc.batch = 3;
+    std::optional<viewer_end> end;
+    q.push(event(stream_event::kind::status, 0));
+    for (std::uint64_t seq = 1; seq <= 4; ++seq)
+        q.push(event(stream_event::kind::chunk, seq)); // chunk 1 is dropped (capacity 4)
+    spawn_writer(ioc, q, enc, end);
+    ioc.poll();
+    // One batch of three, then the one left; the drop is announced inside the batch.
+    BOOST_TEST(enc.lines == (lines_t{"batch 3", "dropped 1", "status 0", "chunk 2", "chunk 3",
+                                     "batch 1", "chunk 4"}));
+    enc.lines.clear();
+    q.push(event(stream_event::kind::chunk, 5)); // a viewer keeping up: one event per write
+    ioc.poll();
+    BOOST_TEST(enc.lines == (lines_t{"batch 1", "chunk 5"}));
+    enc.lines.clear();
+    q.push(event(stream_event::kind::chunk, 6));
+    q.push(event(stream_event::kind::final, 7));
+    q.push(event(stream_event::kind::chunk, 8)); // after the final: never written
+    ioc.poll();
+    BOOST_TEST((end == viewer_end::final_delivered));
+    BOOST_TEST(enc.lines ==
+               (lines_t{"batch 2", "chunk 6", "final 7", "finish final_delivered"}));
 }
 
 BOOST_AUTO_TEST_CASE(a_queue_closed_without_final_ends_queue_closed) {
