@@ -152,6 +152,10 @@ inline constexpr std::size_t replay_chunks = 64;
 /// drops chunks; this frees the connection of one that stopped reading altogether).
 inline constexpr std::uint32_t viewer_write_timeout_ms = 30'000;
 inline constexpr std::uint32_t viewer_write_timeout_ms_max = 300'000; // 5 min: the viewer is gone
+/// WebSocket opening and closing handshakes (the 101 write; the client's answer to our close):
+/// the data is already sent, a peer that does not answer within 5 s is gone. Beast's own
+/// default is 30 s. stream.write_timeout_ms lowers it further.
+inline constexpr std::uint32_t ws_handshake_ms = 5'000;
 /// A /stream client must send its request this soon after the upgrade: a connection that
 /// answers pings but never asks would otherwise hold a slot until the idle timeout.
 inline constexpr std::uint32_t stream_first_message_ms = 10'000;

@@ -22,6 +22,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <array>
 #include <span>
 #include <vector>
@@ -212,7 +213,10 @@ asio::awaitable<void> write_http_error(beast::tcp_stream& stream, const request&
 }
 
 void configure(ws_stream& ws, const core::config& config) {
-    ws.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.handshake_timeout = std::chrono::milliseconds(
+        std::min(core::limits::ws_handshake_ms, config.stream.write_timeout_ms));
+    ws.set_option(timeouts);
     ws.read_message_max(config.stream.max_message_bytes);
     ws.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast_http::field::server, "spearlet"); }));
