@@ -250,12 +250,12 @@ health_view execution_service::health() {
         h.durability = core::to_string(store_->level());
     }
     for (const auto& [name, fill] : health_sections_)
-        h.sections[name] = fill();
+        h.sections.emplace_back(name, fill());
     return h;
 }
 
 void execution_service::add_health_section(std::string name,
-                                           std::function<boost::json::object()> fill) {
+                                           std::function<const std::string&()> fill) {
     health_sections_.emplace_back(std::move(name), std::move(fill));
 }
 

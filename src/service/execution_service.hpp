@@ -26,6 +26,8 @@
 #include <memory>
 #include <unordered_map>
 #include <variant>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 namespace spear::service {
@@ -89,8 +91,9 @@ struct health_view {
     std::size_t durable_dropped_records = 0;
     std::uint64_t durable_file_bytes = 0;
     std::string durability;
-    /// Sections a transport added (add_health_section), by name: e.g. "frame".
-    boost::json::object sections;
+    /// Sections a transport added (add_health_section): name and JSON text, e.g. "frame".
+    /// Views into the service and the transport: valid until the next health() call.
+    std::vector<std::pair<std::string_view, std::string_view>> sections;
 };
 
 class execution_service {
@@ -169,9 +172,12 @@ public:
     core::client_identity client(std::uint32_t index) const;
     std::vector<function_view> functions();
     health_view health();
-    /// Adds a top-level section to GET /health, filled at each read (a transport's counters:
-    /// "frame"). Register at start-up; `fill` must only read what outlives the service.
-    void add_health_section(std::string name, std::function<boost::json::object()> fill);
+    /// Adds a top-level section to GET /health, read at each call (a transport's counters:
+    /// "frame"). `fill` returns the section's JSON text (an object), owned by the transport and
+    /// valid until its next call: /health is the hottest route, so a transport keeps the text
+    /// and rebuilds it only when its counters change. Register at start-up; `fill` must only
+    /// read what outlives the service.
+    void add_health_section(std::string name, std::function<const std::string&()> fill);
     const core::config& config() const noexcept { return config_; }
     /// The appliance's metric registry: the service's families, and transports may add theirs
     /// (register at start-up, before serving). Lives as long as the service.
@@ -271,7 +277,7 @@ private:
     runtime::async_event sync_waiters_gone_; ///< set during shutdown when no sync caller waits
     runtime::async_event all_ended_;         ///< set during shutdown when nothing is live
     std::unique_ptr<service_metrics> metrics_;
-    std::vector<std::pair<std::string, std::function<boost::json::object()>>> health_sections_;
+    std::vector<std::pair<std::string, std::function<const std::string&()>>> health_sections_;
 };
 
 /// The ids of a boot: a random nonce so ids differ across restarts.

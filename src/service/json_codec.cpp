@@ -415,7 +415,7 @@ std::string health_text(const health_view& h) {
     close('}');
     for (const auto& [name, section] : h.sections) {
         key(name);
-        out.append(json::serialize(section));
+        out.append(section);
         out.push_back(',');
     }
     out.back() = '}';

@@ -12,7 +12,14 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <boost/json/serialize.hpp>
+
+#include <functional>
+#include <memory>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <sys/file.h>
 #include <unistd.h>
@@ -36,6 +43,68 @@ std::string endpoint_text(const tcp::endpoint& ep) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+/// GET /health "frame": the same counters as /metrics (never a key). The series are looked up
+/// once (their references live as long as the registry) and the JSON text is rebuilt only
+/// when a value changed: /health is polled far more often than frames go wrong.
+std::function<const std::string&()> health_section(service::execution_service& service,
+                                                  const core::config& config) {
+    struct section_state {
+        const core::metric_series* links = nullptr;
+        const core::metric_series* handshakes = nullptr;
+        std::vector<std::pair<std::string, const core::metric_series*>> bad;
+        std::vector<std::pair<std::string, const core::metric_series*>> rejected;
+        std::vector<double> last; ///< the values the text shows
+        std::string text;
+        std::size_t peers = 0;
+        bool required = false;
+    };
+    auto state = std::make_shared<section_state>();
+    state->links = &frame_links_metric(service).get();
+    state->handshakes = &auth_handshakes_metric(service).get();
+    for (auto e : {decode_error::oversize, decode_error::bad_varint, decode_error::bad_cobs,
+                   decode_error::bad_crc}) {
+        std::string name(to_string(e));
+        state->bad.emplace_back(name, &bad_frames_metric(service).with({name}));
+    }
+    for (std::size_t i = 0; i < auth_failure_kinds; ++i) {
+        std::string name(to_string(static_cast<auth_failure>(i)));
+        state->rejected.emplace_back(name, &auth_rejected_metric(service).with({name}));
+    }
+    state->peers = config.frame.peers.size();
+    state->required = config.frame.require_auth;
+    return [state]() -> const std::string& {
+        auto& st = *state;
+        std::vector<double> now{st.links->value, st.handshakes->value};
+        for (const auto& [name, series] : st.bad)
+            now.push_back(series->value);
+        for (const auto& [name, series] : st.rejected)
+            now.push_back(series->value);
+        if (now == st.last && !st.text.empty())
+            return st.text;
+        const auto count = [](const core::metric_series* s) {
+            return static_cast<std::uint64_t>(s->value);
+        };
+        boost::json::object bad;
+        for (const auto& [name, series] : st.bad)
+            bad[name] = count(series);
+        boost::json::object rejected;
+        for (const auto& [name, series] : st.rejected)
+            rejected[name] = count(series);
+        boost::json::object auth;
+        auth["peers"] = st.peers;
+        auth["required"] = st.required;
+        auth["handshakes"] = count(st.handshakes);
+        auth["rejected"] = std::move(rejected);
+        boost::json::object o;
+        o["links"] = count(st.links);
+        o["bad_frames"] = std::move(bad);
+        o["auth"] = std::move(auth);
+        st.text = boost::json::serialize(o);
+        st.last = std::move(now);
+        return st.text;
+    };
+}
+
 } // namespace
 
 frame_server::frame_server(asio::io_context& ioc, service::execution_service& service,
@@ -48,33 +117,7 @@ frame_server::frame_server(asio::io_context& ioc, service::execution_service& se
     bad_frames_metric(service);
     auth_rejected_metric(service);
     auth_handshakes_metric(service).get();
-    // GET /health "frame": the same counters as /metrics (never a key).
-    service.add_health_section("frame", [&service, &config] {
-        const auto count = [](const core::metric_family& f, std::string label) {
-            const auto* s = f.find({std::move(label)});
-            return static_cast<std::uint64_t>(s ? s->value : 0);
-        };
-        boost::json::object bad;
-        for (auto e : {decode_error::oversize, decode_error::bad_varint, decode_error::bad_cobs,
-                       decode_error::bad_crc})
-            bad[to_string(e)] = count(bad_frames_metric(service), std::string(to_string(e)));
-        boost::json::object rejected;
-        for (std::size_t i = 0; i < auth_failure_kinds; ++i) {
-            const auto why = to_string(static_cast<auth_failure>(i));
-            rejected[why] = count(auth_rejected_metric(service), std::string(why));
-        }
-        boost::json::object auth;
-        auth["peers"] = config.frame.peers.size();
-        auth["required"] = config.frame.require_auth;
-        auth["handshakes"] =
-            static_cast<std::uint64_t>(auth_handshakes_metric(service).get().value);
-        auth["rejected"] = std::move(rejected);
-        boost::json::object o;
-        o["links"] = static_cast<std::uint64_t>(frame_links_metric(service).get().value);
-        o["bad_frames"] = std::move(bad);
-        o["auth"] = std::move(auth);
-        return o;
-    });
+    service.add_health_section("frame", health_section(service, config));
 }
 
 void frame_server::listen() {
