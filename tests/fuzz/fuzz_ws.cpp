@@ -199,8 +199,9 @@ void check_server_bytes(std::string_view bytes, bool viewer, const client_frames
     const auto head = bytes.substr(0, header_end + 4);
     bytes.remove_prefix(head.size());
     if (!head.starts_with("HTTP/1.1 101 ")) {
-        // Only a viewer is refused before the upgrade (unknown or evicted id, viewer limit).
-        check(viewer);
+        // Only a viewer is refused before the upgrade (unknown or evicted id, viewer limit),
+        // or any route at the connection limit (429: earlier inputs' connections still close).
+        check(viewer || head.starts_with("HTTP/1.1 429 "));
         check(head.starts_with("HTTP/1.1 4") || head.starts_with("HTTP/1.1 5"));
         const auto brace = bytes.find('{');
         check(brace != std::string_view::npos);
