@@ -2,7 +2,9 @@
 #include "app/appliance.hpp"
 
 #include "core/log.hpp"
+#include "core/limits.hpp"
 #include "platform/escaped_children.hpp"
+#include "platform/memory.hpp"
 #include "platform/sd_notify.hpp"
 #include "platform/signals.hpp"
 #include "service/execution_service.hpp"
@@ -14,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <csignal>
@@ -47,6 +50,18 @@ asio::awaitable<void> run_watchdog(platform::service_notifier& notifier) {
         notifier.notify("WATCHDOG=1");
         timer.expires_after(notifier.watchdog_interval());
         co_await timer.async_wait(asio::use_awaitable);
+    }
+}
+
+/// Returns the heap's free pages to the OS once more than limits::heap_trim_free_bytes are free
+/// (after a burst of viewers or queued requests), checking every limits::heap_trim_period.
+asio::awaitable<void> run_heap_trim() {
+    asio::steady_timer timer(co_await asio::this_coro::executor);
+    for (;;) {
+        timer.expires_after(core::limits::heap_trim_period);
+        co_await timer.async_wait(asio::use_awaitable);
+        if (platform::heap_free_bytes() > core::limits::heap_trim_free_bytes)
+            platform::trim_heap();
     }
 }
 
@@ -113,6 +128,7 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
     notifier.notify("READY=1\nSTATUS=" + serving);
     if (notifier.watchdog_interval().count() > 0)
         asio::co_spawn(ioc, run_watchdog(notifier), log_exception);
+    asio::co_spawn(ioc, run_heap_trim(), log_exception);
 
     // SIGTERM/SIGINT: stop accepting, drain sync requests within the grace period, cancel the
     // rest, close connections, stop. A second signal during the drain stops at once.

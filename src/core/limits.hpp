@@ -42,6 +42,11 @@ inline constexpr std::chrono::seconds refusal_write_timeout{2};
 /// After a failed accept (EMFILE and friends), the listener pauses this long and goes on:
 /// long enough not to spin, short enough to serve again as soon as a descriptor frees.
 inline constexpr std::chrono::milliseconds accept_retry_pause{50};
+/// How often the appliance looks at its allocator's free heap, and how much free heap it keeps
+/// before returning pages to the OS: after a burst RSS comes back within seconds, and an
+/// appliance at rest never trims (a trim costs about a millisecond per 20 MB returned).
+inline constexpr std::chrono::milliseconds heap_trim_period{2'000};
+inline constexpr std::size_t heap_trim_free_bytes = 8u << 20;
 /// Node id (the `node_id` config field, echoed in headers): a host name fits.
 inline constexpr std::size_t node_id_bytes = 128;
 /// Records in one page of `GET /executions`: with stderr tails of 4 KiB this bounds one
