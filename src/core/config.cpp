@@ -481,18 +481,9 @@ void read_peers(object_reader& r, frame_config& frame, const http_config& http) 
         if (const json::value* k = pr.get("key")) {
             const auto* text = k->if_string();
             const auto hex = text ? std::string_view(*text) : std::string_view();
-            const auto nibble = [](char c) -> int {
-                if (c >= '0' && c <= '9')
-                    return c - '0';
-                if (c >= 'a' && c <= 'f')
-                    return c - 'a' + 10;
-                if (c >= 'A' && c <= 'F')
-                    return c - 'A' + 10;
-                return -1;
-            };
             const bool is_hex = text && hex.size() % 2 == 0 &&
                                 std::all_of(hex.begin(), hex.end(),
-                                            [&](char c) { return nibble(c) >= 0; });
+                                            [](char c) { return hex_digit(c) >= 0; });
             if (!is_hex)
                 pr.fail("key", "must be a string of hex digits (two per byte)");
             else if (hex.size() / 2 < limits::frame_key_bytes_min ||
@@ -504,7 +495,8 @@ void read_peers(object_reader& r, frame_config& frame, const http_config& http) 
                                    " hex digits); it has " + std::to_string(hex.size() / 2));
             else
                 for (std::size_t j = 0; j < hex.size(); j += 2)
-                    peer.key.push_back(static_cast<char>(nibble(hex[j]) * 16 + nibble(hex[j + 1])));
+                    peer.key.push_back(
+                        static_cast<char>(hex_digit(hex[j]) * 16 + hex_digit(hex[j + 1])));
         }
         if (read_text(pr, "client", peer.client, function_name_rule)) {
             const auto it = std::find_if(http.tokens.begin(), http.tokens.end(),
