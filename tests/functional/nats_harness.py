@@ -453,6 +453,12 @@ class Appliances:
             s.proc.send_signal(sig)
             s.proc.wait(timeout=10)
 
+    def dump_logs(self, lines=40):
+        """Prints the last lines of every node's log (SPEAR_TEST_LOGS=1 in the tests)."""
+        for node, s in self.nodes.items():
+            tail = "\n".join(s.log().splitlines()[-lines:])
+            print(f"\n----- {node} (pid {s.proc.pid}) log tail -----\n{tail}")
+
     def close(self):
         for s in self.nodes.values():
             try:

@@ -3,6 +3,7 @@ stream and records bucket with 3 replicas and survive the loss (kill -9) of one 
 while requests flow: every accepted request completes; the server is then restarted.
 """
 import collections
+import os
 import time
 import unittest
 
@@ -40,6 +41,10 @@ class NatsClusterLossTest(unittest.TestCase):
         cls.app.close()
         cls.nats.close()
 
+    def tearDown(self):
+        if os.environ.get("SPEAR_TEST_LOGS"):
+            self.app.dump_logs()
+
     def stream_info(self, name, timeout=20.0):
         """STREAM.INFO through any running server (retried while the cluster elects leaders)."""
         deadline = time.monotonic() + timeout
@@ -70,7 +75,7 @@ class NatsClusterLossTest(unittest.TestCase):
         leader = self.stream_info("SPEAR_WORK")["cluster"]["leader"]
         if victim is None:
             victim = self.nats.server(leader)
-        flow = Flow([a, b, a, c], "quick", 300, interval=0.08)
+        flow = Flow([a, a, b, a, a, c], "quick", 250, interval=0.15)
         try:
             time.sleep(2.0)
             victim.kill()
