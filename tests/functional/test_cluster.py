@@ -11,9 +11,9 @@ import os
 import time
 import unittest
 
-from nats_harness import (NODES, Appliances, Flow, NatsServer, cluster_functions, cluster_health,
-                          health_states, record_node, sse_events, submit_async, unavailable,
-                          wait_cluster_state, wait_terminal)
+from nats_harness import (NODES, SLEEP_SCRIPT, Appliances, Flow, NatsServer, cluster_functions,
+                          cluster_health, health_states, record_node, sse_events, submit_async,
+                          unavailable, wait_cluster_state, wait_terminal)
 from spear_harness import Spearlet, base_config, sh, wait_until
 
 ACK_WAIT_MS = 3000
@@ -92,7 +92,10 @@ class ClusterCase(unittest.TestCase):
 
 
 class SharedWorkAndAnyNodeTest(ClusterCase):
-    """Three appliances with the same functions."""
+    """Three appliances with the same functions (plus sleep_share: "share": true)."""
+    functions = {n: cluster_functions(n) + [
+        sh(SLEEP_SCRIPT, "sleep_share", max_concurrency=1, queue_depth=20, timeout_ms=60000,
+           share=True, env={"SPEAR_NODE": n})] for n in NODES}
 
     def test_health_and_metrics_show_the_cluster(self):
         for node, s in self.app.items():
@@ -153,6 +156,28 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         # And on the third node, once finished.
         body = self.app["gw-a"].get(f"/status/{eid}").json()
         self.assertEqual((body["status"], record_node(body)), ("completed", "gw-b"), body)
+
+    def test_sync_runs_elsewhere_only_with_share(self):
+        # "share": true: a sync call gw-a cannot start now runs on another node; gw-a answers.
+        blocker = self.accept("gw-a", "sleep_share", 6000)
+        self.wait_running("gw-a", blocker, where=("gw-a",))
+        t0 = time.monotonic()
+        r = self.app["gw-a"].execute("sleep_share", "500", timeout=30)
+        waited = time.monotonic() - t0
+        self.assertEqual(r.status, 200, r)
+        body = r.json()
+        node = record_node(body["result"])
+        self.assertIn(node, ("gw-b", "gw-c"), body)
+        self.assertEqual(output_of(body).strip(), f"slept 500 on {node}", body)
+        self.assertLess(waited, 5.0, "the shared sync call waited for gw-a's slot")
+        # Without share, a sync call waits for gw-a's own slot and runs there.
+        blocker = self.accept("gw-a", "sleep", 2500)
+        self.wait_running("gw-a", blocker, where=("gw-a",))
+        t0 = time.monotonic()
+        r = self.app["gw-a"].execute("sleep", "100", timeout=30)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(output_of(r.json()).strip(), "slept 100 on gw-a", r)
+        self.assertGreater(time.monotonic() - t0, 1.5, "a sync call without share did not wait")
 
     def test_unknown_id_is_404_on_every_node(self):
         for node, s in self.app.items():
