@@ -8,6 +8,7 @@ only pulls the functions it serves; no cluster section means no NATS.
 """
 import collections
 import os
+import re
 import time
 import unittest
 
@@ -129,6 +130,10 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         health = {n: cluster_health(s) for n, s in self.app.items()}
         self.assertGreater(health["gw-a"]["shared_out"], 0, health)
         self.assertGreater(health["gw-b"]["shared_in"] + health["gw-c"]["shared_in"], 0, health)
+        metrics = self.app["gw-a"].get("/metrics").body.decode()
+        m = re.search(r'(?m)^spear_cluster_shared_total\{direction="out"\} (\d+)', metrics)
+        self.assertTrue(m and int(m.group(1)) > 0, "gw-a's /metrics lacks "
+                        'spear_cluster_shared_total{direction="out"} > 0')
         # The work stream is a JetStream work queue, empty once everything was acknowledged.
         with self.nats.client() as c:
             info = c.stream_info("SPEAR_WORK")
