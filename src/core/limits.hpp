@@ -370,4 +370,12 @@ inline constexpr std::size_t frame_outstanding_max = 256;
 /// keep-alive connection does not keep the high-water mark of its largest request.
 inline constexpr std::size_t http_buffer_keep_bytes = 16 << 10;
 
+// --- NATS link (src/cluster/nats_link, jetstream) -------------------------------------------
+/// Publishes libnats holds while reconnecting (its default): a few seconds of cluster traffic;
+/// beyond it publish() fails and the caller falls back to local work.
+inline constexpr std::size_t nats_reconnect_buffer_bytes = 8 << 20;
+/// A KV watch's ephemeral consumer is deleted by the server this long after its subscriber
+/// vanished (the node died): long enough to ride out a reconnect, short enough not to pile up.
+inline constexpr std::uint32_t nats_watch_inactive_ms = 30'000;
+
 } // namespace spear::core::limits
