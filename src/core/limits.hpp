@@ -397,5 +397,12 @@ inline constexpr std::chrono::milliseconds cluster_slot_poll{20};
 /// Cancels forwarded to the running node wait this for its answer (its own cancel waits the
 /// kill grace first).
 inline constexpr std::chrono::milliseconds cluster_cancel_wait{15'000};
+// --- NATS link (src/cluster/nats_link, jetstream) -------------------------------------------
+/// Publishes libnats holds while reconnecting (its default): a few seconds of cluster traffic;
+/// beyond it publish() fails and the caller falls back to local work.
+inline constexpr std::size_t nats_reconnect_buffer_bytes = 8 << 20;
+/// A KV watch's ephemeral consumer is deleted by the server this long after its subscriber
+/// vanished (the node died): long enough to ride out a reconnect, short enough not to pile up.
+inline constexpr std::uint32_t nats_watch_inactive_ms = 30'000;
 
 } // namespace spear::core::limits
