@@ -48,6 +48,10 @@ class jetstream {
 public:
     /// `timeout` bounds each API call (the appliance's cluster.request_timeout_ms).
     jetstream(nats_link& link, std::chrono::milliseconds timeout);
+    /// Ends every watch (no kv handler runs afterwards). The link must still exist.
+    ~jetstream();
+    jetstream(const jetstream&) = delete;
+    jetstream& operator=(const jetstream&) = delete;
 
     /// Any API call: publishes `body` to "$JS.API.<api>" and parses the JSON answer; an answer
     /// with an "error" member becomes js_error.
@@ -99,9 +103,19 @@ public:
 
 private:
     struct watch;
+    void start_watch(const std::shared_ptr<watch>& w);
+    void on_link_state(link_state state);
+    static asio::awaitable<void> run_watch_create(jetstream* self, std::shared_ptr<bool> alive,
+                                                  nats_link* link, std::chrono::milliseconds timeout,
+                                                  std::shared_ptr<watch> w, std::uint64_t generation,
+                                                  boost::json::object body);
+
     nats_link& link_;
     std::chrono::milliseconds timeout_;
     std::vector<std::shared_ptr<watch>> watches_;
+    std::uint64_t next_watch_id_ = 0;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); ///< seen by the link's state handler
+    bool state_handler_set_ = false;
 };
 
 } // namespace spear::cluster

@@ -119,6 +119,9 @@ public:
     /// consumer's deliveries or a pull request's messages.
     std::string new_inbox() const;
 
+    /// The io_context executor the link runs on (for work spawned on behalf of the link).
+    asio::any_io_executor get_executor() const noexcept;
+
 private:
     struct impl;
     std::shared_ptr<impl> impl_; ///< shared with posted completions, which check `closed`
