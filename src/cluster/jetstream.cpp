@@ -259,14 +259,39 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
         body["expires"] = to_ns(wait);
     else
         body["no_wait"] = true; // an expires of 0 would wait on the server for ever
-    // The pull's answer comes to a reply subject of the link's request inbox: the message, or a
-    // status (404 none, 408 expired, 409 ...). The server answers by `wait`; `timeout_` more
-    // covers the round trip.
+    // The answer comes to a dedicated inbox: a stream message arrives with its own subject (not
+    // the reply subject), so the link's request mux, which routes by subject, cannot take it.
+    // It is the message, or a status: 404 none, 408 expired, 409 (consumer deleted, too many
+    // waiting pulls...). The server answers by `wait`; `timeout_` more covers the round trip.
     const std::string what = "fetch from " + stream + "/" + consumer;
-    auto answer = co_await link_.request("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-                                         json::serialize(body), wait + timeout_);
-    if (!answer)
+    if (!link_.connected())
         co_return no_answer(what);
+    struct pull {
+        explicit pull(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::optional<nats_message> answer;
+    };
+    auto state = std::make_shared<pull>(link_.get_executor());
+    const std::string inbox = link_.new_inbox();
+    const auto sub = link_.subscribe(inbox, [state](nats_message&& m) {
+        if (m.status == 100 || state->answer)
+            return; // a heartbeat, or more than asked for
+        state->answer = std::move(m);
+        state->timer.cancel();
+    });
+    if (sub == 0)
+        co_return no_answer(what);
+    if (!link_.publish("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
+                       json::serialize(body), inbox)) {
+        link_.unsubscribe(sub);
+        co_return no_answer(what);
+    }
+    state->timer.expires_after(wait + timeout_);
+    (void)co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    link_.unsubscribe(sub);
+    if (!state->answer)
+        co_return no_answer(what);
+    auto& answer = state->answer;
     if (answer->status == 404 || answer->status == 408)
         co_return std::optional<nats_message>{};
     if (answer->status == 503)
@@ -274,7 +299,7 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
     if (answer->status != 0)
         co_return js_error{answer->status, 0, what + ": " + answer->status_text};
     if (!answer->reply.starts_with("$JS.ACK.")) {
-        // Not a stream message: an API error ({"error": ...}) such as an unknown consumer.
+        // Not a stream message: an API error ({"error": ...}).
         auto parsed = parse_answer(*answer, what);
         if (auto* err = std::get_if<js_error>(&parsed))
             co_return std::move(*err);
