@@ -173,7 +173,7 @@ asio::awaitable<js_result<json::object>> call_api(nats_link& link, std::chrono::
 } // namespace
 
 struct jetstream::watch {
-    explicit watch(const asio::any_io_executor& ex) : retry(ex) {}
+    explicit watch(const asio::any_io_executor& ex) : retry(ex), monitor(ex) {}
     std::uint64_t id = 0;
     std::string bucket;
     kv_handler on_entry;
@@ -181,17 +181,21 @@ struct jetstream::watch {
     std::uint64_t generation = 0; ///< of the current consumer; older creates are undone
     std::uint64_t sub_id = 0;     ///< the inbox subscription
     std::string consumer;         ///< the server's name of the current consumer
+    std::chrono::steady_clock::time_point last_seen; ///< a delivery or heartbeat, or the start
     asio::steady_timer retry;
+    asio::steady_timer monitor;   ///< checks the heartbeats
 };
 
-jetstream::jetstream(nats_link& link, std::chrono::milliseconds timeout)
-    : link_(link), timeout_(timeout) {}
+jetstream::jetstream(nats_link& link, std::chrono::milliseconds timeout,
+                     std::chrono::milliseconds watch_heartbeat)
+    : link_(link), timeout_(timeout), watch_heartbeat_(watch_heartbeat) {}
 
 jetstream::~jetstream() {
     *alive_ = false;
     for (auto& w : watches_) {
         w->active = false;
         w->retry.cancel();
+        w->monitor.cancel();
         if (w->sub_id != 0)
             link_.unsubscribe(w->sub_id);
     }
@@ -415,6 +419,9 @@ std::uint64_t jetstream::kv_watch_all(std::string bucket, kv_handler on_entry) {
     w->on_entry = std::move(on_entry);
     watches_.push_back(w);
     start_watch(w);
+    if (watch_heartbeat_.count() > 0)
+        asio::co_spawn(link_.get_executor(), run_watch_monitor(this, alive_, w, watch_heartbeat_),
+                       asio::detached);
     return w->id;
 }
 
@@ -427,6 +434,7 @@ void jetstream::unwatch(std::uint64_t id) {
     watches_.erase(it);
     w->active = false;
     w->retry.cancel();
+    w->monitor.cancel();
     if (w->sub_id != 0)
         link_.unsubscribe(w->sub_id);
     w->sub_id = 0;
@@ -450,6 +458,7 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
     if (!w->active)
         return;
     const std::uint64_t gen = ++w->generation;
+    w->last_seen = std::chrono::steady_clock::now();
     w->retry.cancel();
     if (w->sub_id != 0)
         link_.unsubscribe(w->sub_id);
@@ -468,6 +477,7 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
         auto self = weak.lock();
         if (!self || !self->active || self->generation != gen)
             return;
+        self->last_seen = std::chrono::steady_clock::now();
         if (m.status != 0) {
             // 100: idle heartbeat or flow control (answered so the consumer keeps going).
             if (!m.reply.empty())
@@ -498,6 +508,8 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
     config["flow_control"] = false;
     config["headers_only"] = false;
     config["replay_policy"] = "instant";
+    if (watch_heartbeat_.count() > 0)
+        config["idle_heartbeat"] = to_ns(watch_heartbeat_);
     config["max_ack_pending"] = -1;
     json::object body;
     body["stream_name"] = "KV_" + w->bucket;
@@ -542,6 +554,27 @@ asio::awaitable<void> jetstream::run_watch_create(jetstream* self, std::shared_p
         co_return;
     }
     w->consumer = std::move(name);
+}
+
+/// Re-creates a watch whose deliveries and heartbeats stopped for two heartbeat intervals while
+/// the link stayed up: its consumer is gone (in a NATS cluster, the server that held it died
+/// while this node stayed connected to another; or the server deleted it).
+asio::awaitable<void> jetstream::run_watch_monitor(jetstream* self, std::shared_ptr<bool> alive,
+                                                   std::shared_ptr<watch> w,
+                                                   std::chrono::milliseconds heartbeat) {
+    while (true) {
+        w->monitor.expires_after(heartbeat);
+        auto [ec] = co_await w->monitor.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec || !*alive || !w->active)
+            co_return;
+        if (w->consumer.empty() || !self->link_.connected())
+            continue; // not created yet (its creator retries), or the link is down
+        if (std::chrono::steady_clock::now() - w->last_seen > 2 * heartbeat) {
+            log::warn("jetstream: watch of bucket " + w->bucket +
+                      " missed its heartbeats; re-creating it");
+            self->start_watch(w);
+        }
+    }
 }
 
 } // namespace spear::cluster

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "cluster/nats_link.hpp"
+#include "core/limits.hpp"
 
 #include <boost/json/object.hpp>
 
@@ -47,7 +48,11 @@ struct kv_bucket_config {
 class jetstream {
 public:
     /// `timeout` bounds each API call (the appliance's cluster.request_timeout_ms).
-    jetstream(nats_link& link, std::chrono::milliseconds timeout);
+    /// `watch_heartbeat`: the idle heartbeat of a watch's consumer; a watch that misses two is
+    /// re-created (0: none).
+    jetstream(nats_link& link, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds watch_heartbeat =
+                  std::chrono::milliseconds(core::limits::nats_watch_heartbeat_ms));
     /// Ends every watch (no kv handler runs afterwards). The link must still exist.
     ~jetstream();
     jetstream(const jetstream&) = delete;
@@ -109,9 +114,13 @@ private:
                                                   nats_link* link, std::chrono::milliseconds timeout,
                                                   std::shared_ptr<watch> w, std::uint64_t generation,
                                                   boost::json::object body);
+    static asio::awaitable<void> run_watch_monitor(jetstream* self, std::shared_ptr<bool> alive,
+                                                   std::shared_ptr<watch> w,
+                                                   std::chrono::milliseconds heartbeat);
 
     nats_link& link_;
     std::chrono::milliseconds timeout_;
+    std::chrono::milliseconds watch_heartbeat_;
     std::vector<std::shared_ptr<watch>> watches_;
     std::uint64_t next_watch_id_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); ///< seen by the link's state handler

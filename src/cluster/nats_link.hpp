@@ -92,7 +92,8 @@ public:
     const link_counters& counters() const noexcept;
     /// Runs on the io_context after every state change (connected, reconnecting, connected
     /// again after a reconnect: subscriptions are restored by libnats; JetStream consumers and
-    /// watches may need re-creating by the caller).
+    /// watches may need re-creating by the caller). Adds a handler: any number may be set (the
+    /// jetstream object sets its own for its watches); none runs after close().
     void on_state_change(std::function<void(link_state)> handler);
 
     /// Publishes (fire and forget). False when the link is closed, never connected, or libnats

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -42,9 +43,10 @@ struct fixture {
     nats_test_server server;
     asio::io_context io;
     nats_link link{io.get_executor(), options_for(server.url())};
-    jetstream js{link, 2000ms};
+    jetstream js;
 
-    fixture() {
+    explicit fixture(std::chrono::milliseconds watch_heartbeat = 5000ms)
+        : js(link, 2000ms, watch_heartbeat) {
         link.start();
         BOOST_REQUIRE(run_until(io, [&] { return link.connected(); }));
     }
@@ -320,6 +322,30 @@ BOOST_AUTO_TEST_CASE(a_watch_started_before_its_bucket_exists_starts_when_it_doe
     f.ok(await(f.io, f.js.kv_put("later", "k", "v")));
     BOOST_REQUIRE(run_until(f.io, [&] { return !seen.empty(); }, 5000ms));
     BOOST_TEST(seen.front().key == "k");
+}
+
+BOOST_AUTO_TEST_CASE(a_watch_whose_consumer_vanished_is_re_created_after_missed_heartbeats) {
+    fixture f(300ms);
+    cluster::kv_bucket_config config;
+    config.bucket = "records";
+    f.ok(await(f.io, f.js.kv_create(config)));
+    std::vector<kv_entry> seen;
+    f.js.kv_watch_all("records", [&](kv_entry&& e) { seen.push_back(std::move(e)); });
+    f.ok(await(f.io, f.js.kv_put("records", "a", "1")));
+    BOOST_REQUIRE(run_until(f.io, [&] { return seen.size() == 1; }));
+    // The link stays up but the consumer goes (as when the server holding it dies in a cluster).
+    auto names = f.ok(await(f.io, f.js.call("CONSUMER.NAMES.KV_records", {})));
+    BOOST_REQUIRE(names.at("consumers").as_array().size() == 1u);
+    for (const auto& name : names.at("consumers").as_array())
+        f.ok(await(f.io, f.js.call("CONSUMER.DELETE.KV_records." +
+                                       std::string(name.as_string()), {})));
+    f.ok(await(f.io, f.js.kv_put("records", "b", "2")));
+    // Two missed heartbeats (0.6 s) later the watch is back and catches up.
+    BOOST_REQUIRE(run_until(f.io, [&] {
+        return std::any_of(seen.begin(), seen.end(), [](const kv_entry& e) { return e.key == "b"; });
+    }, 5000ms));
+    names = f.ok(await(f.io, f.js.call("CONSUMER.NAMES.KV_records", {})));
+    BOOST_TEST(names.at("consumers").as_array().size() == 1u); // the old one is not piling up
 }
 
 BOOST_AUTO_TEST_SUITE_END()

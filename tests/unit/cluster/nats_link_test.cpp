@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
@@ -202,6 +203,8 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_the_link_reconnects_with_its_su
     nats_test_server server;
     asio::io_context io;
     auto link = connected_link(io, server);
+    test::run_for(io, 50ms);
+    const auto fds_connected = test::open_fd_count();
     std::vector<link_state> seen;
     link->on_state_change([&](link_state s) { seen.push_back(s); });
     int got = 0;
@@ -239,11 +242,22 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_the_link_reconnects_with_its_su
         test::run_for(io, 20ms);
         return got > 0;
     }, 3000ms));
+    // Each connection's socket (libnats's and our dup) is closed: no descriptor leaks.
+    test::run_for(io, 50ms);
+    BOOST_TEST(test::open_fd_count() == fds_connected);
 }
 
 BOOST_AUTO_TEST_CASE(close_with_requests_and_deliveries_in_flight_runs_no_handler_afterwards) {
     nats_test_server server;
     asio::io_context io;
+    {
+        // The reactor's own descriptors (epoll, eventfd, timerfd) open at its first use.
+        asio::steady_timer warm_up(io, 1ms);
+        warm_up.async_wait([](boost::system::error_code) {});
+        io.run();
+        io.restart();
+    }
+    const auto fds_before = test::open_fd_count();
     auto link = connected_link(io, server);
     std::vector<link_state> seen;
     link->on_state_change([&](link_state s) { seen.push_back(s); });
@@ -289,6 +303,7 @@ BOOST_AUTO_TEST_CASE(close_with_requests_and_deliveries_in_flight_runs_no_handle
     BOOST_TEST(after_close == 0);
     BOOST_TEST(seen.empty()); // no state handler after close either
     BOOST_TEST(delivered < 2000);
+    BOOST_TEST(test::open_fd_count() == fds_before); // both sockets closed
 }
 
 BOOST_AUTO_TEST_SUITE_END()

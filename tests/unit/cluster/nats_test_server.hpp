@@ -121,6 +121,14 @@ private:
     pid_t pid_ = -1;
 };
 
+/// Open file descriptors of this process (sockets included).
+inline std::size_t open_fd_count() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+        ++n;
+    return n;
+}
+
 /// Runs `io` until `done()` holds; false if `limit` passed first.
 inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
                       std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
