@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <ostream>
 #include <chrono>
 #include <memory>
@@ -304,6 +305,53 @@ BOOST_AUTO_TEST_CASE(close_with_requests_and_deliveries_in_flight_runs_no_handle
     BOOST_TEST(seen.empty()); // no state handler after close either
     BOOST_TEST(delivered < 2000);
     BOOST_TEST(test::open_fd_count() == fds_before); // both sockets closed
+}
+
+BOOST_AUTO_TEST_CASE(token_user_password_and_nkey_authentication) {
+    asio::io_context io;
+    {
+        nats_test_server server(test::free_loopback_port(), {"--auth", "s3cret"});
+        auto good = options_for(server.url());
+        good.token = "s3cret";
+        nats_link ok(io.get_executor(), good);
+        auto bad = options_for(server.url());
+        bad.token = "wrong";
+        nats_link refused(io.get_executor(), bad);
+        ok.start();
+        refused.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+        test::run_for(io, 300ms);
+        BOOST_TEST(!refused.connected());
+    }
+    {
+        nats_test_server server(test::free_loopback_port(), {"--user", "node", "--pass", "pw"});
+        auto good = options_for(server.url());
+        good.user = "node";
+        good.password = "pw";
+        nats_link ok(io.get_executor(), good);
+        ok.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+    }
+    {
+        // A user nkey pair (the one of the NATS documentation's examples): the server knows the
+        // public key only; the link derives it from the seed file and signs the nonce.
+        nats_test_server server(
+            test::free_loopback_port(), {},
+            "authorization { users = [ { nkey: "
+            "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4 } ] }\n");
+        const std::string seed_file = server.dir() + "/user.nk";
+        std::ofstream(seed_file) << "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n";
+        auto good = options_for(server.url());
+        good.nkey_seed_file = seed_file;
+        nats_link ok(io.get_executor(), good);
+        ok.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+        // Without credentials the same server refuses.
+        nats_link anonymous(io.get_executor(), options_for(server.url()));
+        anonymous.start();
+        test::run_for(io, 300ms);
+        BOOST_TEST(!anonymous.connected());
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
