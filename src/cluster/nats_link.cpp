@@ -255,14 +255,16 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
         asio::any_io_executor executor;
         std::weak_ptr<impl> owner;
     };
+    // Never destroyed: a libnats thread may still run a callback (a closed connection's "closed"
+    // notice) while the process exits and destroys its statics.
     static std::mutex& registry_mutex() {
-        static std::mutex m;
-        return m;
+        static auto* m = new std::mutex;
+        return *m;
     }
     /// Guarded by registry_mutex().
     static std::unordered_map<std::uint32_t, registry_entry>& registry() {
-        static std::unordered_map<std::uint32_t, registry_entry> r;
-        return r;
+        static auto* r = new std::unordered_map<std::uint32_t, registry_entry>;
+        return *r;
     }
     static std::uint32_t next_link_id() {
         static std::uint32_t next = 0; // guarded by registry_mutex()
