@@ -291,7 +291,10 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
         co_return no_answer(what);
     }
     state->timer.expires_after(wait + timeout_);
+    auto alive = alive_;
     (void)co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!*alive)
+        co_return no_answer(what); // the jetstream object went away meanwhile
     link_.unsubscribe(sub);
     if (!state->answer)
         co_return no_answer(what);

@@ -131,6 +131,24 @@ BOOST_AUTO_TEST_CASE(ensure_stream_is_idempotent_and_updates_a_changed_config) {
     BOOST_TEST(bad.code == 400);
 }
 
+BOOST_AUTO_TEST_CASE(ensure_consumer_creates_then_updates_a_durable) {
+    fixture f;
+    f.work_stream(30'000);
+    auto info = f.ok(await(f.io, f.js.call("CONSUMER.INFO.WORK.runners", {})));
+    BOOST_TEST(info.at("config").at("ack_wait").as_int64() == 30'000'000'000);
+    // The same durable with another AckWait (a changed cluster.ack_wait_ms): updated in place.
+    json::object consumer{{"durable_name", "runners"},
+                          {"ack_policy", "explicit"},
+                          {"ack_wait", std::int64_t{10'000'000'000}},
+                          {"max_deliver", -1},
+                          {"filter_subject", "work.>"}};
+    auto updated = f.ok(await(f.io, f.js.ensure_consumer("WORK", consumer)));
+    BOOST_TEST(updated.at("config").at("ack_wait").as_int64() == 10'000'000'000);
+    info = f.ok(await(f.io, f.js.call("CONSUMER.INFO.WORK.runners", {})));
+    BOOST_TEST(info.at("config").at("ack_wait").as_int64() == 10'000'000'000);
+    BOOST_TEST(f.fails(await(f.io, f.js.ensure_consumer("WORK", json::object{}))).code == 400);
+}
+
 BOOST_AUTO_TEST_CASE(publish_answers_the_sequence_or_the_failure) {
     fixture f;
     f.work_stream();

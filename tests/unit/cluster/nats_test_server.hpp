@@ -106,6 +106,7 @@ public:
                 argv.push_back(a.data());
             argv.push_back(nullptr);
             ::execvp("nats-server", argv.data());
+            ::execv("/usr/sbin/nats-server", argv.data()); // PATH without /usr/sbin
             ::_exit(127);
         }
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
