@@ -188,10 +188,17 @@ struct jetstream::watch {
 
 jetstream::jetstream(nats_link& link, std::chrono::milliseconds timeout,
                      std::chrono::milliseconds watch_heartbeat)
-    : link_(link), timeout_(timeout), watch_heartbeat_(watch_heartbeat) {}
+    : link_(link), timeout_(timeout), watch_heartbeat_(watch_heartbeat) {
+    link_.on_state_change([this, alive = alive_](link_state state) {
+        if (*alive)
+            on_link_state(state);
+    });
+}
 
 jetstream::~jetstream() {
     *alive_ = false;
+    for (auto* timer : pulls_)
+        timer->cancel(); // their fetch_one calls end (touching nothing of this object)
     for (auto& w : watches_) {
         w->active = false;
         w->retry.cancel();
@@ -292,9 +299,11 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
     }
     state->timer.expires_after(wait + timeout_);
     auto alive = alive_;
+    pulls_.insert(&state->timer);
     (void)co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
     if (!*alive)
         co_return no_answer(what); // the jetstream object went away meanwhile
+    pulls_.erase(&state->timer);
     link_.unsubscribe(sub);
     if (!state->answer)
         co_return no_answer(what);
@@ -409,13 +418,6 @@ jetstream::kv_put(std::string bucket, std::string key, std::string value,
 std::uint64_t jetstream::kv_watch_all(std::string bucket, kv_handler on_entry) {
     if (link_.state() == link_state::closed || !on_entry || !valid_bucket(bucket))
         return 0;
-    if (!state_handler_set_) {
-        state_handler_set_ = true;
-        link_.on_state_change([this, alive = alive_](link_state state) {
-            if (*alive)
-                on_link_state(state);
-        });
-    }
     auto w = std::make_shared<watch>(link_.get_executor());
     w->id = ++next_watch_id_;
     w->bucket = std::move(bucket);
@@ -446,8 +448,12 @@ void jetstream::unwatch(std::uint64_t id) {
 }
 
 void jetstream::on_link_state(link_state state) {
-    if (state != link_state::connected)
+    if (state != link_state::connected) {
+        // A pull's answer cannot come any more: end the waits now, not after wait + timeout.
+        for (auto* timer : pulls_)
+            timer->cancel();
         return;
+    }
     // After a reconnect the push consumer may be gone (a restarted server keeps no ephemeral
     // consumer) and deliveries since the loss are unknown: start over from the last values.
     for (auto& w : watches_)

@@ -5,6 +5,8 @@
 #include "cluster/jetstream.hpp"
 #include "unit/cluster/nats_test_server.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/json.hpp>
 #include <boost/test/unit_test.hpp>
@@ -203,6 +205,26 @@ BOOST_AUTO_TEST_CASE(fetch_ack_nak_and_redelivery) {
 
     // An unknown consumer: the 2.9 server does not answer at all.
     f.fails(await(f.io, f.js.fetch_one("WORK", "nobody", 100ms)));
+}
+
+BOOST_AUTO_TEST_CASE(a_fetch_ends_at_once_when_the_link_goes_down) {
+    fixture f;
+    f.work_stream();
+    std::optional<cluster::js_result<std::optional<nats_message>>> result;
+    auto pull = [&]() -> asio::awaitable<void> {
+        result = co_await f.js.fetch_one("WORK", "runners", 10'000ms);
+    };
+    asio::co_spawn(f.io, pull, asio::detached);
+    test::run_for(f.io, 100ms);
+    const auto killed = std::chrono::steady_clock::now();
+    f.server.kill();
+    BOOST_REQUIRE(run_until(f.io, [&] { return result.has_value(); }, 3000ms));
+    BOOST_TEST((std::chrono::steady_clock::now() - killed < 2000ms));
+    BOOST_TEST(std::holds_alternative<js_error>(*result));
+    // While down: at once too.
+    const auto start = std::chrono::steady_clock::now();
+    f.fails(await(f.io, f.js.fetch_one("WORK", "runners", 5000ms)));
+    BOOST_TEST((std::chrono::steady_clock::now() - start < 100ms));
 }
 
 BOOST_AUTO_TEST_CASE(in_progress_holds_a_message_past_its_ack_wait) {
