@@ -532,6 +532,30 @@ def wait_terminal(s, execution_id, timeout=30.0, interval=0.05):
                          f"port {s.port}: last {last}")
 
 
+def wait_all_terminal(accepted, timeout=60.0):
+    """Polls every (spearlet, execution id, ...) of `accepted` on its spearlet until all are
+    terminal or `timeout`; returns (terminal bodies, [(execution id, last answer)] of the
+    others)."""
+    remaining = {eid: (s, None) for s, eid, *_ in accepted}
+    done = []
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        for eid, (s, _) in list(remaining.items()):
+            try:
+                r = s.get(f"/status/{eid}", timeout=5)
+                last = r.json() if r.status == 200 else r
+            except (OSError, ValueError) as e:
+                last = e
+            if isinstance(last, dict) and last.get("status") in TERMINAL:
+                done.append(last)
+                del remaining[eid]
+            else:
+                remaining[eid] = (s, last)
+        if remaining:
+            time.sleep(0.2)
+    return done, [(eid, last) for eid, (_, last) in remaining.items()]
+
+
 def sse_events(host, port, path, timeout=20.0, until_final=True):
     """Reads `GET path` with Accept: text/event-stream; returns (status line, headers text,
     [(event, data dict)]) once a `final` event came (or the server closed, or `timeout`)."""
