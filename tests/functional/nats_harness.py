@@ -498,11 +498,12 @@ def health_states(spearlets):
 
 
 def record_node(body):
-    """The `node` of a status body or record: top level or in `result` (the spec says the
-    record carries it and the status JSON shows it)."""
-    if "node" in body:
-        return body["node"]
-    return (body.get("result") or {}).get("node")
+    """The `node` of a status body, a record or a sync answer: top level, in `result` or in
+    `metadata` (the spec says the record carries it and the status JSON shows it)."""
+    for where in (body, body.get("result") or {}, body.get("metadata") or {}):
+        if where.get("node"):
+            return where["node"]
+    return None
 
 
 def submit_async(s, function, data, timeout=10.0):
