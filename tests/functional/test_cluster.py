@@ -114,7 +114,9 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
     def test_work_spreads_when_a_node_is_saturated(self):
         # sleep has max_concurrency 1: gw-a can start one; the others wait unless shared.
         t0 = time.monotonic()
-        ids = [self.accept("gw-a", "sleep", 1500) for _ in range(6)]
+        accepted = [submit_async(self.app["gw-a"], "sleep", 1500) for _ in range(6)]
+        self.assertEqual([r.status for r in accepted], [202] * 6, accepted)
+        ids = [r.json()["execution_id"] for r in accepted]
         bodies = [wait_terminal(self.app["gw-a"], i, timeout=30) for i in ids]
         elapsed = time.monotonic() - t0
         per_node = collections.Counter(record_node(b) for b in bodies)
@@ -126,6 +128,11 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
             self.assertIn(node, NODES, f"record without a valid node: {b}")
             # The function prints the node it really ran on: the record must say the same.
             self.assertEqual(output_of(b).strip(), f"slept 1500 on {node}", b)
+        # The record keeps when it was accepted (the 202's queued_at), wherever it ran: its
+        # queue_ms counts the time it waited in the shared queue.
+        for r, b in zip(accepted, bodies):
+            self.assertEqual(b["result"]["queued_at"], r.json()["result"]["queued_at"],
+                             f"queued_at of the record ({record_node(b)}) is not the 202's")
         self.assertGreater(len(per_node), 1, f"every execution ran on one node: {dict(per_node)}")
         health = {n: cluster_health(s) for n, s in self.app.items()}
         self.assertGreater(health["gw-a"]["shared_out"], 0, health)
