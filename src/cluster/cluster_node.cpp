@@ -540,7 +540,7 @@ asio::awaitable<void> cluster_node::run_puller(std::uint32_t function) {
                                           core::limits::cluster_pull_wait);
         if (auto* e = std::get_if<js_error>(&got)) {
             if (ready_)
-                log::debug("cluster: pull for '" + fn.name + "' failed: " + e->description);
+                log::warn("cluster: pull for '" + fn.name + "' failed: " + e->description);
             co_await sleep_for(std::chrono::milliseconds(200));
             continue;
         }

@@ -259,28 +259,49 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
         body["expires"] = to_ns(wait);
     else
         body["no_wait"] = true; // an expires of 0 would wait on the server for ever
-    // The pull's answer comes to a reply subject of the link's request inbox: the message, or a
-    // status (404 none, 408 expired, 409 ...). The server answers by `wait`; `timeout_` more
-    // covers the round trip.
+    // The pull's answer is the stream message itself, delivered with its own subject (not
+    // the reply subject) to the subscription of the reply inbox: so a fresh inbox per pull,
+    // not the link's request mux, which routes answers by their subject. Or a status (404
+    // none, 408 expired, 409 ...). The server answers by `wait`; `timeout_` more covers the
+    // round trip.
     const std::string what = "fetch from " + stream + "/" + consumer;
-    auto answer = co_await link_.request("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-                                         json::serialize(body), wait + timeout_);
-    if (!answer)
+    if (!link_.connected())
         co_return no_answer(what);
-    if (answer->status == 404 || answer->status == 408)
+    const auto inbox = link_.new_inbox();
+    auto answer = std::make_shared<std::optional<nats_message>>();
+    auto arrived = std::make_shared<asio::steady_timer>(link_.get_executor());
+    auto on_answer = [answer, arrived](nats_message&& m) {
+        if (*answer)
+            return;
+        *answer = std::move(m);
+        arrived->cancel();
+    };
+    const auto sub = link_.subscribe(inbox, std::move(on_answer), std::string());
+    if (sub == 0 || !link_.publish("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
+                                   json::serialize(body), inbox, nullptr)) {
+        link_.unsubscribe(sub);
+        co_return no_answer(what);
+    }
+    arrived->expires_after(wait + timeout_);
+    (void)co_await arrived->async_wait(asio::as_tuple(asio::use_awaitable));
+    link_.unsubscribe(sub); // a message arriving after this is redelivered after AckWait
+    if (!*answer)
+        co_return no_answer(what);
+    auto& got = *answer;
+    if (got->status == 404 || got->status == 408)
         co_return std::optional<nats_message>{};
-    if (answer->status == 503)
+    if (got->status == 503)
         co_return js_error{503, 0, what + ": no responders (is JetStream enabled?)"};
-    if (answer->status != 0)
-        co_return js_error{answer->status, 0, what + ": " + answer->status_text};
-    if (!answer->reply.starts_with("$JS.ACK.")) {
+    if (got->status != 0)
+        co_return js_error{got->status, 0, what + ": " + got->status_text};
+    if (!got->reply.starts_with("$JS.ACK.")) {
         // Not a stream message: an API error ({"error": ...}) such as an unknown consumer.
-        auto parsed = parse_answer(*answer, what);
+        auto parsed = parse_answer(*got, what);
         if (auto* err = std::get_if<js_error>(&parsed))
             co_return std::move(*err);
         co_return js_error{0, 0, what + ": unexpected answer"};
     }
-    co_return std::move(answer);
+    co_return std::move(got);
 }
 
 bool jetstream::ack(const nats_message& message) {
