@@ -98,6 +98,27 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         sh(SLEEP_SCRIPT, "sleep_share", max_concurrency=1, queue_depth=20, timeout_ms=60000,
            share=True, env={"SPEAR_NODE": n})] for n in NODES}
 
+    def test_cancel_of_work_still_in_the_shared_queue(self):
+        # Every node's one `sleep` slot busy: the fourth waits in the work stream.
+        blockers = [self.accept("gw-a", "sleep", 3000) for _ in range(3)]
+        for eid in blockers:
+            self.wait_running("gw-a", eid)
+        ran_on = {record_node(self.app["gw-a"].get(f"/status/{e}").json()) for e in blockers}
+        self.assertEqual(ran_on, set(NODES), "the blockers did not fill every node")
+        queued = self.accept("gw-a", "sleep", 100)
+        time.sleep(0.3)
+        r = self.app["gw-c"].post(f"/executions/{queued}/cancel", timeout=15)
+        self.assertEqual(r.status, 200, f"cancel on gw-c of work queued in the stream: {r}")
+        for eid in blockers:
+            wait_terminal(self.app["gw-a"], eid, timeout=15)
+        time.sleep(1.0)  # the slots are free: a cancelled item must not run now
+        for node, s in self.app.items():
+            body = wait_terminal(s, queued, timeout=5)
+            self.assertEqual(body["status"], "cancelled", f"{node}: {body}")
+            self.assertNotIn("started_at", body["result"], f"{node}: it ran: {body}")
+        with self.nats.client() as c:
+            self.assertEqual(c.stream_info("SPEAR_WORK")["state"]["messages"], 0)
+
     def test_health_and_metrics_show_the_cluster(self):
         for node, s in self.app.items():
             health = s.get("/health").json()
@@ -290,6 +311,8 @@ class NodeLossTest(ClusterCase):
         self.assertIn(record_node(body), ("gw-a", survivor), body)
         self.assertEqual(output_of(body).strip(), f"slept 4000 on {record_node(body)}", body)
         self.assertEqual(wait_terminal(self.app[survivor], eid, timeout=10)["status"], "completed")
+        retried = sum(cluster_health(self.app[n])["retried"] for n in ("gw-a", survivor))
+        self.assertGreaterEqual(retried, 1, "no survivor counts the retry in /health")
 
     def test_kill_9_without_retry_ends_node_lost(self):
         eid, victim = self.shared_run_on_another_node("sleep", 15000)
@@ -306,6 +329,8 @@ class NodeLossTest(ClusterCase):
         self.assertLess(noticed, 12.0, body)
         other = wait_terminal(self.app[survivor], eid, timeout=10)
         self.assertEqual((other["status"], error_code_of(other)), ("failed", "node_lost"), other)
+        lost = sum(cluster_health(self.app[n])["node_lost"] for n in ("gw-a", survivor))
+        self.assertEqual(lost, 1, "node_lost is reported once, by the first node that notices")
 
 
 class NatsRestartTest(ClusterCase):
@@ -324,6 +349,8 @@ class NatsRestartTest(ClusterCase):
             t_down = time.monotonic()
             reconnecting = wait_cluster_state(everyone, "reconnecting", timeout=15)
             states_down = health_states(everyone)
+            gauge_down = re.search(r"(?m)^spear_cluster_connected(?:\{[^}]*\})? (\d+)",
+                                   b.get("/metrics").body.decode())
             # Local work continues while NATS is down: accepted and completed, here and now.
             local = submit_async(b, "quick", 100)
             self.assertEqual(local.status, 202, f"async on gw-b while NATS is down: {local}")
@@ -339,6 +366,8 @@ class NatsRestartTest(ClusterCase):
         finally:
             flow.stop()
         self.assertTrue(reconnecting, f"/health cluster.state with NATS down: {states_down}")
+        self.assertEqual(gauge_down and gauge_down.group(1), "0",
+                         "spear_cluster_connected is not 0 while NATS is down")
         self.assertTrue(connected, f"/health cluster.state after NATS came back: {states_up}")
         self.assertEqual(flow.refused, [], "requests refused around the NATS restart")
         self.assertGreater(during, 0, "nothing was accepted while NATS was down")
