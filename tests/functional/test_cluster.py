@@ -6,11 +6,15 @@ on a node that does not own the execution; kill -9 of the node running a shared 
 and without retry_interrupted; the NATS server killed and restarted while requests flow; a node
 only pulls the functions it serves; no cluster section means no NATS.
 """
+import asyncio
 import collections
+import json
 import os
 import re
 import time
 import unittest
+
+import websockets
 
 from nats_harness import (NODES, SLEEP_SCRIPT, Appliances, Flow, NatsServer, cluster_functions,
                           cluster_health, health_states, record_node, sse_events, submit_async,
@@ -211,6 +215,30 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(output_of(r.json()).strip(), "slept 100 on gw-a", r)
         self.assertGreater(time.monotonic() - t0, 1.5, "a sync call without share did not wait")
+
+    def test_stream_executions_stay_local(self):
+        # gw-a's `sleep` slot busy, gw-b and gw-c idle: a /stream invoke on gw-a waits for it.
+        blocker = self.accept("gw-a", "sleep", 2000)
+        self.wait_running("gw-a", blocker, where=("gw-a",))
+        a = self.app["gw-a"]
+
+        async def go():
+            ws = await websockets.connect(f"ws://{a.host}:{a.port}/stream")
+            await ws.send(json.dumps({"function_name": "sleep", "execution_mode": "stream",
+                                      "input": {"content_type": "text/plain", "data": "100"}}))
+            messages = []
+            while not (messages and messages[-1].get("is_final")):
+                messages.append(json.loads(await ws.recv()))
+            await ws.close()
+            return messages
+
+        messages = asyncio.run(asyncio.wait_for(go(), 30))
+        text = "".join(m.get("chunk_data", "") for m in messages if m.get("type") == "chunk")
+        self.assertEqual(messages[-1].get("status"), "completed", messages)
+        self.assertEqual(text.strip(), "slept 100 on gw-a", messages)
+        body = a.get(f"/status/{messages[-1]['execution_id']}").json()
+        self.assertEqual(record_node(body), "gw-a", body)
+        self.assertGreater(body["result"]["queue_ms"], 1000, f"it did not wait for gw-a: {body}")
 
     def test_unknown_id_is_404_on_every_node(self):
         for node, s in self.app.items():
