@@ -173,8 +173,28 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         self.assertEqual(info["config"]["retention"], "workqueue", info["config"])
         self.assertEqual(info["state"]["messages"], 0, info["state"])
 
+    def visible_on(self, node, execution_id, timeout=5.0):
+        """Until `node` answers 200 for the execution (another node's records reach it through
+        the bucket); the other tests check their own feature, not this delay."""
+        s = self.app[node]
+        self.assertTrue(wait_until(lambda: s.get(f"/status/{execution_id}").status == 200,
+                                   timeout=timeout, interval=0.01),
+                        f"{node} does not know {execution_id} {timeout:.0f} s after its 202")
+
+    def test_status_right_after_the_202_on_another_node(self):
+        # A device polls its status_endpoint on another node at once: the id names its node.
+        misses = []
+        for _ in range(3):
+            eid = self.accept("gw-b", "quick", 300)
+            r = self.app["gw-c"].get(f"/status/{eid}")
+            if r.status != 200:
+                misses.append(r)
+            wait_terminal(self.app["gw-b"], eid, timeout=10)
+        self.assertEqual(misses, [], "gw-c answered another node's fresh execution with")
+
     def test_status_on_a_node_that_does_not_own_it(self):
         eid = self.accept("gw-b", "sleep", 1500)
+        self.visible_on("gw-c", eid)
         r = self.app["gw-c"].get(f"/status/{eid}")
         self.assertEqual(r.status, 200, f"gw-c reading gw-b's {eid}: {r}")
         body = r.json()
@@ -248,6 +268,7 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
     def test_cancel_on_a_node_that_does_not_own_it(self):
         eid = self.accept("gw-b", "sleep", 20000)
         self.wait_running("gw-b", eid, where=("gw-b",))
+        self.visible_on("gw-c", eid)
         t0 = time.monotonic()
         r = self.app["gw-c"].post(f"/executions/{eid}/cancel", timeout=15)
         self.assertEqual(r.status, 200, f"cancel on gw-c of gw-b's execution: {r}")
@@ -260,6 +281,7 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
         # DELETE works the same way from the third node.
         eid = self.accept("gw-b", "sleep", 20000)
         self.wait_running("gw-b", eid, where=("gw-b",))
+        self.visible_on("gw-a", eid)
         r = self.app["gw-a"].request("DELETE", f"/executions/{eid}", timeout=15)
         self.assertEqual(r.status, 200, f"DELETE on gw-a of gw-b's execution: {r}")
         self.assertEqual(wait_terminal(self.app["gw-b"], eid, timeout=10)["status"], "cancelled")
@@ -267,6 +289,7 @@ class SharedWorkAndAnyNodeTest(ClusterCase):
     def test_viewer_on_a_node_that_does_not_own_it(self):
         eid = self.accept("gw-b", "ticker", "8 250")
         self.wait_running("gw-b", eid, where=("gw-b",))
+        self.visible_on("gw-c", eid)
         c = self.app["gw-c"]
         status, head, events = sse_events(c.host, c.port, f"/executions/{eid}/stream", timeout=20)
         self.assertIn(" 200 ", status, f"SSE viewer on gw-c: {status} {events}")
