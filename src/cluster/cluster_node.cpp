@@ -366,6 +366,34 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     // A shared execution: written only while the key is still at this node's revision, so
     // a node that declared this one lost, or took the work over, wins.
     const bool terminal = core::is_terminal(record->result.status);
+    if (terminal && released_by_shutdown(*record)) {
+        // This node's shutdown stopped it: another node runs it (the function says it may run
+        // again), as after a node loss, but at once.
+        auto& r = record->result;
+        r.status = ExecutionStatus::pending;
+        r.error = core::error_code::none;
+        r.error_message.clear();
+        r.started_at.reset();
+        r.completed_at.reset();
+        r.exit_code.reset();
+        r.signal.reset();
+        r.output.clear();
+        r.output_size = 0;
+        r.logs.clear();
+        record->node = record->origin;
+        auto released = co_await put_if(key, *record, held->second.revision);
+        held = held_.find(key);
+        if (held == held_.end())
+            co_return true;
+        if (released) {
+            remember(key, std::move(*record), *released);
+            js_.nak(held->second.message);
+            log::info("cluster: execution " + key + " handed back to the cluster (shutdown)");
+        }
+        held_by_seq_.erase(held->second.ref.seq);
+        held_.erase(held);
+        co_return true;
+    }
     auto written = co_await put_if(key, *record, held->second.revision);
     held = held_.find(key);
     if (held == held_.end())
@@ -403,6 +431,14 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
         held_.erase(held);
     }
     co_return true;
+}
+
+bool cluster_node::released_by_shutdown(const cluster_record& record) const {
+    if (!service_.shutting_down() || record.result.status != ExecutionStatus::cancelled ||
+        record.result.error != core::error_code::unavailable)
+        return false;
+    const auto index = config_.find_function(record.result.function_name);
+    return index && config_.functions[*index].retry_interrupted;
 }
 
 asio::awaitable<void> cluster_node::published(std::string id) {

@@ -116,6 +116,8 @@ private:
     std::string work_subject(std::string_view function) const;
     std::string control_subject(std::string_view node, std::string_view verb) const;
     void refresh_health();
+    /// A shared record this node's shutdown ended, of a function that may run again.
+    bool released_by_shutdown(const cluster_record& record) const;
     bool stale(const std::string& node) const;
 
     asio::any_io_executor executor_;
