@@ -321,6 +321,12 @@ std::optional<cluster_record> cluster_node::local_record(core::record_ref ref,
         r.attempt = held->second.attempt;
         r.estimate_ms = held->second.estimate_ms;
         result->execution_id = id;
+        // Its client waited from the acceptance on another node, not from the pull.
+        result->queued_at = held->second.queued_at;
+        const auto until = result->started_at.value_or(std::chrono::system_clock::now());
+        result->queue_ms = std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(until - result->queued_at)
+                   .count());
     }
     r.result = std::move(*result);
     return r;
@@ -433,6 +439,15 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     co_return true;
 }
 
+void cluster_node::forget_waiter(const std::string& id,
+                                 const std::shared_ptr<runtime::async_event>& event) {
+    // The last waiter on an event no update set takes its entry out (a key that never
+    // changes again must not keep one).
+    auto it = waiters_.find(id);
+    if (it != waiters_.end() && it->second == event && event.use_count() <= 2)
+        waiters_.erase(it);
+}
+
 bool cluster_node::released_by_shutdown(const cluster_record& record) const {
     if (!service_.shutting_down() || record.result.status != ExecutionStatus::cancelled ||
         record.result.error != core::error_code::unavailable)
@@ -449,6 +464,7 @@ asio::awaitable<void> cluster_node::published(std::string id) {
             event = std::make_shared<runtime::async_event>(executor_);
         auto held = event; // remember() sets and drops it when the put lands
         co_await held->wait_for(std::chrono::milliseconds(50));
+        forget_waiter(id, held);
     }
 }
 
@@ -698,6 +714,7 @@ asio::awaitable<void> cluster_node::take_work(std::uint32_t function, nats_messa
     held.attempt = attempt;
     held.origin = item->origin;
     held.estimate_ms = record.estimate_ms;
+    held.queued_at = core::wall_time(std::chrono::milliseconds(item->queued_wall_ms));
     held_.emplace(id, std::move(held));
     held_by_seq_[ref.seq] = id;
     ++shared_in_;
@@ -780,6 +797,7 @@ cluster_node::wait_status(std::string id, std::chrono::milliseconds wait, bool i
             deadline - clock_type::now());
         // Wake at least every 250 ms: a record this node runs changes locally first.
         co_await held->wait_for(std::min(left, std::chrono::milliseconds(250)));
+        forget_waiter(id, held);
     }
 }
 
@@ -902,6 +920,7 @@ asio::awaitable<void> cluster_node::run_viewer(std::string id,
         auto waiter = std::make_shared<runtime::async_event>(executor_);
         waiters_[id] = waiter;
         co_await waiter->wait_for(std::chrono::seconds(1));
+        forget_waiter(id, waiter);
         if (*final_seen || viewer->left())
             break;
         const auto* found = find(id);
