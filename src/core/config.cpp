@@ -643,7 +643,9 @@ void read_cluster(object_reader& r, cluster_config& c) {
     if (!r.has("nats"))
         r.fail("nats", "required: the NATS server URLs, e.g. [\"nats://127.0.0.1:4222\"]");
     read_text_list(r, "nats", c.servers, nats_url_rule);
-    if (r.has("nats") && (c.servers.empty() || c.servers.size() > limits::cluster_servers))
+    if (const auto* v = r.get("nats");
+        v && v->is_array() &&
+        (v->get_array().empty() || v->get_array().size() > limits::cluster_servers))
         r.fail("nats", "must list 1.." + std::to_string(limits::cluster_servers) + " URLs");
     read_text(r, "token", c.token, any_text);
     read_text(r, "user", c.user, any_text);

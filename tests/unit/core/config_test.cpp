@@ -196,6 +196,39 @@ BOOST_AUTO_TEST_CASE(fields_are_read_into_the_struct) {
     BOOST_TEST(f.runtime == "recorded");
 }
 
+BOOST_AUTO_TEST_CASE(cluster_section_is_optional_and_read_with_defaults) {
+    BOOST_TEST(!must_parse("{}").cluster.has_value()); // a single appliance: no NATS
+    const auto cfg = must_parse(R"({"cluster": {"node_id": "gw-a",
+        "nats": ["nats://127.0.0.1:4222", "tls://10.0.0.6:4222"], "token": "s3cret",
+        "replicas": 3}})");
+    BOOST_REQUIRE(cfg.cluster.has_value());
+    BOOST_TEST(cfg.cluster->node_id == "gw-a");
+    BOOST_TEST(cfg.cluster->servers.size() == 2u);
+    BOOST_TEST(cfg.cluster->token == "s3cret");
+    BOOST_TEST(cfg.cluster->replicas == 3u);
+    BOOST_TEST(cfg.cluster->work_stream == "SPEAR_WORK");
+    BOOST_TEST(cfg.cluster->records_bucket == "spear_records");
+    BOOST_TEST(cfg.cluster->ack_wait_ms == spear::core::limits::cluster_ack_wait_ms);
+    BOOST_TEST(must_parse(process_function(R"("share": true)")).functions[0].share);
+}
+
+BOOST_AUTO_TEST_CASE(cluster_section_errors_name_the_field) {
+    auto errors = must_fail(R"({"cluster": {}})");
+    BOOST_TEST(has_error(errors, "cluster.node_id", "required"));
+    BOOST_TEST(has_error(errors, "cluster.nats", "required"));
+    errors = must_fail(R"({"cluster": {"node_id": "GW A", "nats": ["http://x"],
+        "token": "t", "user": "u", "ack_wait_ms": 5, "records_bucket": "a.b"}})");
+    BOOST_TEST(has_error(errors, "cluster.node_id", "[a-z0-9_-]"));
+    BOOST_TEST(has_error(errors, "cluster.nats[0]", "NATS server URL"));
+    BOOST_TEST(has_error(errors, "cluster.token", "at most one"));
+    BOOST_TEST(has_error(errors, "cluster.password", "go together"));
+    BOOST_TEST(has_error(errors, "cluster.ack_wait_ms"));
+    BOOST_TEST(has_error(errors, "cluster.records_bucket"));
+    BOOST_TEST(!has_error(errors, "cluster.nats", "1..8")); // one bad URL, not a count error
+    errors = must_fail(R"({"cluster": {"node_id": "a", "nats": []}})");
+    BOOST_TEST(has_error(errors, "cluster.nats", "1..8"));
+}
+
 BOOST_AUTO_TEST_CASE(comments_and_trailing_commas_accepted) {
     const auto cfg = must_parse(R"(// leading comment
         {
