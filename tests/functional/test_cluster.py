@@ -1,10 +1,13 @@
 """Clusters (issue 16): three appliances gw-a, gw-b, gw-c share async work and answer for each
 other's executions through one real nats-server with JetStream (started and stopped by PID).
 
-Work spreads when a node is saturated; status (plain and long-poll), cancel and a viewer answer
-on a node that does not own the execution; kill -9 of the node running a shared execution, with
-and without retry_interrupted; the NATS server killed and restarted while requests flow; a node
-only pulls the functions it serves; no cluster section means no NATS.
+Work spreads when a node is saturated (and a shared record keeps its acceptance time); sync
+calls run elsewhere only with "share": true, stream executions stay local; status (plain,
+long-poll, right after the 202), cancel (running, or still in the shared queue) and a viewer
+answer on a node that does not own the execution; kill -9 of the node running a shared
+execution, with and without retry_interrupted; the NATS server killed and restarted while
+requests flow; a node only pulls the functions it serves; no cluster section means no NATS.
+Set SPEAR_TEST_LOGS=1 to print the appliances' log tails after each test.
 """
 import asyncio
 import collections
@@ -30,7 +33,8 @@ def output_of(body):
 
 def error_code_of(body):
     result = body.get("result") or {}
-    return result.get("error_code") or (result.get("error") or {}).get("code") or body.get("error_code")
+    return (result.get("error_code") or (result.get("error") or {}).get("code")
+            or body.get("error_code"))
 
 
 class ClusterCase(unittest.TestCase):
