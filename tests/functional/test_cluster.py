@@ -444,6 +444,36 @@ class NatsRestartTest(ClusterCase):
         self.assertEqual(bad, [], "accepted requests that did not complete")
 
 
+class TokenTest(unittest.TestCase):
+    """A NATS server that wants a token: the right one connects; a wrong one never does, and
+    that appliance keeps serving locally."""
+
+    def test_token_auth(self):
+        reason = unavailable()
+        if reason:
+            raise unittest.SkipTest(reason)
+        with NatsServer(token="s3cret-token") as nats:
+            fns = {n: cluster_functions(n) for n in ("gw-a", "gw-b")}
+            with Appliances([nats.url], nodes=("gw-a",), functions=fns,
+                            cluster={"token": "s3cret-token"}) as good, \
+                    Appliances([nats.url], nodes=("gw-b",), functions=fns,
+                               cluster={"token": "wrong-token"}) as bad:
+                self.assertTrue(wait_cluster_state([good["gw-a"]], "connected", timeout=20),
+                                health_states([good["gw-a"]]))
+                time.sleep(2.0)
+                state = (cluster_health(bad["gw-b"]) or {}).get("state")
+                self.assertIn(state, ("connecting", "reconnecting"), "wrong token")
+                eid = self.accept_local(bad["gw-b"])
+                self.assertEqual(wait_terminal(bad["gw-b"], eid, timeout=10)["status"],
+                                 "completed")
+                self.assertNotIn("s3cret", good["gw-a"].get("/health").body.decode())
+
+    def accept_local(self, s):
+        r = submit_async(s, "quick", 50)
+        self.assertEqual(r.status, 202, r)
+        return r.json()["execution_id"]
+
+
 class NoClusterTest(unittest.TestCase):
     def test_no_cluster_section_needs_no_nats(self):
         with Spearlet(base_config([sh("cat", "echo")])) as s:
