@@ -623,6 +623,12 @@ asio::awaitable<void> cluster_node::take_work(std::uint32_t function, nats_messa
                       std::to_string(attempt) + "), its node " + record.node + " was lost");
         }
     }
+    if (!service_.can_start_now(function) || !pulling_) {
+        // The slot this pull was made for went to local work meanwhile: a node with a free
+        // slot takes it (only those pull), rather than it waiting in this node's queue.
+        js_.nak(message);
+        co_return;
+    }
     // Claim it: run it locally; the record goes out under the shared id.
     const auto id = item->id;
     claiming_ = &id;
