@@ -53,8 +53,9 @@ class NatsServer:
     is given). Started in __init__ unless start=False; close() stops it and removes its files."""
 
     def __init__(self, name="n1", port=None, cluster_port=None, routes=(), cluster_name=None,
-                 tmp=None, start=True, start_timeout=15.0):
+                 tmp=None, start=True, start_timeout=15.0, token=None):
         self.name = name
+        self.token = token
         self.port = port or free_port()
         self.cluster_port = cluster_port
         self.routes = list(routes)
@@ -81,6 +82,8 @@ class NatsServer:
         lines = [f"server_name: {json.dumps(self.name)}",
                  f"listen: \"127.0.0.1:{self.port}\"",
                  f"jetstream {{ store_dir: {json.dumps(self.store_dir)} }}"]
+        if self.token:
+            lines.append(f"authorization {{ token: {json.dumps(self.token)} }}")
         if self.cluster_port:
             routes = ", ".join(json.dumps(r) for r in self.routes)
             lines.append("cluster {\n"
@@ -153,7 +156,8 @@ class NatsServer:
                 shutil.rmtree(self.tmp, ignore_errors=True)
 
     def client(self, timeout=5.0):
-        return NatsClient("127.0.0.1", self.port, timeout=timeout)
+        opts = {"auth_token": self.token} if self.token else None
+        return NatsClient("127.0.0.1", self.port, timeout=timeout, connect_opts=opts)
 
     def __enter__(self):
         return self

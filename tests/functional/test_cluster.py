@@ -1,10 +1,13 @@
 """Clusters (issue 16): three appliances gw-a, gw-b, gw-c share async work and answer for each
 other's executions through one real nats-server with JetStream (started and stopped by PID).
 
-Work spreads when a node is saturated; status (plain and long-poll), cancel and a viewer answer
-on a node that does not own the execution; kill -9 of the node running a shared execution, with
-and without retry_interrupted; the NATS server killed and restarted while requests flow; a node
-only pulls the functions it serves; no cluster section means no NATS.
+Work spreads when a node is saturated (and a shared record keeps its acceptance time); sync
+calls run elsewhere only with "share": true, stream executions stay local; status (plain,
+long-poll, right after the 202), cancel (running, or still in the shared queue) and a viewer
+answer on a node that does not own the execution; kill -9 of the node running a shared
+execution, with and without retry_interrupted; the NATS server killed and restarted while
+requests flow; a node only pulls the functions it serves; no cluster section means no NATS.
+Set SPEAR_TEST_LOGS=1 to print the appliances' log tails after each test.
 """
 import asyncio
 import collections
@@ -30,7 +33,8 @@ def output_of(body):
 
 def error_code_of(body):
     result = body.get("result") or {}
-    return result.get("error_code") or (result.get("error") or {}).get("code") or body.get("error_code")
+    return (result.get("error_code") or (result.get("error") or {}).get("code")
+            or body.get("error_code"))
 
 
 class ClusterCase(unittest.TestCase):
@@ -438,6 +442,36 @@ class NatsRestartTest(ClusterCase):
               f"outcomes {dict(outcomes)}, {len(stuck)} not ended, ran on {dict(per_node)}")
         self.assertEqual(stuck[:5], [], f"{len(stuck)} accepted requests not ended 45 s later")
         self.assertEqual(bad, [], "accepted requests that did not complete")
+
+
+class TokenTest(unittest.TestCase):
+    """A NATS server that wants a token: the right one connects; a wrong one never does, and
+    that appliance keeps serving locally."""
+
+    def test_token_auth(self):
+        reason = unavailable()
+        if reason:
+            raise unittest.SkipTest(reason)
+        with NatsServer(token="s3cret-token") as nats:
+            fns = {n: cluster_functions(n) for n in ("gw-a", "gw-b")}
+            with Appliances([nats.url], nodes=("gw-a",), functions=fns,
+                            cluster={"token": "s3cret-token"}) as good, \
+                    Appliances([nats.url], nodes=("gw-b",), functions=fns,
+                               cluster={"token": "wrong-token"}) as bad:
+                self.assertTrue(wait_cluster_state([good["gw-a"]], "connected", timeout=20),
+                                health_states([good["gw-a"]]))
+                time.sleep(2.0)
+                state = (cluster_health(bad["gw-b"]) or {}).get("state")
+                self.assertIn(state, ("connecting", "reconnecting"), "wrong token")
+                eid = self.accept_local(bad["gw-b"])
+                self.assertEqual(wait_terminal(bad["gw-b"], eid, timeout=10)["status"],
+                                 "completed")
+                self.assertNotIn("s3cret", good["gw-a"].get("/health").body.decode())
+
+    def accept_local(self, s):
+        r = submit_async(s, "quick", 50)
+        self.assertEqual(r.status, 202, r)
+        return r.json()["execution_id"]
 
 
 class NoClusterTest(unittest.TestCase):
