@@ -77,6 +77,7 @@ cluster_node::cluster_node(asio::any_io_executor executor, service::execution_se
     , boot_(service::make_boot_nonce())
     , state_changed_(executor)
     , dirty_event_(executor)
+    , slot_freed_(executor)
     , connected_gauge_(service.metrics()
                            .gauge("spear_cluster_connected",
                                   "1 while this node is connected to NATS and its stream, "
@@ -287,6 +288,7 @@ bool cluster_node::stale(const std::string& node) const {
 // --- publishing this node's records -----------------------------------------------------
 
 void cluster_node::on_record(core::record_ref ref) {
+    slot_freed_.set(); // pullers waiting for a free slot look again
     if (claiming_) { // accept_shared creating the local record of a pulled work item
         held_by_seq_[ref.seq] = *claiming_;
         return;
@@ -603,7 +605,9 @@ asio::awaitable<void> cluster_node::run_puller(std::uint32_t function) {
             continue;
         }
         if (!service_.can_start_now(function) || service_.shutting_down()) {
-            co_await sleep_for(core::limits::cluster_slot_poll);
+            // A local record change (an end frees a slot) wakes it; the poll is the fallback.
+            slot_freed_.reset();
+            co_await slot_freed_.wait_for(core::limits::cluster_slot_poll);
             continue;
         }
         auto consumer = consumer_name(fn.name);

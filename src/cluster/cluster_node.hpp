@@ -135,6 +135,7 @@ private:
     std::uint64_t watch_id_ = 0;
     runtime::async_event state_changed_;
     runtime::async_event dirty_event_;
+    runtime::async_event slot_freed_; ///< set at every local record change
 
     std::unordered_map<std::string, mirrored> mirror_;
     std::deque<std::string> mirror_order_; ///< insertion order, for the bound

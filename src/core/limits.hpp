@@ -391,8 +391,8 @@ inline constexpr std::size_t cluster_mirror_records = 40'000;
 /// A pull waits at most this on the server before asking again (bounds how late a node
 /// notices it should stop pulling).
 inline constexpr std::chrono::milliseconds cluster_pull_wait{1'000};
-/// How often a node with no free slot checks again before pulling (no event: slots free on
-/// other functions' ends too).
+/// How often a node with no free slot checks again before pulling, at the latest (every local
+/// record change wakes its pullers at once).
 inline constexpr std::chrono::milliseconds cluster_slot_poll{20};
 /// Cancels forwarded to the running node wait this for its answer (its own cancel waits the
 /// kill grace first).
