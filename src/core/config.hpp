@@ -148,6 +148,17 @@ struct container_config {
     std::uint64_t pids_limit = limits::container_pids;
 };
 
+/// How process functions are contained (docs/operations.md "Children that leave the process
+/// group").
+struct process_config {
+    /// Per-execution cgroups: "auto" (when the appliance's cgroup is delegated to it, else the
+    /// subreaper sweep alone), "off", or "required" (the start fails without them).
+    std::string cgroups = "auto";
+    /// A cgroup v2 directory for the executions' cgroups (exec-<n> in it) instead of the
+    /// appliance's own cgroup; it must belong to this appliance alone. Empty: its own.
+    std::string cgroup_path;
+};
+
 /// A validation error: the field path ("functions[2].timeout_ms") and the reason.
 struct config_error {
     std::string path;
@@ -199,6 +210,7 @@ struct config {
     history_config history;
     limits_config limits;
     container_config container;
+    process_config process;
     std::vector<function_config> functions;
 
     /// Index of the function named `name`, or nullopt.

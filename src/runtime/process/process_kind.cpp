@@ -64,8 +64,8 @@ runtime_kind process_kind::descriptor() {
             parse,
             nullptr,
             describe,
-            [](const boost::asio::any_io_executor&) {
-                return std::make_unique<process_runtime>();
+            [](const boost::asio::any_io_executor& executor) {
+                return std::make_unique<process_runtime>(executor);
             }};
 }
 
