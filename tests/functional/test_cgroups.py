@@ -114,11 +114,13 @@ def remove_cgroup(directory):
 
 
 FUNCTIONS = [
-    # A double fork out of the group: A (its own session) stays alive as the parent of B (a
-    # second session), so when the run ends B is not the appliance's child: a sweep alone
-    # reaches B only one round after A is gone.
-    sh("setsid sh -c 'setsid sleep 321.25 </dev/null >/dev/null 2>&1 & exec sleep 321.5' "
-       "</dev/null >/dev/null 2>&1 & echo started", "escape"),
+    # Double forks out of the group, seven deep: each level (its own session) starts the next
+    # and stays alive as its parent (`exec sleep 321.2<d>`), so when the run ends only the top
+    # one is the appliance's child: a sweep alone reaches one level per round (50 ms apart).
+    sh('setsid /bin/sh -c "$CHAIN" chain 6 </dev/null >/dev/null 2>&1 & sleep 0.4; echo started',
+       "escape",
+       env={"CHAIN": 'd=$1; if [ "$d" -gt 0 ]; then setsid /bin/sh -c "$CHAIN" chain $((d-1)) '
+                     '</dev/null >/dev/null 2>&1 & fi; exec sleep 321.2$d'}),
     # A neighbour that daemonises a helper (orphaned: the appliance's child), lets another
     # execution end meanwhile, then says whether its helper survived that.
     sh("pid=$(sh -c 'setsid sleep 322.25 </dev/null >/dev/null 2>&1 & echo $!'); "
@@ -176,10 +178,13 @@ class PerExecutionCgroupsTest(unittest.TestCase):
         r = self.s.execute("escape")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json()["result"]["status"], "completed", r)
-        # Right after the response: the run waited until its cgroup was empty.
-        self.assertEqual(marked("321.25"), [])
-        self.assertEqual(marked("321.5"), [])
+        # Right after the response: the run waited until its cgroup was empty (with the sweep
+        # alone, "cgroups": "off", deeper levels are still alive here), and no level the
+        # chain was still creating can appear later.
+        self.assertEqual(marked("sleep 321.2"), [])
         self.assertEqual(exec_dirs(BASE), [])
+        time.sleep(0.3)
+        self.assertEqual(marked("sleep 321.2"), [])
 
     def test_timeout_kills_escaped_and_background_children(self):
         r = self.s.execute("slow")
@@ -258,7 +263,7 @@ class CgroupSettingsTest(unittest.TestCase):
         self.assertEqual(s.execute("escape").status, 200)
         done = s.wait_status(execution_id)
         self.assertEqual(done["status"], "completed", done)
-        self.assertTrue(wait_until(lambda: not marked("322.25") and not marked("321.25"),
+        self.assertTrue(wait_until(lambda: not marked("322.25") and not marked("sleep 321.2"),
                                    timeout=3.0))
         return done["result"]["output"]["data"]
 
