@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -191,6 +192,21 @@ int check_writable(const std::string& dir) noexcept {
     if (::access(dir.c_str(), W_OK) != 0 || ::access(file_in(dir, "cgroup.procs").c_str(), W_OK) != 0)
         return errno;
     return 0;
+}
+
+bool marked_delegated(const std::string& dir) noexcept {
+    for (const char* name : {"trusted.delegate", "user.delegate"}) {
+        char value[8] = {};
+        const ssize_t n = ::getxattr(dir.c_str(), name, value, sizeof value);
+        if (n == 1 && value[0] == '1')
+            return true;
+    }
+    return false;
+}
+
+bool owned_by_this_user(const std::string& dir) noexcept {
+    struct stat info {};
+    return ::geteuid() != 0 && ::stat(dir.c_str(), &info) == 0 && info.st_uid == ::geteuid();
 }
 
 std::vector<pid_t> processes(const std::string& dir) {

@@ -59,6 +59,13 @@ int write_text(const std::string& file, std::string_view text) noexcept;
 /// Whether `dir` is a cgroup v2 directory this process may change: create children in it
 /// (write access to the directory) and move processes (to its cgroup.procs). 0 or an errno.
 int check_writable(const std::string& dir) noexcept;
+/// Whether `dir` is marked as delegated: systemd sets the xattr trusted.delegate (and, from
+/// v251, user.delegate, which an unprivileged service can read) to "1" on the cgroup of a unit
+/// with Delegate=yes.
+bool marked_delegated(const std::string& dir) noexcept;
+/// Whether this process is not root and owns `dir`: someone chowned it to it (delegation
+/// without systemd).
+bool owned_by_this_user(const std::string& dir) noexcept;
 /// The pids in `dir`/cgroup.procs (empty if it cannot be read).
 std::vector<pid_t> processes(const std::string& dir);
 /// The names of the subdirectories of `dir` starting with `prefix`.

@@ -140,6 +140,8 @@ class PerExecutionCgroupsTest(unittest.TestCase):
     def setUpClass(cls):
         os.mkdir(BASE)
         try:
+            # What systemd's Delegate=yes marks a unit's cgroup with.
+            os.setxattr(BASE, "user.delegate", b"1")
             # A leftover of a crashed run, with a process in it: cleaned at start.
             cls.stale = os.path.join(BASE, "exec-999")
             os.mkdir(cls.stale)
@@ -237,6 +239,18 @@ class CgroupSettingsTest(unittest.TestCase):
             self.assertIn("root cgroup", cg["reason"])
             self.assertIn("per-execution cgroups: not used: the appliance runs in the root cgroup",
                           s.log())
+
+    def test_auto_in_an_unmarked_cgroup_of_its_own_falls_back(self):
+        """Root may write anywhere: without the delegation mark its cgroup is not taken."""
+        base = BASE + "-unmarked"
+        os.mkdir(base)
+        try:
+            with Spearlet(base_config(FUNCTIONS), preexec_fn=joiner(base)) as s:
+                cg = s.get("/health").json()["runtimes"]["process"]["cgroups"]
+                self.assertEqual(cg["active"], False, cg)
+                self.assertIn("is not marked as delegated", cg["reason"])
+        finally:
+            remove_cgroup(base)
 
     def test_explicit_path_and_the_sweep_alone_for_contrast(self):
         """process.cgroup_path: the appliance stays where it is and makes exec-<n> there; with

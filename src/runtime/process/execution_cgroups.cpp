@@ -115,6 +115,11 @@ void execution_cgroups::configure(const core::process_config& cfg) {
             if (const int e = cg::check_writable(dir)) {
                 reason_ = "its cgroup " + dir + " is not delegated to it (" + reason_of(e) +
                           "; systemd: Delegate=yes)";
+            } else if (!cg::marked_delegated(dir) && !cg::owned_by_this_user(dir)) {
+                // Root may write anywhere: that alone does not make a cgroup its own.
+                reason_ = "its cgroup " + dir +
+                          " is not marked as delegated (systemd's Delegate=yes sets the "
+                          "user.delegate xattr; or set process.cgroup_path)";
             } else {
                 const auto pids = cg::processes(own);
                 const bool alone =

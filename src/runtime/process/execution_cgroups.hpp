@@ -23,8 +23,8 @@ public:
     explicit execution_cgroups(boost::asio::any_io_executor executor);
 
     /// Decides whether runs get cgroups and where: process.cgroup_path, else the appliance's own
-    /// cgroup when it is delegated to it (not the root cgroup, writable, no other process in
-    /// it). To enable the pids and memory controllers for the executions it first moves itself
+    /// cgroup when it is delegated to it (not the root cgroup; writable; marked delegated by
+    /// systemd, or owned by the appliance's non-root user; no other process in it). To enable the pids and memory controllers for the executions it first moves itself
     /// into <base>/supervisor (cgroup v2 allows no process beside child cgroups that use
     /// controllers). Kills and removes exec-* cgroups a previous run left. Logs the decision
     /// once. Throws std::runtime_error when process.cgroups is "required" and it cannot be met.
