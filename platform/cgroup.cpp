@@ -6,7 +6,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -189,6 +191,11 @@ int check_writable(const std::string& dir) noexcept {
     struct stat info {};
     if (::stat(file_in(dir, "cgroup.procs").c_str(), &info) != 0)
         return errno == ENOENT ? ENOTDIR : errno; // no cgroup.procs: not a cgroup directory
+    struct statfs fs {};
+    if (::statfs(dir.c_str(), &fs) != 0)
+        return errno;
+    if (fs.f_type != CGROUP2_SUPER_MAGIC)
+        return ENOTDIR; // a cgroup v1 hierarchy has cgroup.procs too, but no kill or events
     if (::access(dir.c_str(), W_OK) != 0 || ::access(file_in(dir, "cgroup.procs").c_str(), W_OK) != 0)
         return errno;
     return 0;

@@ -57,7 +57,8 @@ std::optional<std::string> read_text(const std::string& file);
 int write_text(const std::string& file, std::string_view text) noexcept;
 
 /// Whether `dir` is a cgroup v2 directory this process may change: create children in it
-/// (write access to the directory) and move processes (to its cgroup.procs). 0 or an errno.
+/// (write access to the directory) and move processes (to its cgroup.procs). 0 or an errno
+/// (ENOTDIR: not a cgroup v2 directory, e.g. missing or in a v1 hierarchy).
 int check_writable(const std::string& dir) noexcept;
 /// Whether `dir` is marked as delegated: systemd sets the xattr trusted.delegate (and, from
 /// v251, user.delegate, which an unprivileged service can read) to "1" on the cgroup of a unit

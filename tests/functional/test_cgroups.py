@@ -229,6 +229,15 @@ class CgroupSettingsTest(unittest.TestCase):
                       text)
         self.assertIn(missing + " is not a cgroup v2 directory", text)
 
+    def test_a_cgroup_v1_directory_is_refused(self):
+        v1 = "/sys/fs/cgroup/pids"
+        if not os.path.exists(os.path.join(v1, "cgroup.procs")) or MOUNT.startswith(v1):
+            self.skipTest("no cgroup v1 pids hierarchy here")
+        cfg = base_config(FUNCTIONS, process={"cgroups": "required", "cgroup_path": v1})
+        with self.assertRaises(RuntimeError) as ctx:
+            Spearlet(cfg, start_timeout=10.0)
+        self.assertIn(v1 + " is not a cgroup v2 directory", str(ctx.exception))
+
     def test_auto_in_the_root_cgroup_falls_back_to_the_sweep(self):
         with open("/proc/self/cgroup") as f:
             if "0::/\n" not in f.read():
