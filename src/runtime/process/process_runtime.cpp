@@ -356,8 +356,8 @@ process_runtime::run(run_request request, output_sink& sink, cancel_signal& canc
                              pump(io.stderr_pipe, sink, &output_sink::on_stderr, io) &&
                              supervise(io, request, cancel, *sweeper_, cgroup.dir));
     if (!cgroup.dir.empty()) {
+        co_await cgroups_->finish(cgroup.dir); // if this is cancelled, `abandon` takes over
         abandon.release();
-        co_await cgroups_->finish(cgroup.dir);
         sweeper_->sweep(); // reaps the zombies the cgroup's end handed to the appliance
     }
     co_return outcome;
