@@ -5,8 +5,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <linux/magic.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/xattr.h>
@@ -38,9 +38,10 @@ std::vector<std::string_view> lines_of(std::string_view text) {
 std::string unescape(std::string_view s) {
     std::string out;
     for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' && s[i + 2] >= '0' && s[i + 2] <= '7' &&
-            s[i + 3] >= '0' && s[i + 3] <= '7') {
-            out += static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
+        if (s[i] == '\\' && i + 3 < s.size() && s[i + 1] >= '0' && s[i + 1] <= '3' &&
+            s[i + 2] >= '0' && s[i + 2] <= '7' && s[i + 3] >= '0' && s[i + 3] <= '7') {
+            out +=
+                static_cast<char>((s[i + 1] - '0') * 64 + (s[i + 2] - '0') * 8 + (s[i + 3] - '0'));
             i += 3;
         } else {
             out += s[i];
@@ -196,7 +197,8 @@ int check_writable(const std::string& dir) noexcept {
         return errno;
     if (fs.f_type != CGROUP2_SUPER_MAGIC)
         return ENOTDIR; // a cgroup v1 hierarchy has cgroup.procs too, but no kill or events
-    if (::access(dir.c_str(), W_OK) != 0 || ::access(file_in(dir, "cgroup.procs").c_str(), W_OK) != 0)
+    if (::access(dir.c_str(), W_OK) != 0 ||
+        ::access(file_in(dir, "cgroup.procs").c_str(), W_OK) != 0)
         return errno;
     return 0;
 }
@@ -249,7 +251,8 @@ int remove(const std::string& dir) noexcept {
 int move_process(const std::string& dir, pid_t pid) noexcept {
     char text[24];
     const auto [end, ec] = std::to_chars(text, text + sizeof text, static_cast<long>(pid));
-    return write_text(file_in(dir, "cgroup.procs"), std::string_view(text, static_cast<std::size_t>(end - text)));
+    return write_text(file_in(dir, "cgroup.procs"),
+                      std::string_view(text, static_cast<std::size_t>(end - text)));
 }
 
 unique_fd open_procs(const std::string& dir) noexcept {

@@ -8,13 +8,15 @@ The test makes its own cgroup under the cgroup2 mount (spear-test-<pid>), starts
 it, and at the end kills what is left in it and removes it; it kills only processes it
 started, by PID."""
 import os
+import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
-from spear_harness import Spearlet, base_config, sh, wait_until
+from spear_harness import SPEARLET, Spearlet, base_config, sh, wait_until
 
 
 def cgroup2_mount():
@@ -228,6 +230,26 @@ class CgroupSettingsTest(unittest.TestCase):
         self.assertIn('process.cgroups is "required", but per-execution cgroups cannot be used',
                       text)
         self.assertIn(missing + " is not a cgroup v2 directory", text)
+
+    def test_check_config_names_an_unusable_cgroup_path(self):
+        missing = os.path.join(MOUNT, f"spear-test-{os.getpid()}-missing")
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "c.json")
+            for mode, rc in (("required", 1), ("auto", 1)):
+                with open(path, "w") as f:
+                    json.dump(base_config(FUNCTIONS, process={"cgroups": mode,
+                                                              "cgroup_path": missing}), f)
+                r = subprocess.run([SPEARLET, "--check-config", "--config", path],
+                                   capture_output=True, text=True, timeout=30)
+                self.assertEqual(r.returncode, rc, r.stderr)
+                self.assertIn(f"process.cgroup_path: {missing} is not a cgroup v2 directory",
+                              r.stderr)
+            with open(path, "w") as f:
+                json.dump(base_config(FUNCTIONS, process={"cgroups": "required",
+                                                          "cgroup_path": MOUNT}), f)
+            r = subprocess.run([SPEARLET, "--check-config", "--config", path],
+                               capture_output=True, text=True, timeout=30)
+            self.assertEqual(r.returncode, 0, r.stderr)
 
     def test_a_cgroup_v1_directory_is_refused(self):
         v1 = "/sys/fs/cgroup/pids"

@@ -27,7 +27,9 @@ namespace cg = platform::cgroup;
 
 namespace {
 
-std::string reason_of(int error) { return std::generic_category().message(error); }
+std::string reason_of(int error) {
+    return std::generic_category().message(error);
+}
 
 /// The controllers worth enabling for executions: they bound what one execution may take.
 constexpr const char* wanted_controllers[] = {"pids", "memory"};
@@ -134,7 +136,8 @@ void execution_cgroups::configure(const core::process_config& cfg) {
     if (!reason_.empty()) {
         if (mode_ == "required")
             throw std::runtime_error("process.cgroups is \"required\", but per-execution cgroups "
-                                     "cannot be used: " + reason_);
+                                     "cannot be used: " +
+                                     reason_);
         log::info("per-execution cgroups: not used: " + reason_ +
                   "; escaped processes are ended by the subreaper sweep");
         return;
@@ -273,8 +276,9 @@ void execution_cgroups::remove_later(std::string dir) noexcept {
     if (!executor_)
         return; // the next start's sweep removes it
     try {
-        asio::co_spawn(executor_, remove_in_background(std::move(dir)),
-                       [](std::exception_ptr e) { log::task_ended("execution cgroup removal", e); });
+        asio::co_spawn(executor_, remove_in_background(std::move(dir)), [](std::exception_ptr e) {
+            log::task_ended("execution cgroup removal", e);
+        });
     } catch (...) {
         // Out of memory: the next start's sweep removes it.
     }

@@ -24,10 +24,11 @@ public:
 
     /// Decides whether runs get cgroups and where: process.cgroup_path, else the appliance's own
     /// cgroup when it is delegated to it (not the root cgroup; writable; marked delegated by
-    /// systemd, or owned by the appliance's non-root user; no other process in it). To enable the pids and memory controllers for the executions it first moves itself
-    /// into <base>/supervisor (cgroup v2 allows no process beside child cgroups that use
-    /// controllers). Kills and removes exec-* cgroups a previous run left. Logs the decision
-    /// once. Throws std::runtime_error when process.cgroups is "required" and it cannot be met.
+    /// systemd, or owned by the appliance's non-root user; no other process in it). To enable the
+    /// pids and memory controllers for the executions it first moves itself into <base>/supervisor
+    /// (cgroup v2 allows no process beside child cgroups that use controllers). Kills and removes
+    /// exec-* cgroups a previous run left. Logs the decision once. Throws std::runtime_error when
+    /// process.cgroups is "required" and it cannot be met.
     void configure(const core::process_config& cfg);
 
     bool active() const noexcept { return !base_.empty(); }
@@ -36,10 +37,10 @@ public:
 
     /// One execution's cgroup, or why it could not be made.
     struct made {
-        std::string dir;          ///< empty on failure
+        std::string dir;           ///< empty on failure
         platform::unique_fd procs; ///< its cgroup.procs for spawn_options::cgroup_procs_fd
-        int error = 0;            ///< errno on failure
-        std::string step;         ///< what failed ("create", "pids.max", ...)
+        int error = 0;             ///< errno on failure
+        std::string step;          ///< what failed ("create", "pids.max", ...)
     };
     /// A new exec-<n> with the function's limits where the controllers allow (pids.max from
     /// rlimits.processes, memory.max from rlimits.address_space_bytes). Only when active().
@@ -60,8 +61,8 @@ private:
 
     boost::asio::any_io_executor executor_;
     std::string mode_ = "off";
-    std::string base_;   ///< empty: not active
-    std::string reason_; ///< why not active
+    std::string base_;                     ///< empty: not active
+    std::string reason_;                   ///< why not active
     std::vector<std::string> controllers_; ///< enabled for the executions: "pids", "memory"
     std::uint64_t next_ = 0;
 };

@@ -28,7 +28,7 @@ public:
 private:
     asio::any_io_executor executor_;
     std::optional<execution_cgroups> cgroups_; ///< set by configure
-    std::optional<escape_sweeper> sweeper_; ///< made on the first run, on its executor
+    std::optional<escape_sweeper> sweeper_;    ///< made on the first run, on its executor
 };
 
 } // namespace spear::runtime

@@ -19,7 +19,7 @@ BOOST_AUTO_TEST_CASE(unified_path_is_the_zero_line) {
     BOOST_TEST(cg::unified_path(hybrid).value() == "/");
     BOOST_TEST(cg::unified_path("0::/system.slice/spearlet.service\n").value() ==
                "/system.slice/spearlet.service");
-    BOOST_TEST(cg::unified_path("0::/a b/c").value() == "/a b/c"); // no trailing newline
+    BOOST_TEST(cg::unified_path("0::/a b/c").value() == "/a b/c");       // no trailing newline
     BOOST_TEST(!cg::unified_path("4:memory:/x\n1:cpu:/\n").has_value()); // v1 only
     BOOST_TEST(!cg::unified_path("").has_value());
     // "10::" is not the v2 line.
