@@ -245,6 +245,18 @@ int make(const std::string& dir) noexcept {
 }
 
 int remove(const std::string& dir) noexcept {
+    if (::rmdir(dir.c_str()) == 0)
+        return 0;
+    if (errno != EBUSY)
+        return errno;
+    // Child cgroups (a function running as root may make some) first, depth first.
+    try {
+        for (const auto& name : children(dir, ""))
+            if (name != "." && name != "..")
+                remove(file_in(dir, name));
+    } catch (...) {
+        return ENOMEM;
+    }
     return ::rmdir(dir.c_str()) == 0 ? 0 : errno;
 }
 

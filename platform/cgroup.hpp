@@ -74,7 +74,8 @@ std::vector<std::string> children(const std::string& dir, std::string_view prefi
 
 /// mkdir of a child cgroup; 0 or an errno (EEXIST when it exists).
 int make(const std::string& dir) noexcept;
-/// rmdir; 0 or an errno (EBUSY while a process is still in it, ENOENT when already gone).
+/// rmdir of `dir` and of any child cgroups in it, depth first; 0 or an errno (EBUSY while a
+/// process is still in it, ENOENT when already gone).
 int remove(const std::string& dir) noexcept;
 /// Moves process `pid` (all its threads) into cgroup `dir`; 0 or an errno.
 int move_process(const std::string& dir, pid_t pid) noexcept;

@@ -132,6 +132,11 @@ FUNCTIONS = [
        "neighbour", timeout_ms=10000),
     sh("sleep 323.25 & setsid sleep 323.5 </dev/null >/dev/null 2>&1 & echo ready; sleep 30",
        "slow", timeout_ms=300),
+    # Root may make cgroups inside its own: they are removed with it.
+    sh('d=$(sed -n "s/^0:://p" /proc/self/cgroup); mkdir "$CGMOUNT$d/inner" && '
+       'echo 0 > "$CGMOUNT$d/inner/cgroup.procs" && '
+       '(setsid sleep 325.25 </dev/null >/dev/null 2>&1 &) && echo made',
+       "nested", env={"CGMOUNT": MOUNT or ""}),
     {"name": "echo", "command": ["cat"]},
 ]
 
@@ -210,6 +215,12 @@ class PerExecutionCgroupsTest(unittest.TestCase):
         self.assertEqual(done["result"]["output"]["data"], "helper-alive\n", done)
         self.assertEqual(marked("322.25"), [])
         self.assertTrue(wait_until(lambda: exec_dirs(BASE) == [], timeout=2.0), exec_dirs(BASE))
+
+    def test_cgroups_a_function_makes_inside_its_own_are_removed_with_it(self):
+        r = self.s.execute("nested")
+        self.assertEqual(r.json()["result"]["output"]["data"], "made\n", r)
+        self.assertEqual(marked("325.25"), [])
+        self.assertEqual(exec_dirs(BASE), [])
 
     def test_many_runs_leave_no_directories(self):
         for i in range(5):
