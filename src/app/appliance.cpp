@@ -1,6 +1,7 @@
 // Appliance wiring and lifecycle on a single-threaded io_context.
 #include "app/appliance.hpp"
 
+#include "cluster/cluster_node.hpp"
 #include "core/log.hpp"
 #include "core/limits.hpp"
 #include "platform/escaped_children.hpp"
@@ -88,6 +89,14 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
     }
     auto& service = *service_holder;
 
+    // A cluster node (a `cluster` section): connects to NATS in the background; until it is
+    // ready, and whenever NATS is away, the appliance serves alone.
+    std::optional<cluster::cluster_node> cluster;
+    if (cfg.cluster) {
+        cluster.emplace(ioc.get_executor(), service, cfg);
+        cluster->start();
+    }
+
     std::optional<transport::http::http_server> http;
     if (cfg.http.enabled) {
         http.emplace(ioc, service, cfg);
@@ -123,6 +132,8 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
                    ep->address().to_string() + ":" + std::to_string(ep->port());
     serving += " with " + std::to_string(cfg.functions.size()) + " functions (" +
                function_names(cfg) + ")";
+    if (cfg.cluster)
+        serving += " as cluster node '" + cfg.cluster->node_id + "'";
     log::info(serving);
     // Every listener is bound by now: systemd (Type=notify) may start what depends on us.
     notifier.notify("READY=1\nSTATUS=" + serving);
@@ -155,7 +166,11 @@ int run_appliance(const core::config& cfg, std::string_view config_source) {
                 http->stop_accepting();
             if (frames)
                 frames->stop();
+            if (cluster)
+                cluster->stop_pulling();
             co_await service.shutdown(std::chrono::milliseconds(cfg.http.shutdown_grace_ms));
+            if (cluster)
+                co_await cluster->stop();
             if (http)
                 co_await http->drain(core::limits::connection_drain);
             if (frames)

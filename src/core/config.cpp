@@ -612,6 +612,61 @@ void read_container(object_reader& r, container_config& c) {
     read_int(r, "pids_limit", c.pids_limit, 1, limits::container_pids_max);
 }
 
+bool cluster_node_text(std::string_view s) {
+    return !s.empty() && s.size() <= 32 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+    });
+}
+constexpr text_rule cluster_node_rule{cluster_node_text, "must match [a-z0-9_-]{1,32}"};
+bool nats_url_text(std::string_view s) {
+    for (std::string_view scheme : {"nats://", "tls://"})
+        if (s.starts_with(scheme))
+            return s.size() > scheme.size() && s.size() <= 256 && printable(s) &&
+                   s.find_first_of(" ,") == std::string_view::npos;
+    return false;
+}
+constexpr text_rule nats_url_rule{nats_url_text,
+                                  "must be a NATS server URL (\"nats://host:port\" or "
+                                  "\"tls://host:port\", user:password@ allowed)"};
+bool jetstream_name_text(std::string_view s) {
+    return !s.empty() && s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               c == '_' || c == '-';
+    });
+}
+constexpr text_rule jetstream_name_rule{jetstream_name_text, "must match [A-Za-z0-9_-]{1,64}"};
+
+void read_cluster(object_reader& r, cluster_config& c) {
+    if (!r.has("node_id"))
+        r.fail("node_id", "required: this appliance's id in the cluster, unique");
+    read_text(r, "node_id", c.node_id, cluster_node_rule);
+    if (!r.has("nats"))
+        r.fail("nats", "required: the NATS server URLs, e.g. [\"nats://127.0.0.1:4222\"]");
+    read_text_list(r, "nats", c.servers, nats_url_rule);
+    if (r.has("nats") && (c.servers.empty() || c.servers.size() > limits::cluster_servers))
+        r.fail("nats", "must list 1.." + std::to_string(limits::cluster_servers) + " URLs");
+    read_text(r, "token", c.token, any_text);
+    read_text(r, "user", c.user, any_text);
+    read_text(r, "password", c.password, any_text);
+    read_text(r, "credentials_file", c.credentials_file, any_text);
+    read_text(r, "nkey_seed_file", c.nkey_seed_file, any_text);
+    const int kinds = !c.token.empty() + !(c.user.empty() && c.password.empty()) +
+                      !c.credentials_file.empty() + !c.nkey_seed_file.empty();
+    if (kinds > 1)
+        r.fail("token", "give at most one of token, user/password, credentials_file, "
+                        "nkey_seed_file");
+    if (c.user.empty() != c.password.empty())
+        r.fail(c.user.empty() ? "user" : "password", "user and password go together");
+    read_text(r, "work_stream", c.work_stream, jetstream_name_rule);
+    read_text(r, "records_bucket", c.records_bucket, jetstream_name_rule);
+    read_int(r, "ack_wait_ms", c.ack_wait_ms, limits::cluster_ack_wait_ms_min,
+             limits::cluster_ack_wait_ms_max,
+             "a runner heartbeats every ack_wait_ms / 4; past it the work is redelivered");
+    read_int(r, "request_timeout_ms", c.request_timeout_ms, 1,
+             limits::cluster_request_timeout_ms_max);
+    read_int(r, "replicas", c.replicas, 1, 5, "3 on a 3-server NATS cluster");
+}
+
 bool cgroups_mode_text(std::string_view s) { return s == "auto" || s == "off" || s == "required"; }
 constexpr text_rule cgroups_mode_rule{cgroups_mode_text,
                                       "must be \"auto\", \"off\" or \"required\""};
@@ -659,6 +714,7 @@ void read_function(object_reader& r, function_config& f, const limits_config& li
              "the default context.priority of its invocations; higher starts first");
     f.priority = static_cast<int>(priority);
     read_bool(r, "retry_interrupted", f.retry_interrupted);
+    read_bool(r, "share", f.share);
 }
 
 void read_functions(object_reader& r, std::vector<function_config>& functions,
@@ -772,6 +828,7 @@ config_result parse_config(std::string_view json_text, const function_fields_par
     // Limits before functions: function timeouts are checked against limits.max_timeout_ms.
     section("limits", [&](object_reader& r) { read_limits(r, cfg.limits, cfg.http, cfg.stream); });
     section("container", [&](object_reader& r) { read_container(r, cfg.container); });
+    section("cluster", [&](object_reader& r) { read_cluster(r, cfg.cluster.emplace()); });
     section("process", [&](object_reader& r) { read_process(r, cfg.process); });
     read_functions(root, cfg.functions, cfg.limits, runtimes);
     root.finish();

@@ -148,6 +148,23 @@ struct container_config {
     std::uint64_t pids_limit = limits::container_pids;
 };
 
+/// The cluster of appliances sharing work through NATS JetStream (docs/operations.md
+/// "Cluster"). Absent: a single appliance, no NATS.
+struct cluster_config {
+    std::string node_id;              ///< [a-z0-9_-]{1,32}, unique in the cluster
+    std::vector<std::string> servers; ///< `nats`: "nats://host:port" URLs, 1..8
+    std::string token;                ///< at most one of token, user+password, credentials, nkey
+    std::string user;
+    std::string password;
+    std::string credentials_file;
+    std::string nkey_seed_file;
+    std::string work_stream = "SPEAR_WORK";
+    std::string records_bucket = "spear_records";
+    std::uint32_t ack_wait_ms = limits::cluster_ack_wait_ms;
+    std::uint32_t request_timeout_ms = limits::cluster_request_timeout_ms;
+    std::uint32_t replicas = 1; ///< of the stream and the bucket (3 on a 3-server NATS cluster)
+};
+
 /// How process functions are contained (docs/operations.md "Children that leave the process
 /// group").
 struct process_config {
@@ -184,6 +201,8 @@ struct function_config {
     /// Durable results: re-queue an execution the appliance was running when it stopped
     /// (else it reads failed/interrupted: it may have had side effects).
     bool retry_interrupted = false;
+    /// In a cluster: a sync call this node cannot start now may run on another node.
+    bool share = false;
     /// Every other field of the function object, as written ("runtime" included).
     boost::json::object runtime_fields;
 };
@@ -210,6 +229,7 @@ struct config {
     history_config history;
     limits_config limits;
     container_config container;
+    std::optional<cluster_config> cluster;
     process_config process;
     std::vector<function_config> functions;
 

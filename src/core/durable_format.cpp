@@ -201,7 +201,7 @@ bool decode_record(reader& in, record& r) {
     const auto priority = in.u32();
     if (!in.ok() || !in.at_end() || r.seq == 0 ||
         priority > static_cast<std::uint32_t>(limits::priority_max) || status < 1 || status > status_count ||
-        mode < 1 || mode > 3 || code > static_cast<std::uint8_t>(error_code::interrupted))
+        mode < 1 || mode > 3 || code > static_cast<std::uint8_t>(error_code::node_lost))
         return false;
     r.status = static_cast<ExecutionStatus>(status);
     r.mode = static_cast<ExecutionMode>(mode);

@@ -38,6 +38,8 @@ constexpr error_info infos[] = {
      "the body must be sent as Content-Type: application/json"},
     {error_code::interrupted, "interrupted",
      "the appliance restarted while the execution was running; it was not run again"},
+    {error_code::node_lost, "node_lost",
+     "the cluster node running the execution stopped answering; it was not run again"},
 };
 
 } // namespace

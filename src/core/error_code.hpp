@@ -30,6 +30,7 @@ enum class error_code : std::uint8_t {
     forbidden,              ///< refused whoever asks: a Host or Origin the appliance does not serve
     unsupported_media_type, ///< a browser sent a JSON route a body that is not application/json
     interrupted, ///< the appliance restarted while the execution ran (durable results)
+    node_lost,   ///< cluster: the node running it stopped heartbeating; it was not run again
 };
 
 /// snake_case wire name ("invalid_request").

@@ -384,4 +384,39 @@ inline constexpr std::size_t frame_outstanding_max = 256;
 /// keep-alive connection does not keep the high-water mark of its largest request.
 inline constexpr std::size_t http_buffer_keep_bytes = 16 << 10;
 
+// --- cluster (NATS JetStream; docs/architecture.md "Cluster") ------------------------------
+/// A runner must heartbeat a shared execution within this; after it the work is redelivered
+/// (retry_interrupted) or marked node_lost. Heartbeats go every ack_wait / 4.
+inline constexpr std::uint32_t cluster_ack_wait_ms = 10'000;
+inline constexpr std::uint32_t cluster_ack_wait_ms_min = 1'000;   ///< 4 heartbeats of 250 ms
+inline constexpr std::uint32_t cluster_ack_wait_ms_max = 600'000;
+/// Every NATS request and JetStream call; the first server answers in a few ms on a LAN.
+inline constexpr std::uint32_t cluster_request_timeout_ms = 2'000;
+inline constexpr std::uint32_t cluster_request_timeout_ms_max = 60'000;
+/// NATS servers a node lists (a site's cluster is 3 or 5).
+inline constexpr std::size_t cluster_servers = 8;
+/// Output bytes a record carries in the cluster's bucket: a remote status read shows at most
+/// this (output_truncated says so; the whole output stays on the node that ran it). NATS's
+/// default max_payload is 1 MiB.
+inline constexpr std::size_t cluster_record_output_bytes = 64 * 1024;
+/// Records of other nodes a node mirrors from the bucket (oldest forgotten first): ~10 ring
+/// tables' worth at the default 4096 slots, a few MB.
+inline constexpr std::size_t cluster_mirror_records = 40'000;
+/// A pull waits at most this on the server before asking again (bounds how late a node
+/// notices it should stop pulling).
+inline constexpr std::chrono::milliseconds cluster_pull_wait{1'000};
+/// How often a node with no free slot checks again before pulling (no event: slots free on
+/// other functions' ends too).
+inline constexpr std::chrono::milliseconds cluster_slot_poll{20};
+/// Cancels forwarded to the running node wait this for its answer (its own cancel waits the
+/// kill grace first).
+inline constexpr std::chrono::milliseconds cluster_cancel_wait{15'000};
+// --- NATS link (src/cluster/nats_link, jetstream) -------------------------------------------
+/// Publishes libnats holds while reconnecting (its default): a few seconds of cluster traffic;
+/// beyond it publish() fails and the caller falls back to local work.
+inline constexpr std::size_t nats_reconnect_buffer_bytes = 8 << 20;
+/// A KV watch's ephemeral consumer is deleted by the server this long after its subscriber
+/// vanished (the node died): long enough to ride out a reconnect, short enough not to pile up.
+inline constexpr std::uint32_t nats_watch_inactive_ms = 30'000;
+
 } // namespace spear::core::limits

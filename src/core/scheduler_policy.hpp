@@ -104,10 +104,12 @@ public:
     std::size_t client_count() const noexcept { return clients_.size(); }
     /// min(function's max_concurrency, global limit).
     std::size_t effective_concurrency(std::uint32_t function) const;
+    /// True when `item` would start at once: the global, its function's and its client's
+    /// limits all have a free slot.
+    bool can_start(const scheduled_item& item) const;
 
 private:
     std::vector<scheduled_item> start_ready();
-    bool can_start(const scheduled_item& item) const;
     void take_slot(const scheduled_item& item);
     struct function_state {
         function_limits limits;

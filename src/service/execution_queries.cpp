@@ -155,8 +155,14 @@ std::variant<core::record_ref, error> execution_service::resolve(std::string_vie
     return resolve_or_error(id, who);
 }
 
+bool execution_service::held_elsewhere(const error& e) {
+    return e.code == error_code::execution_not_found || e.code == error_code::execution_evicted;
+}
+
 status_view execution_service::make_status(core::record_ref ref, bool include_result) {
     status_view view;
+    if (remote_)
+        view.node = remote_->node_id();
     view.result = table_.snapshot(ref, include_result, clock_type::now());
     if (auto live = find_live(ref)) {
         view.estimated_completion_ms = estimate_remaining(*live);
@@ -171,8 +177,12 @@ std::variant<status_view, error> execution_service::get_status(std::string_view 
                                                                bool include_result,
                                                                const core::client_identity& who) {
     auto resolved = resolve_or_error(id, who);
-    if (auto* missing = std::get_if<error>(&resolved))
+    if (auto* missing = std::get_if<error>(&resolved)) {
+        if (remote_ && held_elsewhere(*missing))
+            if (auto view = remote_->status(id, include_result, who))
+                return std::move(*view);
         return *missing;
+    }
     return make_status(std::get<core::record_ref>(resolved), include_result);
 }
 
@@ -180,8 +190,17 @@ asio::awaitable<std::variant<status_view, error>>
 execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
                                bool include_result, core::client_identity who) {
     auto resolved = resolve_or_error(id, who);
-    if (auto* missing = std::get_if<error>(&resolved))
+    if (auto* missing = std::get_if<error>(&resolved)) {
+        if (remote_ && held_elsewhere(*missing)) {
+            auto missing_copy = *missing;
+            auto view = co_await remote_->wait_status(std::move(id), wait, include_result,
+                                                      std::move(who));
+            if (view)
+                co_return std::move(*view);
+            co_return missing_copy;
+        }
         co_return *missing;
+    }
     const auto ref = std::get<core::record_ref>(resolved);
     auto live = find_live(ref);
     if (live) {
@@ -195,6 +214,31 @@ execution_service::wait_status(std::string id, std::chrono::milliseconds wait,
         }
     }
     co_return make_status(ref, include_result);
+}
+
+std::variant<core::record_ref, error>
+execution_service::accept_shared(core::InvokeFunctionRequest request) {
+    auto submitted = submit(std::move(request), nullptr);
+    if (auto* refused = std::get_if<error>(&submitted))
+        return *refused;
+    return std::get<submission>(submitted).ref;
+}
+
+bool execution_service::can_start_now(std::uint32_t function, std::uint32_t client) const {
+    if (function >= config_.functions.size() || client >= scheduler_.client_count())
+        return false;
+    return scheduler_.can_start({function, 0, client, 0});
+}
+
+std::optional<core::ExecutionResult> execution_service::snapshot(core::record_ref ref,
+                                                                 bool include_output) {
+    if (!table_.holds(ref))
+        return std::nullopt;
+    return table_.snapshot(ref, include_output, clock_type::now());
+}
+
+std::int64_t execution_service::typical_ms(std::uint32_t function) const {
+    return histories_.at(function).typical_ms();
 }
 
 core::list_page execution_service::list(core::list_query query,

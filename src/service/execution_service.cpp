@@ -372,6 +372,8 @@ execution_service::submit(core::InvokeFunctionRequest&& request,
     if (store_)
         store_->note_next_seq(table_.next_seq());
     persist(ref, live.get());
+    if (remote_)
+        remote_->on_record(ref);
     perform(live, live->fsm.initial_actions());
     return submission{live, ref, false};
 }
@@ -410,6 +412,8 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
                              static_cast<double>(live->fsm.queue_ms()) / 1000.0);
         table_.set_expected_completion(live->ref, now + core::millis(history.typical_ms()));
         persist(live->ref, live.get());
+        if (remote_)
+            remote_->on_record(live->ref);
     }
     if (actions.has(publish_status))
         live->stream.publish_status(live->fsm.status());
@@ -419,6 +423,8 @@ void execution_service::perform(const std::shared_ptr<live_execution>& live,
         live->final = table_.snapshot(live->ref, true, now);
         live->stream.publish_final(*live->final);
         record_end_metrics(*live, now);
+        if (remote_)
+            remote_->on_record(live->ref);
     }
     if (actions.has(record_history)) {
         histories_[live->function].record_run(live->fsm.run_ms(now));
@@ -490,8 +496,80 @@ asio::awaitable<void> execution_service::run_execution(std::shared_ptr<live_exec
 
 // --- invoke -------------------------------------------------------------------------------
 
+bool execution_service::should_share(const core::InvokeFunctionRequest& request) {
+    if (!remote_ || !remote_->can_share() || shutting_down_)
+        return false;
+    const auto index = config_.find_function(request.function_name);
+    if (!index)
+        return false; // the local path answers 404
+    const auto function = static_cast<std::uint32_t>(*index);
+    const auto& fn = config_.functions[function];
+    if (request.execution_mode == core::ExecutionMode::sync && !fn.share)
+        return false; // sync stays local unless the function says "share": true
+    if (can_start_now(function, request.client.index))
+        return false;
+    // Whatever the local path would refuse (or replay) it answers itself.
+    if (runtime_for(functions_[function]).refusal(functions_[function]) || validate(request, fn) ||
+        find_previous(request, fn))
+        return false;
+    if (auto& bucket = rate_buckets_.at(request.client.index))
+        if (bucket->take(clock_type::now()))
+            return false; // refused by the local path too (its next take fails as well)
+    return true;
+}
+
+asio::awaitable<std::optional<execution_service::invoke_result>>
+execution_service::try_share(const core::InvokeFunctionRequest& request) {
+    if (!should_share(request))
+        co_return std::nullopt;
+    const auto mode = request.execution_mode;
+    const auto promote_after = request.respond_async_after_ms;
+    const auto timeout_ms = request.timeout_ms;
+    auto pending = co_await remote_->share(request); // a copy: run here if it is not taken
+    if (!pending)
+        co_return std::nullopt;
+    auto id = pending->result.execution_id;
+    auto request_id = pending->result.client_execution_id.empty()
+                          ? pending->result.execution_id
+                          : pending->result.client_execution_id;
+    if (mode == core::ExecutionMode::sync) {
+        // The caller's node waits for the remote result: the run's timeout plus the kill
+        // grace, plus as long again for the shared queue; Prefer: respond-async caps it.
+        const auto& fn = config_.functions[*config_.find_function(request.function_name)];
+        auto bound = 2 * std::chrono::milliseconds(timeout_ms.value_or(config_.timeout_for(fn))) +
+                     std::chrono::milliseconds(config_.limits.kill_grace_ms) +
+                     core::limits::cancel_confirm_margin;
+        if (promote_after)
+            bound = std::min(bound, std::chrono::milliseconds(*promote_after));
+        auto ended = co_await remote_->wait_status(id, bound, true, core::client_identity{});
+        if (ended && core::is_terminal(ended->result.status)) {
+            auto response = core::RuntimeExecutionResponse::new_sync(
+                std::move(request_id), std::move(ended->result), wall_now());
+            response.metadata["node"] = ended->node;
+            co_return response;
+        }
+        if (ended)
+            pending = std::move(ended);
+        auto response = core::RuntimeExecutionResponse::new_async(
+            std::move(request_id), std::move(pending->result), pending->estimated_completion_ms,
+            pending->source, wall_now());
+        response.metadata["promoted"] = "true";
+        co_return response;
+    }
+    auto response = core::RuntimeExecutionResponse::new_async(
+        std::move(request_id), std::move(pending->result), pending->estimated_completion_ms,
+        pending->source, wall_now());
+    response.metadata["shared"] = "true";
+    co_return response;
+}
+
 asio::awaitable<execution_service::invoke_result>
 execution_service::invoke_function(core::InvokeFunctionRequest request) {
+    if (request.execution_mode != core::ExecutionMode::stream) {
+        auto shared = co_await try_share(request);
+        if (shared)
+            co_return std::move(*shared);
+    }
     switch (request.execution_mode) {
     case core::ExecutionMode::sync:
         co_return co_await handle_sync_execution(std::move(request));
@@ -625,8 +703,15 @@ std::variant<core::record_ref, error>
 execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue>& viewer,
                          const core::client_identity& who) {
     auto resolved = resolve_or_error(id, who);
-    if (auto* missing = std::get_if<error>(&resolved))
+    if (auto* missing = std::get_if<error>(&resolved)) {
+        if (remote_ && held_elsewhere(*missing))
+            if (auto attached = remote_->watch(id, viewer, who)) {
+                if (*attached)
+                    return **attached;
+                return remote_record_ref;
+            }
         return *missing;
+    }
     const auto ref = std::get<core::record_ref>(resolved);
     if (auto refused = attach_viewer(ref, viewer))
         return *refused;
@@ -634,6 +719,8 @@ execution_service::watch(std::string_view id, const std::shared_ptr<viewer_queue
 }
 
 void execution_service::unwatch(core::record_ref ref, const viewer_queue* viewer) {
+    if (ref == remote_record_ref)
+        return; // a relay from another node ends with its queue
     if (auto live = find_live(ref))
         live->stream.detach(viewer);
 }
@@ -641,8 +728,16 @@ void execution_service::unwatch(core::record_ref ref, const viewer_queue* viewer
 asio::awaitable<std::variant<cancel_view, error>>
 execution_service::cancel(std::string id, std::string reason, core::client_identity who) {
     auto resolved = resolve_or_error(id, who);
-    if (auto* missing = std::get_if<error>(&resolved))
+    if (auto* missing = std::get_if<error>(&resolved)) {
+        if (remote_ && held_elsewhere(*missing)) {
+            auto missing_copy = *missing;
+            auto forwarded = co_await remote_->cancel(id, std::move(reason), std::move(who));
+            if (forwarded)
+                co_return std::move(*forwarded);
+            co_return missing_copy;
+        }
         co_return *missing;
+    }
     const auto ref = std::get<core::record_ref>(resolved);
     cancel_view view;
     view.execution_id = table_.execution_id(ref);

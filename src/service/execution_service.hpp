@@ -44,6 +44,8 @@ struct status_view {
     std::int64_t estimated_completion_ms = 0; ///< remaining, while pending or running
     core::estimate_source source = core::estimate_source::fallback;
     std::optional<std::size_t> queue_position; ///< 0-based, while pending
+    /// In a cluster: the node that ran it (or accepted it, while a shared one waits); else "".
+    std::string node;
 };
 
 /// CancelExecutionResponse, protocol-neutral.
@@ -95,6 +97,43 @@ struct health_view {
     /// Views into the service and the transport: valid until the next health() call.
     std::vector<std::pair<std::string_view, std::string_view>> sections;
 };
+
+/// The service's seam to other appliances (src/cluster implements it; none: a single
+/// appliance). The service asks it about ids it does not hold itself, hands it async
+/// submissions it cannot start now, and tells it of every change of a local record.
+class remote_executions {
+public:
+    virtual ~remote_executions() = default;
+    /// This appliance's node id, which its records carry ("node").
+    virtual const std::string& node_id() const noexcept = 0;
+    /// True while a submission can be handed to the cluster (connected to it).
+    virtual bool can_share() const noexcept = 0;
+    /// Hands a validated submission this appliance cannot start now to the cluster: the
+    /// pending record to answer with, or nullopt to run it here after all (the cluster
+    /// could not take it).
+    virtual asio::awaitable<std::optional<status_view>> share(core::InvokeFunctionRequest request) = 0;
+    /// The status of an execution held elsewhere; nullopt when the cluster does not know it.
+    virtual std::optional<status_view> status(std::string_view id, bool include_result,
+                                              const core::client_identity& who) = 0;
+    /// Long-poll of an execution held elsewhere (answers at its end or after `wait`).
+    virtual asio::awaitable<std::optional<status_view>>
+    wait_status(std::string id, std::chrono::milliseconds wait, bool include_result,
+                core::client_identity who) = 0;
+    /// Cancels an execution held elsewhere (forwarded to the node running it).
+    virtual asio::awaitable<std::optional<std::variant<cancel_view, error>>>
+    cancel(std::string id, std::string reason, core::client_identity who) = 0;
+    /// Attaches a viewer to an execution held elsewhere: nullopt when the cluster does not
+    /// know it, else the refusal or (empty) success.
+    virtual std::optional<std::optional<error>> watch(std::string_view id,
+                                                      const std::shared_ptr<viewer_queue>& viewer,
+                                                      const core::client_identity& who) = 0;
+    /// A local record was created or changed state (pending, running, ended).
+    virtual void on_record(core::record_ref ref) = 0;
+};
+
+/// The record_ref watch() answers for a viewer of an execution held elsewhere: it names no
+/// local record (unwatch ignores it; transports use the id they were asked for).
+inline constexpr core::record_ref remote_record_ref{0xffffffffu, 0};
 
 class execution_service {
 public:
@@ -186,6 +225,18 @@ public:
     /// in the Prometheus text format 0.0.4 (GET /metrics).
     std::string render_metrics();
 
+    /// Cluster seam (none by default). `remote` outlives the service or is reset first.
+    void set_remote(remote_executions* remote) noexcept { remote_ = remote; }
+    /// Accepts a submission shared by another node to run here (status, cancel and viewers
+    /// by the returned record's id): a normal submission, refused as one would be.
+    std::variant<core::record_ref, error> accept_shared(core::InvokeFunctionRequest request);
+    /// True when a submission of `function` by `client` would start at once (a free slot).
+    bool can_start_now(std::uint32_t function, std::uint32_t client = 0) const;
+    /// The record of a held id (nullopt when it is gone), with output when asked.
+    std::optional<core::ExecutionResult> snapshot(core::record_ref ref, bool include_output);
+    /// The function's typical run time (its history's median, else configured or fallback).
+    std::int64_t typical_ms(std::uint32_t function) const;
+
     /// Graceful shutdown: refuse new submissions, let live sync requests finish within the
     /// grace period, then cancel everything still pending or running and wait (bounded) for
     /// the runtimes to stop their children.
@@ -245,6 +296,14 @@ private:
     /// At start: restores the records and histories the files held, resolves those that
     /// were running (interrupted, or re-queued with retry_interrupted), queues pending ones.
     void recover();
+    /// True for the lookup errors another node may answer (not found, evicted).
+    static bool held_elsewhere(const error& e);
+    /// In a cluster: whether a submission goes to the cluster (this node cannot start it now,
+    /// the local path would accept it, and its mode may be shared).
+    bool should_share(const core::InvokeFunctionRequest& request);
+    /// Shares the submission when should_share says so: the answer, or nullopt to run here.
+    asio::awaitable<std::optional<invoke_result>>
+    try_share(const core::InvokeFunctionRequest& request);
     std::variant<core::record_ref, error> resolve_or_error(std::string_view id,
                                                            const core::client_identity& who);
     runtime::runtime& runtime_for(const runtime::function_spec& function) const;
@@ -278,6 +337,7 @@ private:
     runtime::async_event all_ended_;         ///< set during shutdown when nothing is live
     std::unique_ptr<service_metrics> metrics_;
     std::vector<std::pair<std::string, std::function<const std::string&()>>> health_sections_;
+    remote_executions* remote_ = nullptr;
 };
 
 /// The ids of a boot: a random nonce so ids differ across restarts.

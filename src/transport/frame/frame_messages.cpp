@@ -56,6 +56,7 @@ constexpr error_pair error_map[] = {
     {error_code::forbidden, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
     {error_code::unsupported_media_type, spear_edge_ErrorCode_ERROR_CODE_INVALID_REQUEST},
     {error_code::interrupted, spear_edge_ErrorCode_ERROR_CODE_FUNCTION_FAILED},
+    {error_code::node_lost, spear_edge_ErrorCode_ERROR_CODE_FUNCTION_FAILED},
 };
 
 // --- text and bytes into static fields ----------------------------------------------------

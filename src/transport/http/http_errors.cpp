@@ -32,6 +32,7 @@ status status_for(error_code code) noexcept {
     case error_code::forbidden: return status::forbidden;
     case error_code::unsupported_media_type: return status::unsupported_media_type;
     case error_code::interrupted: return status::internal_server_error;
+    case error_code::node_lost: return status::internal_server_error;
     }
     return status::internal_server_error;
 }

@@ -497,12 +497,13 @@ asio::awaitable<void> serve_invoke(beast::tcp_stream& stream, request req,
 asio::awaitable<void> serve_ws_viewer(beast::tcp_stream& stream, request req,
                                       service::execution_service& service,
                                       const core::config& config, core::record_ref ref,
+                                      std::string id,
                                       std::shared_ptr<service::viewer_queue> queue) {
     ws_stream ws(stream);
     configure(ws, config);
     stream.expires_never();
     if (auto [ec] = co_await ws.async_accept(req, use_tuple); !ec)
-        co_await run_ws_viewer(ws, *queue, service.execution_id(ref), config, nullptr);
+        co_await run_ws_viewer(ws, *queue, id, config, nullptr);
     service.unwatch(ref, queue.get());
 }
 
@@ -554,8 +555,8 @@ private:
 asio::awaitable<void> serve_sse_viewer(beast::tcp_stream& stream,
                                        service::execution_service& service,
                                        const core::config& config, core::record_ref ref,
+                                       std::string id,
                                        std::shared_ptr<service::viewer_queue> queue) {
-    const auto id = service.execution_id(ref);
     sse_encoder encoder(stream, id, std::chrono::milliseconds(config.stream.write_timeout_ms));
     if (co_await encoder.write("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
                                "Cache-Control: no-cache\r\nConnection: close\r\n"
@@ -614,10 +615,14 @@ serve_stream_route(beast::tcp_stream& stream, request req, service::execution_se
         co_return;
     }
     const auto ref = std::get<core::record_ref>(watched);
+    // An execution held by another cluster node has no local record: it keeps the id asked for.
+    auto id = ref == service::remote_record_ref ? std::string(r.execution_id)
+                                                : service.execution_id(ref);
     if (upgrade)
-        co_await serve_ws_viewer(stream, std::move(req), service, config, ref, queue);
+        co_await serve_ws_viewer(stream, std::move(req), service, config, ref, std::move(id),
+                                 queue);
     else
-        co_await serve_sse_viewer(stream, service, config, ref, queue);
+        co_await serve_sse_viewer(stream, service, config, ref, std::move(id), queue);
 }
 
 } // namespace spear::transport::ws

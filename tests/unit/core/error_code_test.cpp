@@ -15,7 +15,7 @@ namespace {
 std::vector<error_code> all_codes() {
     std::vector<error_code> codes;
     for (auto i = static_cast<unsigned>(error_code::none);
-         i <= static_cast<unsigned>(error_code::interrupted); ++i)
+         i <= static_cast<unsigned>(error_code::node_lost); ++i)
         codes.push_back(static_cast<error_code>(i));
     return codes;
 }

@@ -1,0 +1,163 @@
+// Test fixture: a real `nats-server -js` on a free loopback port with its own store directory,
+// started and killed by PID, and helpers that drive an io_context until a condition holds.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <csignal>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <utility>
+
+namespace spear::test {
+
+/// A free TCP port on 127.0.0.1 (bound once with port 0, then released).
+inline int free_loopback_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    BOOST_REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    BOOST_REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    BOOST_REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+inline bool port_accepts(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return false;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    ::close(fd);
+    return ok;
+}
+
+/// One nats-server process with JetStream; killed (SIGKILL) and its directory removed at the end.
+class nats_test_server {
+public:
+    nats_test_server() : nats_test_server(free_loopback_port()) {}
+    explicit nats_test_server(int port) : port_(port) {
+        char tmpl[] = "/tmp/spear-nats-XXXXXX";
+        BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
+        dir_ = tmpl;
+        start();
+    }
+    ~nats_test_server() {
+        kill();
+        std::error_code ignored;
+        std::filesystem::remove_all(dir_, ignored);
+    }
+    nats_test_server(const nats_test_server&) = delete;
+    nats_test_server& operator=(const nats_test_server&) = delete;
+
+    /// Starts the server (again: same port and store directory) and waits until it accepts.
+    void start() {
+        BOOST_REQUIRE(pid_ <= 0);
+        const std::string port = std::to_string(port_);
+        const std::string store = dir_ + "/store";
+        const std::string log = dir_ + "/server.log";
+        pid_ = ::fork();
+        BOOST_REQUIRE(pid_ >= 0);
+        if (pid_ == 0) {
+            const int out = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+            if (out >= 0) {
+                ::dup2(out, 1);
+                ::dup2(out, 2);
+            }
+            ::execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(),
+                     "-sd", store.c_str(), static_cast<char*>(nullptr));
+            ::_exit(127);
+        }
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+        while (!port_accepts(port_)) {
+            int status = 0;
+            BOOST_REQUIRE_MESSAGE(::waitpid(pid_, &status, WNOHANG) == 0,
+                                  "nats-server exited at start (see " + log + ")");
+            BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() < deadline,
+                                  "nats-server did not listen in 10 s");
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
+    /// SIGKILL by PID and reap.
+    void kill() {
+        if (pid_ <= 0)
+            return;
+        ::kill(pid_, SIGKILL);
+        int status = 0;
+        ::waitpid(pid_, &status, 0);
+        pid_ = -1;
+    }
+
+    int port() const noexcept { return port_; }
+    std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
+
+private:
+    int port_;
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+/// Runs `io` until `done()` holds; false if `limit` passed first.
+inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
+                      std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+        if (std::chrono::steady_clock::now() >= deadline)
+            return false;
+        io.run_for(std::chrono::milliseconds(5));
+        if (io.stopped())
+            io.restart();
+    }
+    return true;
+}
+
+/// Runs `io` for `d` (work keeps flowing: NATS traffic, timers).
+inline void run_for(boost::asio::io_context& io, std::chrono::milliseconds d) {
+    run_until(io, [] { return false; }, d);
+}
+
+/// Runs the coroutine on `io` until it ends; fails the test if it has not ended within `limit`.
+template <class T>
+T await(boost::asio::io_context& io, boost::asio::awaitable<T> body,
+        std::chrono::milliseconds limit = std::chrono::milliseconds(15000)) {
+    std::optional<T> out;
+    std::exception_ptr failure;
+    bool ended = false;
+    boost::asio::co_spawn(io, std::move(body), [&](std::exception_ptr e, T value) {
+        ended = true;
+        failure = e;
+        if (!e)
+            out = std::move(value);
+    });
+    BOOST_REQUIRE_MESSAGE(run_until(io, [&] { return ended; }, limit),
+                          "the coroutine did not end in time");
+    if (failure)
+        std::rethrow_exception(failure);
+    return std::move(*out);
+}
+
+} // namespace spear::test
