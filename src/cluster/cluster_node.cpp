@@ -335,7 +335,9 @@ asio::awaitable<void> cluster_node::run_publisher() {
         }
         auto [key, ref] = *dirty_.begin();
         dirty_.erase(dirty_.begin());
+        in_flight_ = key;
         const bool done = co_await publish_one(key, ref);
+        in_flight_.clear();
         if (!done) {
             if (!dirty_.contains(key))
                 dirty_.emplace(key, ref); // a newer state, if any, stays
@@ -351,7 +353,8 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     auto held = held_.find(key);
     if (held == held_.end()) {
         // This node's own execution: it is the only writer of the key.
-        auto put = co_await js_.kv_put(cluster_.records_bucket, key, encode(*record),
+        auto value = encode(*record);
+        auto put = co_await js_.kv_put(cluster_.records_bucket, key, std::move(value),
                                        std::nullopt);
         if (std::holds_alternative<js_error>(put)) {
             ++publish_failures_;
@@ -402,9 +405,22 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     co_return true;
 }
 
+asio::awaitable<void> cluster_node::published(std::string id) {
+    const auto deadline = clock_type::now() + std::chrono::milliseconds(cluster_.request_timeout_ms);
+    while (ready_ && (dirty_.contains(id) || in_flight_ == id) && clock_type::now() < deadline) {
+        auto& event = waiters_[id];
+        if (!event)
+            event = std::make_shared<runtime::async_event>(executor_);
+        auto held = event; // remember() sets and drops it when the put lands
+        co_await held->wait_for(std::chrono::milliseconds(50));
+    }
+}
+
 asio::awaitable<std::optional<std::uint64_t>>
 cluster_node::put_if(std::string id, const cluster_record& record, std::uint64_t revision) {
-    auto put = co_await js_.kv_put(cluster_.records_bucket, id, encode(record), revision);
+    auto value = encode(record);
+    auto put = co_await js_.kv_put(cluster_.records_bucket, std::move(id), std::move(value),
+                                   revision);
     if (auto* written = std::get_if<std::uint64_t>(&put))
         co_return *written;
     co_return std::nullopt;
@@ -431,8 +447,10 @@ asio::awaitable<void> cluster_node::run_beacon() {
             b.boot = boot_;
             for (std::uint32_t f = 0; f < config_.functions.size(); ++f)
                 b.typical_ms.emplace_back(config_.functions[f].name, service_.typical_ms(f));
-            auto put = co_await js_.kv_put(cluster_.records_bucket, beacon_key(cluster_.node_id),
-                                           encode(b), std::nullopt);
+            auto key = beacon_key(cluster_.node_id);
+            auto value = encode(b);
+            auto put = co_await js_.kv_put(cluster_.records_bucket, std::move(key),
+                                           std::move(value), std::nullopt);
             (void)put;
         }
         co_await sleep_for(period);
@@ -536,11 +554,12 @@ asio::awaitable<void> cluster_node::run_puller(std::uint32_t function) {
             co_await sleep_for(core::limits::cluster_slot_poll);
             continue;
         }
-        auto got = co_await js_.fetch_one(cluster_.work_stream, consumer_name(fn.name),
+        auto consumer = consumer_name(fn.name);
+        auto got = co_await js_.fetch_one(cluster_.work_stream, std::move(consumer),
                                           core::limits::cluster_pull_wait);
         if (auto* e = std::get_if<js_error>(&got)) {
             if (ready_)
-                log::debug("cluster: pull for '" + fn.name + "' failed: " + e->description);
+                log::warn("cluster: pull for '" + fn.name + "' failed: " + e->description);
             co_await sleep_for(std::chrono::milliseconds(200));
             continue;
         }
@@ -604,6 +623,12 @@ asio::awaitable<void> cluster_node::take_work(std::uint32_t function, nats_messa
                       std::to_string(attempt) + "), its node " + record.node + " was lost");
         }
     }
+    if (!service_.can_start_now(function) || !pulling_) {
+        // The slot this pull was made for went to local work meanwhile: a node with a free
+        // slot takes it (only those pull), rather than it waiting in this node's queue.
+        js_.nak(message);
+        co_return;
+    }
     // Claim it: run it locally; the record goes out under the shared id.
     const auto id = item->id;
     claiming_ = &id;
@@ -621,7 +646,8 @@ asio::awaitable<void> cluster_node::take_work(std::uint32_t function, nats_messa
         record.result.error_message = refused->message;
         record.result.completed_at = std::chrono::system_clock::now();
         record.node = cluster_.node_id;
-        if (co_await put_if(id, record, revision))
+        const auto written = co_await put_if(id, record, revision);
+        if (written)
             js_.term(message);
         else
             js_.nak(message);
@@ -664,6 +690,7 @@ service::status_view cluster_node::view_of(const cluster_record& record,
     if (!include_result)
         view.result.output.clear();
     view.node = record.node;
+    view.result.node = record.node;
     view.source = core::estimate_source::history;
     if (!core::is_terminal(record.result.status)) {
         const auto now = std::chrono::system_clock::now();
@@ -699,6 +726,12 @@ asio::awaitable<std::optional<service::status_view>>
 cluster_node::wait_status(std::string id, std::chrono::milliseconds wait, bool include_result,
                           core::client_identity who) {
     const auto deadline = clock_type::now() + wait;
+    if (!find(id) && !held_.contains(id) && ready_) {
+        // Not mirrored (yet, or any more): the bucket has the last word.
+        auto current = co_await read(id);
+        if (current && !find(id))
+            remember(id, std::move(current->record), current->revision);
+    }
     while (true) {
         auto view = status(id, include_result, who);
         if (!view || core::is_terminal(view->result.status) || clock_type::now() >= deadline)
@@ -761,9 +794,12 @@ cluster_node::cancel(std::string id, std::string reason, core::client_identity w
         // Running (or queued) on another node: forward to it.
         ++cancels_forwarded_;
         cancel_request request{id, reason, who.name, who.admin};
-        auto reply = co_await link_.request(control_subject(record.node, "cancel"),
-                                            encode(request), core::limits::cluster_cancel_wait,
-                                            nats_headers{});
+        // Named arguments: g++ 12 mis-destroys class temporaries inside co_await.
+        auto subject = control_subject(record.node, "cancel");
+        auto body = encode(request);
+        nats_headers none;
+        auto reply = co_await link_.request(std::move(subject), std::move(body),
+                                            core::limits::cluster_cancel_wait, std::move(none));
         if (reply && reply->status == 0)
             if (auto decoded = decode_cancel_answer(reply->data))
                 co_return std::move(*decoded);
@@ -817,10 +853,12 @@ asio::awaitable<void> cluster_node::run_viewer(std::string id,
     };
     const auto sub = link_.subscribe(subject, std::move(on_event), std::string());
     ++relays_;
-    auto reply = co_await link_.request(control_subject(node, "watch"),
-                                        encode(watch_request{id, subject}),
+    auto watch_subject = control_subject(node, "watch");
+    auto body = encode(watch_request{id, subject});
+    nats_headers none;
+    auto reply = co_await link_.request(std::move(watch_subject), std::move(body),
                                         std::chrono::milliseconds(cluster_.request_timeout_ms),
-                                        nats_headers{});
+                                        std::move(none));
     bool relayed = reply && reply->status == 0 && reply->data.empty();
     // Until the final event arrives (or the viewer leaves): if the record ends without one
     // reaching this node (the relay broke, the node died), the bucket's record ends the view.

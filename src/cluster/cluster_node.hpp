@@ -61,6 +61,7 @@ public:
     watch(std::string_view id, const std::shared_ptr<service::viewer_queue>& viewer,
           const core::client_identity& who) override;
     void on_record(core::record_ref ref) override;
+    asio::awaitable<void> published(std::string id) override;
 
 private:
     /// A record of the bucket as this node last saw it.
@@ -144,6 +145,7 @@ private:
     /// Keys whose latest state is not yet in the bucket, with their local record.
     std::map<std::string, core::record_ref> dirty_;
     const std::string* claiming_ = nullptr; ///< the shared id accept_shared is creating now
+    std::string in_flight_; ///< the key the publisher is writing now
 
     std::uint64_t shared_out_ = 0;
     std::uint64_t shared_in_ = 0;

@@ -173,7 +173,7 @@ asio::awaitable<js_result<json::object>> call_api(nats_link& link, std::chrono::
 } // namespace
 
 struct jetstream::watch {
-    explicit watch(const asio::any_io_executor& ex) : retry(ex) {}
+    explicit watch(const asio::any_io_executor& ex) : retry(ex), monitor(ex) {}
     std::uint64_t id = 0;
     std::string bucket;
     kv_handler on_entry;
@@ -181,17 +181,28 @@ struct jetstream::watch {
     std::uint64_t generation = 0; ///< of the current consumer; older creates are undone
     std::uint64_t sub_id = 0;     ///< the inbox subscription
     std::string consumer;         ///< the server's name of the current consumer
+    std::chrono::steady_clock::time_point last_seen; ///< a delivery or heartbeat, or the start
     asio::steady_timer retry;
+    asio::steady_timer monitor;   ///< checks the heartbeats
 };
 
-jetstream::jetstream(nats_link& link, std::chrono::milliseconds timeout)
-    : link_(link), timeout_(timeout) {}
+jetstream::jetstream(nats_link& link, std::chrono::milliseconds timeout,
+                     std::chrono::milliseconds watch_heartbeat)
+    : link_(link), timeout_(timeout), watch_heartbeat_(watch_heartbeat) {
+    link_.on_state_change([this, alive = alive_](link_state state) {
+        if (*alive)
+            on_link_state(state);
+    });
+}
 
 jetstream::~jetstream() {
     *alive_ = false;
+    for (auto* timer : pulls_)
+        timer->cancel(); // their fetch_one calls end (touching nothing of this object)
     for (auto& w : watches_) {
         w->active = false;
         w->retry.cancel();
+        w->monitor.cancel();
         if (w->sub_id != 0)
             link_.unsubscribe(w->sub_id);
     }
@@ -259,14 +270,44 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
         body["expires"] = to_ns(wait);
     else
         body["no_wait"] = true; // an expires of 0 would wait on the server for ever
-    // The pull's answer comes to a reply subject of the link's request inbox: the message, or a
-    // status (404 none, 408 expired, 409 ...). The server answers by `wait`; `timeout_` more
-    // covers the round trip.
+    // The answer comes to a dedicated inbox: a stream message arrives with its own subject (not
+    // the reply subject), so the link's request mux, which routes by subject, cannot take it.
+    // It is the message, or a status: 404 none, 408 expired, 409 (consumer deleted, too many
+    // waiting pulls...). The server answers by `wait`; `timeout_` more covers the round trip.
     const std::string what = "fetch from " + stream + "/" + consumer;
-    auto answer = co_await link_.request("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
-                                         json::serialize(body), wait + timeout_);
-    if (!answer)
+    if (!link_.connected())
         co_return no_answer(what);
+    struct pull {
+        explicit pull(const asio::any_io_executor& ex) : timer(ex) {}
+        asio::steady_timer timer;
+        std::optional<nats_message> answer;
+    };
+    auto state = std::make_shared<pull>(link_.get_executor());
+    const std::string inbox = link_.new_inbox();
+    const auto sub = link_.subscribe(inbox, [state](nats_message&& m) {
+        if (m.status == 100 || state->answer)
+            return; // a heartbeat, or more than asked for
+        state->answer = std::move(m);
+        state->timer.cancel();
+    });
+    if (sub == 0)
+        co_return no_answer(what);
+    if (!link_.publish("$JS.API.CONSUMER.MSG.NEXT." + stream + "." + consumer,
+                       json::serialize(body), inbox)) {
+        link_.unsubscribe(sub);
+        co_return no_answer(what);
+    }
+    state->timer.expires_after(wait + timeout_);
+    auto alive = alive_;
+    pulls_.insert(&state->timer);
+    (void)co_await state->timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    if (!*alive)
+        co_return no_answer(what); // the jetstream object went away meanwhile
+    pulls_.erase(&state->timer);
+    link_.unsubscribe(sub);
+    if (!state->answer)
+        co_return no_answer(what);
+    auto& answer = state->answer;
     if (answer->status == 404 || answer->status == 408)
         co_return std::optional<nats_message>{};
     if (answer->status == 503)
@@ -274,7 +315,7 @@ jetstream::fetch_one(std::string stream, std::string consumer, std::chrono::mill
     if (answer->status != 0)
         co_return js_error{answer->status, 0, what + ": " + answer->status_text};
     if (!answer->reply.starts_with("$JS.ACK.")) {
-        // Not a stream message: an API error ({"error": ...}) such as an unknown consumer.
+        // Not a stream message: an API error ({"error": ...}).
         auto parsed = parse_answer(*answer, what);
         if (auto* err = std::get_if<js_error>(&parsed))
             co_return std::move(*err);
@@ -377,19 +418,15 @@ jetstream::kv_put(std::string bucket, std::string key, std::string value,
 std::uint64_t jetstream::kv_watch_all(std::string bucket, kv_handler on_entry) {
     if (link_.state() == link_state::closed || !on_entry || !valid_bucket(bucket))
         return 0;
-    if (!state_handler_set_) {
-        state_handler_set_ = true;
-        link_.on_state_change([this, alive = alive_](link_state state) {
-            if (*alive)
-                on_link_state(state);
-        });
-    }
     auto w = std::make_shared<watch>(link_.get_executor());
     w->id = ++next_watch_id_;
     w->bucket = std::move(bucket);
     w->on_entry = std::move(on_entry);
     watches_.push_back(w);
     start_watch(w);
+    if (watch_heartbeat_.count() > 0)
+        asio::co_spawn(link_.get_executor(), run_watch_monitor(this, alive_, w, watch_heartbeat_),
+                       asio::detached);
     return w->id;
 }
 
@@ -402,6 +439,7 @@ void jetstream::unwatch(std::uint64_t id) {
     watches_.erase(it);
     w->active = false;
     w->retry.cancel();
+    w->monitor.cancel();
     if (w->sub_id != 0)
         link_.unsubscribe(w->sub_id);
     w->sub_id = 0;
@@ -410,8 +448,12 @@ void jetstream::unwatch(std::uint64_t id) {
 }
 
 void jetstream::on_link_state(link_state state) {
-    if (state != link_state::connected)
+    if (state != link_state::connected) {
+        // A pull's answer cannot come any more: end the waits now, not after wait + timeout.
+        for (auto* timer : pulls_)
+            timer->cancel();
         return;
+    }
     // After a reconnect the push consumer may be gone (a restarted server keeps no ephemeral
     // consumer) and deliveries since the loss are unknown: start over from the last values.
     for (auto& w : watches_)
@@ -425,6 +467,7 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
     if (!w->active)
         return;
     const std::uint64_t gen = ++w->generation;
+    w->last_seen = std::chrono::steady_clock::now();
     w->retry.cancel();
     if (w->sub_id != 0)
         link_.unsubscribe(w->sub_id);
@@ -443,6 +486,7 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
         auto self = weak.lock();
         if (!self || !self->active || self->generation != gen)
             return;
+        self->last_seen = std::chrono::steady_clock::now();
         if (m.status != 0) {
             // 100: idle heartbeat or flow control (answered so the consumer keeps going).
             if (!m.reply.empty())
@@ -473,6 +517,8 @@ void jetstream::start_watch(const std::shared_ptr<watch>& w) {
     config["flow_control"] = false;
     config["headers_only"] = false;
     config["replay_policy"] = "instant";
+    if (watch_heartbeat_.count() > 0)
+        config["idle_heartbeat"] = to_ns(watch_heartbeat_);
     config["max_ack_pending"] = -1;
     json::object body;
     body["stream_name"] = "KV_" + w->bucket;
@@ -517,6 +563,27 @@ asio::awaitable<void> jetstream::run_watch_create(jetstream* self, std::shared_p
         co_return;
     }
     w->consumer = std::move(name);
+}
+
+/// Re-creates a watch whose deliveries and heartbeats stopped for two heartbeat intervals while
+/// the link stayed up: its consumer is gone (in a NATS cluster, the server that held it died
+/// while this node stayed connected to another; or the server deleted it).
+asio::awaitable<void> jetstream::run_watch_monitor(jetstream* self, std::shared_ptr<bool> alive,
+                                                   std::shared_ptr<watch> w,
+                                                   std::chrono::milliseconds heartbeat) {
+    while (true) {
+        w->monitor.expires_after(heartbeat);
+        auto [ec] = co_await w->monitor.async_wait(asio::as_tuple(asio::use_awaitable));
+        if (ec || !*alive || !w->active)
+            co_return;
+        if (w->consumer.empty() || !self->link_.connected())
+            continue; // not created yet (its creator retries), or the link is down
+        if (std::chrono::steady_clock::now() - w->last_seen > 2 * heartbeat) {
+            log::warn("jetstream: watch of bucket " + w->bucket +
+                      " missed its heartbeats; re-creating it");
+            self->start_watch(w);
+        }
+    }
 }
 
 } // namespace spear::cluster

@@ -6,13 +6,16 @@
 #pragma once
 
 #include "cluster/nats_link.hpp"
+#include "core/limits.hpp"
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/json/object.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <unordered_set>
 #include <variant>
 
 namespace spear::cluster {
@@ -47,8 +50,13 @@ struct kv_bucket_config {
 class jetstream {
 public:
     /// `timeout` bounds each API call (the appliance's cluster.request_timeout_ms).
-    jetstream(nats_link& link, std::chrono::milliseconds timeout);
-    /// Ends every watch (no kv handler runs afterwards). The link must still exist.
+    /// `watch_heartbeat`: the idle heartbeat of a watch's consumer; a watch that misses two is
+    /// re-created (0: none).
+    jetstream(nats_link& link, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds watch_heartbeat =
+                  std::chrono::milliseconds(core::limits::nats_watch_heartbeat_ms));
+    /// Ends every watch (no kv handler runs afterwards). The link must still exist. Calls still
+    /// suspended must not resume afterwards (as for any member coroutine), except fetch_one.
     ~jetstream();
     jetstream(const jetstream&) = delete;
     jetstream& operator=(const jetstream&) = delete;
@@ -72,7 +80,8 @@ public:
 
     /// Pulls one message from a durable pull consumer, waiting at most `wait` on the server
     /// (a pull request with batch 1 and expires = wait). nullopt: none arrived within `wait`
-    /// (404/408 status answers). The message's `reply` is its $JS.ACK subject.
+    /// (404/408 status answers). The message's `reply` is its $JS.ACK subject. A js_error with
+    /// code 0 at once when the link is down or goes down meanwhile.
     asio::awaitable<js_result<std::optional<nats_message>>>
     fetch_one(std::string stream, std::string consumer, std::chrono::milliseconds wait);
     /// Acknowledgements of a pulled message (fire and forget on its reply subject).
@@ -109,13 +118,17 @@ private:
                                                   nats_link* link, std::chrono::milliseconds timeout,
                                                   std::shared_ptr<watch> w, std::uint64_t generation,
                                                   boost::json::object body);
+    static asio::awaitable<void> run_watch_monitor(jetstream* self, std::shared_ptr<bool> alive,
+                                                   std::shared_ptr<watch> w,
+                                                   std::chrono::milliseconds heartbeat);
 
     nats_link& link_;
     std::chrono::milliseconds timeout_;
+    std::chrono::milliseconds watch_heartbeat_;
     std::vector<std::shared_ptr<watch>> watches_;
     std::uint64_t next_watch_id_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true); ///< seen by the link's state handler
-    bool state_handler_set_ = false;
+    std::unordered_set<asio::steady_timer*> pulls_; ///< fetch_one waits, ended when the link drops
 };
 
 } // namespace spear::cluster

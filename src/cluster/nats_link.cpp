@@ -27,13 +27,17 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include <nats/nats.h>
+#include <openssl/evp.h>
 
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <array>
 #include <charconv>
 #include <cstdlib>
 #include <exception>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <unordered_map>
 
@@ -68,6 +72,104 @@ std::uint32_t key_link(const void* key) noexcept {
 }
 std::uint32_t key_low(const void* key) noexcept {
     return static_cast<std::uint32_t>(reinterpret_cast<std::uintptr_t>(key) & 0xffffffffu);
+}
+
+// --- nkeys: libnats signs with the seed file but needs the public key too -----------------------
+
+constexpr std::string_view base32_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+std::optional<std::vector<unsigned char>> base32_decode(std::string_view text) {
+    std::vector<unsigned char> out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (char c : text) {
+        const auto pos = base32_alphabet.find(c);
+        if (pos == base32_alphabet.npos)
+            return std::nullopt;
+        buffer = (buffer << 5) | static_cast<unsigned>(pos);
+        bits += 5;
+        if (bits >= 8) {
+            bits -= 8;
+            out.push_back(static_cast<unsigned char>((buffer >> bits) & 0xffu));
+        }
+    }
+    return out;
+}
+
+std::string base32_encode(const std::vector<unsigned char>& bytes) {
+    std::string out;
+    unsigned buffer = 0;
+    int bits = 0;
+    for (unsigned char b : bytes) {
+        buffer = (buffer << 8) | b;
+        bits += 8;
+        while (bits >= 5) {
+            bits -= 5;
+            out.push_back(base32_alphabet[(buffer >> bits) & 31u]);
+        }
+    }
+    if (bits > 0)
+        out.push_back(base32_alphabet[(buffer << (5 - bits)) & 31u]);
+    return out;
+}
+
+/// CRC-16/XMODEM, the checksum of an nkey.
+std::uint16_t nkey_crc16(const unsigned char* data, std::size_t size) noexcept {
+    std::uint16_t crc = 0;
+    for (std::size_t i = 0; i < size; ++i) {
+        unsigned value = crc ^ (unsigned{data[i]} << 8);
+        for (int bit = 0; bit < 8; ++bit)
+            value = (value & 0x8000u) ? (value << 1) ^ 0x1021u : value << 1;
+        crc = static_cast<std::uint16_t>(value);
+    }
+    return crc;
+}
+
+/// The user public key ("U...") of a user seed ("SU..."): base32 of [prefix, 32-byte seed,
+/// CRC16] -> the Ed25519 public key of that seed -> base32 of [prefix 'U', key, CRC16].
+std::optional<std::string> nkey_public_from_seed(std::string_view seed) {
+    constexpr unsigned char prefix_seed = 18 << 3; // 'S'
+    constexpr unsigned char prefix_user = 20 << 3; // 'U'
+    auto raw = base32_decode(seed);
+    if (!raw || raw->size() != 36)
+        return std::nullopt;
+    const auto& r = *raw;
+    const std::uint16_t crc = static_cast<std::uint16_t>(r[34] | (r[35] << 8));
+    if (nkey_crc16(r.data(), 34) != crc || (r[0] & 0xf8u) != prefix_seed)
+        return std::nullopt;
+    const unsigned type = ((r[0] & 7u) << 5) | ((r[1] & 0xf8u) >> 3);
+    if (type != prefix_user)
+        return std::nullopt;
+    EVP_PKEY* key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, nullptr, r.data() + 2, 32);
+    if (key == nullptr)
+        return std::nullopt;
+    std::vector<unsigned char> pub(35);
+    pub[0] = prefix_user;
+    std::size_t len = 32;
+    const bool ok = EVP_PKEY_get_raw_public_key(key, pub.data() + 1, &len) == 1 && len == 32;
+    EVP_PKEY_free(key);
+    if (!ok)
+        return std::nullopt;
+    const std::uint16_t pub_crc = nkey_crc16(pub.data(), 33);
+    pub[33] = static_cast<unsigned char>(pub_crc & 0xffu);
+    pub[34] = static_cast<unsigned char>(pub_crc >> 8);
+    return base32_encode(pub);
+}
+
+/// The first user seed ("SU" + 56 base32 characters) in a seed or .nk file.
+std::optional<std::string> read_user_seed(const std::string& path) {
+    std::ifstream in(path);
+    if (!in)
+        return std::nullopt;
+    const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    for (std::size_t at = text.find("SU"); at != text.npos; at = text.find("SU", at + 1)) {
+        std::size_t end = at;
+        while (end < text.size() && base32_alphabet.find(text[end]) != base32_alphabet.npos)
+            ++end;
+        if (end - at == 58)
+            return text.substr(at, 58);
+    }
+    return std::nullopt;
 }
 
 std::string status_text(natsStatus s) {
@@ -153,14 +255,16 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
         asio::any_io_executor executor;
         std::weak_ptr<impl> owner;
     };
+    // Never destroyed: a libnats thread may still run a callback (a closed connection's "closed"
+    // notice) while the process exits and destroys its statics.
     static std::mutex& registry_mutex() {
-        static std::mutex m;
-        return m;
+        static auto* m = new std::mutex;
+        return *m;
     }
     /// Guarded by registry_mutex().
     static std::unordered_map<std::uint32_t, registry_entry>& registry() {
-        static std::unordered_map<std::uint32_t, registry_entry> r;
-        return r;
+        static auto* r = new std::unordered_map<std::uint32_t, registry_entry>;
+        return *r;
     }
     static std::uint32_t next_link_id() {
         static std::uint32_t next = 0; // guarded by registry_mutex()
@@ -270,6 +374,7 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
     std::uint32_t generation = 0; ///< of `conn`; callbacks of older connections are ignored
     bool started = false;
     bool closed = false;
+    bool restart_logged = false; ///< on_closed said so since the last connect
     link_state state = link_state::connecting;
     link_counters counters;
     std::vector<std::shared_ptr<std::function<void(link_state)>>> state_handlers;
@@ -312,8 +417,19 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
         if (s == NATS_OK && !options.credentials_file.empty())
             s = natsOptions_SetUserCredentialsFromFiles(opts, options.credentials_file.c_str(),
                                                         nullptr);
-        if (s == NATS_OK && !options.nkey_seed_file.empty())
-            s = natsOptions_SetNKeyFromSeed(opts, nullptr, options.nkey_seed_file.c_str());
+        if (s == NATS_OK && !options.nkey_seed_file.empty()) {
+            // libnats signs the server's nonce with the seed file but sends the public key,
+            // which it does not derive: derive it here.
+            const auto seed = read_user_seed(options.nkey_seed_file);
+            const auto public_key = seed ? nkey_public_from_seed(*seed) : std::nullopt;
+            if (!public_key) {
+                log::error("nats: " + options.nkey_seed_file + " holds no valid user nkey seed");
+                natsOptions_Destroy(opts);
+                return nullptr;
+            }
+            s = natsOptions_SetNKeyFromSeed(opts, public_key->c_str(),
+                                            options.nkey_seed_file.c_str());
+        }
         // The first connect attempt inside natsConnection_Connect is synchronous (TCP connect
         // and handshake), bounded by this timeout: keep it short.
         if (s == NATS_OK)
@@ -447,6 +563,7 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
         if (gen != generation || conn == nullptr)
             return;
         ++counters.connects;
+        restart_logged = false;
         log::info(std::string("nats: ") + (reconnected ? "reconnected to " : "connected to ") +
                   current_url());
         set_state(link_state::connected);
@@ -469,7 +586,11 @@ struct nats_link::impl : std::enable_shared_from_this<nats_link::impl> {
     void on_closed(std::uint32_t gen) {
         if (gen != generation || conn == nullptr)
             return;
-        log::warn("nats: connection closed by the library; starting a new one");
+        // Wrong credentials make this repeat every reconnect_wait: say it once per outage.
+        if (!restart_logged)
+            log::warn("nats: connection closed by the library (refused credentials?); "
+                      "starting a new one every reconnect_wait");
+        restart_logged = true;
         const bool was_connected = state == link_state::connected;
         if (was_connected)
             ++counters.disconnects;

@@ -78,11 +78,15 @@ public:
     nats_link(const nats_link&) = delete;
     nats_link& operator=(const nats_link&) = delete;
 
-    /// Starts connecting and returns at once. Until the first connect succeeds it retries every
+    /// Starts connecting and returns. Until the first connect succeeds it retries every
     /// reconnect_wait in the background (an appliance starts before its NATS server); after
-    /// that libnats reconnects forever. Never blocks the io_context.
+    /// that libnats reconnects forever. The one blocking step: libnats makes its first attempt
+    /// on each URL synchronously (a refused or answered connect: a millisecond; a black-holed
+    /// address: up to connect_timeout per URL), so keep connect_timeout short.
     void start();
-    /// Closes for good (shutdown). Idempotent.
+    /// Closes for good (shutdown): pending requests end with nullopt; no handler (message,
+    /// state) runs afterwards. May wait for libnats's own threads (bounded by connect_timeout
+    /// when a reconnect attempt is in its TCP connect). Idempotent.
     void close();
 
     link_state state() const noexcept;
@@ -92,7 +96,8 @@ public:
     const link_counters& counters() const noexcept;
     /// Runs on the io_context after every state change (connected, reconnecting, connected
     /// again after a reconnect: subscriptions are restored by libnats; JetStream consumers and
-    /// watches may need re-creating by the caller).
+    /// watches may need re-creating by the caller). Adds a handler: any number may be set (the
+    /// jetstream object sets its own for its watches); none runs after close().
     void on_state_change(std::function<void(link_state)> handler);
 
     /// Publishes (fire and forget). False when the link is closed, never connected, or libnats

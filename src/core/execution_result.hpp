@@ -46,6 +46,7 @@ struct ExecutionResult {
     std::uint64_t seq = 0;               ///< submission order within this boot
     std::string client;                  ///< the submitting client's name ("" for the default)
     int priority = 0;                    ///< the priority it was scheduled with (0..9)
+    std::string node; ///< in a cluster: the node that ran it (or holds it while queued); else ""
 };
 
 /// Where an estimate came from (docs/architecture.md).

@@ -411,6 +411,7 @@ inline constexpr std::chrono::milliseconds cluster_slot_poll{20};
 /// Cancels forwarded to the running node wait this for its answer (its own cancel waits the
 /// kill grace first).
 inline constexpr std::chrono::milliseconds cluster_cancel_wait{15'000};
+
 // --- NATS link (src/cluster/nats_link, jetstream) -------------------------------------------
 /// Publishes libnats holds while reconnecting (its default): a few seconds of cluster traffic;
 /// beyond it publish() fails and the caller falls back to local work.
@@ -418,5 +419,8 @@ inline constexpr std::size_t nats_reconnect_buffer_bytes = 8 << 20;
 /// A KV watch's ephemeral consumer is deleted by the server this long after its subscriber
 /// vanished (the node died): long enough to ride out a reconnect, short enough not to pile up.
 inline constexpr std::uint32_t nats_watch_inactive_ms = 30'000;
+/// A KV watch's idle heartbeat: two missed ones (its consumer vanished while the link stayed up,
+/// e.g. the NATS server holding it died in a cluster) re-create the watch within ~10 s.
+inline constexpr std::uint32_t nats_watch_heartbeat_ms = 5'000;
 
 } // namespace spear::core::limits

@@ -541,7 +541,8 @@ execution_service::try_share(const core::InvokeFunctionRequest& request) {
                      core::limits::cancel_confirm_margin;
         if (promote_after)
             bound = std::min(bound, std::chrono::milliseconds(*promote_after));
-        auto ended = co_await remote_->wait_status(id, bound, true, core::client_identity{});
+        core::client_identity admin; // named: g++ 12 mis-destroys class temporaries in co_await
+        auto ended = co_await remote_->wait_status(id, bound, true, admin);
         if (ended && core::is_terminal(ended->result.status)) {
             auto response = core::RuntimeExecutionResponse::new_sync(
                 std::move(request_id), std::move(ended->result), wall_now());
@@ -573,8 +574,15 @@ execution_service::invoke_function(core::InvokeFunctionRequest request) {
     switch (request.execution_mode) {
     case core::ExecutionMode::sync:
         co_return co_await handle_sync_execution(std::move(request));
-    case core::ExecutionMode::async:
-        co_return handle_async_execution(std::move(request));
+    case core::ExecutionMode::async: {
+        auto accepted = handle_async_execution(std::move(request));
+        if (auto* response = std::get_if<core::RuntimeExecutionResponse>(&accepted);
+            response && remote_) {
+            auto id = response->execution_id;
+            co_await remote_->published(std::move(id)); // then any node answers for it
+        }
+        co_return accepted;
+    }
     case core::ExecutionMode::stream:
         break;
     }
@@ -633,6 +641,8 @@ execution_service::handle_sync_execution(core::InvokeFunctionRequest request) {
         result = table_.snapshot(accepted.ref, true, clock_type::now());
     auto request_id =
         result.client_execution_id.empty() ? result.execution_id : result.client_execution_id;
+    if (remote_)
+        result.node = remote_->node_id();
     auto response = core::RuntimeExecutionResponse::new_sync(std::move(request_id),
                                                              std::move(result), wall_now());
     if (accepted.replayed)

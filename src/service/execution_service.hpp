@@ -129,6 +129,10 @@ public:
                                                       const core::client_identity& who) = 0;
     /// A local record was created or changed state (pending, running, ended).
     virtual void on_record(core::record_ref ref) = 0;
+    /// Completes once the latest state of local record `id` is in the cluster (bounded by the
+    /// cluster's request timeout; at once while disconnected): an async 202 is answered after
+    /// it, so the client may poll any node.
+    virtual asio::awaitable<void> published(std::string id) = 0;
 };
 
 /// The record_ref watch() answers for a viewer of an execution held elsewhere: it names no
@@ -227,6 +231,7 @@ public:
 
     /// Cluster seam (none by default). `remote` outlives the service or is reset first.
     void set_remote(remote_executions* remote) noexcept { remote_ = remote; }
+    bool clustered() const noexcept { return remote_ != nullptr; }
     /// Accepts a submission shared by another node to run here (status, cancel and viewers
     /// by the returned record's id): a normal submission, refused as one would be.
     std::variant<core::record_ref, error> accept_shared(core::InvokeFunctionRequest request);

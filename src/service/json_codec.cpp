@@ -251,6 +251,8 @@ json::object to_json(const core::ExecutionResult& r, bool include_output, json::
     o["queue_ms"] = r.queue_ms;
     o["execution_time_ms"] = r.execution_time_ms;
     o["stderr_tail"] = core::is_valid_utf8(r.logs) ? r.logs : core::base64_encode(r.logs);
+    if (!r.node.empty())
+        o["node"] = r.node;
     return o;
 }
 

@@ -498,11 +498,12 @@ def health_states(spearlets):
 
 
 def record_node(body):
-    """The `node` of a status body or record: top level or in `result` (the spec says the
-    record carries it and the status JSON shows it)."""
-    if "node" in body:
-        return body["node"]
-    return (body.get("result") or {}).get("node")
+    """The `node` of a status body, a record or a sync answer: top level, in `result` or in
+    `metadata` (the spec says the record carries it and the status JSON shows it)."""
+    for where in (body, body.get("result") or {}, body.get("metadata") or {}):
+        if where.get("node"):
+            return where["node"]
+    return None
 
 
 def submit_async(s, function, data, timeout=10.0):
@@ -530,6 +531,30 @@ def wait_terminal(s, execution_id, timeout=30.0, interval=0.05):
         time.sleep(interval)
     raise AssertionError(f"execution {execution_id} not terminal within {timeout:.0f} s on "
                          f"port {s.port}: last {last}")
+
+
+def wait_all_terminal(accepted, timeout=60.0):
+    """Polls every (spearlet, execution id, ...) of `accepted` on its spearlet until all are
+    terminal or `timeout`; returns (terminal bodies, [(execution id, last answer)] of the
+    others)."""
+    remaining = {eid: (s, None) for s, eid, *_ in accepted}
+    done = []
+    deadline = time.monotonic() + timeout
+    while remaining and time.monotonic() < deadline:
+        for eid, (s, _) in list(remaining.items()):
+            try:
+                r = s.get(f"/status/{eid}", timeout=5)
+                last = r.json() if r.status == 200 else r
+            except (OSError, ValueError) as e:
+                last = e
+            if isinstance(last, dict) and last.get("status") in TERMINAL:
+                done.append(last)
+                del remaining[eid]
+            else:
+                remaining[eid] = (s, last)
+        if remaining:
+            time.sleep(0.2)
+    return done, [(eid, last) for eid, (_, last) in remaining.items()]
 
 
 def sse_events(host, port, path, timeout=20.0, until_final=True):

@@ -549,6 +549,10 @@ asio::awaitable<response> router::serve_status(const request& req, const request
         const auto capped = std::min<std::int64_t>(*v, config_.max_long_poll_ms);
         found = co_await service_.wait_status(id, std::chrono::milliseconds(capped),
                                               include_result, std::move(who));
+    } else if (service_.clustered()) {
+        // Another node's execution may not be mirrored here yet: the cluster reads it.
+        found = co_await service_.wait_status(id, std::chrono::milliseconds(0), include_result,
+                                              std::move(who));
     } else {
         found = service_.get_status(id, include_result, who);
     }

@@ -8,9 +8,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
+#include <fstream>
 #include <ostream>
 #include <chrono>
 #include <memory>
@@ -202,6 +204,8 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_the_link_reconnects_with_its_su
     nats_test_server server;
     asio::io_context io;
     auto link = connected_link(io, server);
+    test::run_for(io, 50ms);
+    const auto fds_connected = test::open_fd_count();
     std::vector<link_state> seen;
     link->on_state_change([&](link_state s) { seen.push_back(s); });
     int got = 0;
@@ -239,11 +243,22 @@ BOOST_AUTO_TEST_CASE(server_killed_and_restarted_the_link_reconnects_with_its_su
         test::run_for(io, 20ms);
         return got > 0;
     }, 3000ms));
+    // Each connection's socket (libnats's and our dup) is closed: no descriptor leaks.
+    test::run_for(io, 50ms);
+    BOOST_TEST(test::open_fd_count() == fds_connected);
 }
 
 BOOST_AUTO_TEST_CASE(close_with_requests_and_deliveries_in_flight_runs_no_handler_afterwards) {
     nats_test_server server;
     asio::io_context io;
+    {
+        // The reactor's own descriptors (epoll, eventfd, timerfd) open at its first use.
+        asio::steady_timer warm_up(io, 1ms);
+        warm_up.async_wait([](boost::system::error_code) {});
+        io.run();
+        io.restart();
+    }
+    const auto fds_before = test::open_fd_count();
     auto link = connected_link(io, server);
     std::vector<link_state> seen;
     link->on_state_change([&](link_state s) { seen.push_back(s); });
@@ -289,6 +304,54 @@ BOOST_AUTO_TEST_CASE(close_with_requests_and_deliveries_in_flight_runs_no_handle
     BOOST_TEST(after_close == 0);
     BOOST_TEST(seen.empty()); // no state handler after close either
     BOOST_TEST(delivered < 2000);
+    BOOST_TEST(test::open_fd_count() == fds_before); // both sockets closed
+}
+
+BOOST_AUTO_TEST_CASE(token_user_password_and_nkey_authentication) {
+    asio::io_context io;
+    {
+        nats_test_server server(test::free_loopback_port(), {"--auth", "s3cret"});
+        auto good = options_for(server.url());
+        good.token = "s3cret";
+        nats_link ok(io.get_executor(), good);
+        auto bad = options_for(server.url());
+        bad.token = "wrong";
+        nats_link refused(io.get_executor(), bad);
+        ok.start();
+        refused.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+        test::run_for(io, 300ms);
+        BOOST_TEST(!refused.connected());
+    }
+    {
+        nats_test_server server(test::free_loopback_port(), {"--user", "node", "--pass", "pw"});
+        auto good = options_for(server.url());
+        good.user = "node";
+        good.password = "pw";
+        nats_link ok(io.get_executor(), good);
+        ok.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+    }
+    {
+        // A user nkey pair (the one of the NATS documentation's examples): the server knows the
+        // public key only; the link derives it from the seed file and signs the nonce.
+        nats_test_server server(
+            test::free_loopback_port(), {},
+            "authorization { users = [ { nkey: "
+            "UDXU4RCSJNZOIQHZNWXHXORDPRTGNJAHAHFRGZNEEJCPQTT2M7NLCNF4 } ] }\n");
+        const std::string seed_file = server.dir() + "/user.nk";
+        std::ofstream(seed_file) << "SUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n";
+        auto good = options_for(server.url());
+        good.nkey_seed_file = seed_file;
+        nats_link ok(io.get_executor(), good);
+        ok.start();
+        BOOST_REQUIRE(run_until(io, [&] { return ok.connected(); }));
+        // Without credentials the same server refuses.
+        nats_link anonymous(io.get_executor(), options_for(server.url()));
+        anonymous.start();
+        test::run_for(io, 300ms);
+        BOOST_TEST(!anonymous.connected());
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -19,11 +19,13 @@
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 namespace spear::test {
 
@@ -59,10 +61,19 @@ inline bool port_accepts(int port) {
 class nats_test_server {
 public:
     nats_test_server() : nats_test_server(free_loopback_port()) {}
-    explicit nats_test_server(int port) : port_(port) {
+    /// `extra_args` go to nats-server as they are; a non-empty `config` is written to a file
+    /// passed with -c (authorization blocks, for instance).
+    explicit nats_test_server(int port, std::vector<std::string> extra_args = {},
+                              const std::string& config = {})
+        : port_(port), extra_args_(std::move(extra_args)) {
         char tmpl[] = "/tmp/spear-nats-XXXXXX";
         BOOST_REQUIRE(::mkdtemp(tmpl) != nullptr);
         dir_ = tmpl;
+        if (!config.empty()) {
+            std::ofstream(dir_ + "/server.conf") << config;
+            extra_args_.push_back("-c");
+            extra_args_.push_back(dir_ + "/server.conf");
+        }
         start();
     }
     ~nats_test_server() {
@@ -87,8 +98,15 @@ public:
                 ::dup2(out, 1);
                 ::dup2(out, 2);
             }
-            ::execlp("nats-server", "nats-server", "-js", "-a", "127.0.0.1", "-p", port.c_str(),
-                     "-sd", store.c_str(), static_cast<char*>(nullptr));
+            std::vector<std::string> args{"nats-server", "-js", "-a", "127.0.0.1", "-p", port,
+                                          "-sd", store};
+            args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+            std::vector<char*> argv;
+            for (auto& a : args)
+                argv.push_back(a.data());
+            argv.push_back(nullptr);
+            ::execvp("nats-server", argv.data());
+            ::execv("/usr/sbin/nats-server", argv.data()); // PATH without /usr/sbin
             ::_exit(127);
         }
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -113,13 +131,23 @@ public:
     }
 
     int port() const noexcept { return port_; }
+    const std::string& dir() const noexcept { return dir_; }
     std::string url() const { return "nats://127.0.0.1:" + std::to_string(port_); }
 
 private:
     int port_;
+    std::vector<std::string> extra_args_;
     std::string dir_;
     pid_t pid_ = -1;
 };
+
+/// Open file descriptors of this process (sockets included).
+inline std::size_t open_fd_count() {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+        ++n;
+    return n;
+}
 
 /// Runs `io` until `done()` holds; false if `limit` passed first.
 inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& done,
