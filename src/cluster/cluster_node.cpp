@@ -321,6 +321,12 @@ std::optional<cluster_record> cluster_node::local_record(core::record_ref ref,
         r.attempt = held->second.attempt;
         r.estimate_ms = held->second.estimate_ms;
         result->execution_id = id;
+        // Its client waited from the acceptance on another node, not from the pull.
+        result->queued_at = held->second.queued_at;
+        const auto until = result->started_at.value_or(std::chrono::system_clock::now());
+        result->queue_ms = std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(until - result->queued_at)
+                   .count());
     }
     r.result = std::move(*result);
     return r;
@@ -366,6 +372,34 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     // A shared execution: written only while the key is still at this node's revision, so
     // a node that declared this one lost, or took the work over, wins.
     const bool terminal = core::is_terminal(record->result.status);
+    if (terminal && released_by_shutdown(*record)) {
+        // This node's shutdown stopped it: another node runs it (the function says it may run
+        // again), as after a node loss, but at once.
+        auto& r = record->result;
+        r.status = ExecutionStatus::pending;
+        r.error = core::error_code::none;
+        r.error_message.clear();
+        r.started_at.reset();
+        r.completed_at.reset();
+        r.exit_code.reset();
+        r.signal.reset();
+        r.output.clear();
+        r.output_size = 0;
+        r.logs.clear();
+        record->node = record->origin;
+        auto released = co_await put_if(key, *record, held->second.revision);
+        held = held_.find(key);
+        if (held == held_.end())
+            co_return true;
+        if (released) {
+            remember(key, std::move(*record), *released);
+            js_.nak(held->second.message);
+            log::info("cluster: execution " + key + " handed back to the cluster (shutdown)");
+        }
+        held_by_seq_.erase(held->second.ref.seq);
+        held_.erase(held);
+        co_return true;
+    }
     auto written = co_await put_if(key, *record, held->second.revision);
     held = held_.find(key);
     if (held == held_.end())
@@ -405,6 +439,23 @@ asio::awaitable<bool> cluster_node::publish_one(std::string key, core::record_re
     co_return true;
 }
 
+void cluster_node::forget_waiter(const std::string& id,
+                                 const std::shared_ptr<runtime::async_event>& event) {
+    // The last waiter on an event no update set takes its entry out (a key that never
+    // changes again must not keep one).
+    auto it = waiters_.find(id);
+    if (it != waiters_.end() && it->second == event && event.use_count() <= 2)
+        waiters_.erase(it);
+}
+
+bool cluster_node::released_by_shutdown(const cluster_record& record) const {
+    if (!service_.shutting_down() || record.result.status != ExecutionStatus::cancelled ||
+        record.result.error != core::error_code::unavailable)
+        return false;
+    const auto index = config_.find_function(record.result.function_name);
+    return index && config_.functions[*index].retry_interrupted;
+}
+
 asio::awaitable<void> cluster_node::published(std::string id) {
     const auto deadline = clock_type::now() + std::chrono::milliseconds(cluster_.request_timeout_ms);
     while (ready_ && (dirty_.contains(id) || in_flight_ == id) && clock_type::now() < deadline) {
@@ -413,6 +464,7 @@ asio::awaitable<void> cluster_node::published(std::string id) {
             event = std::make_shared<runtime::async_event>(executor_);
         auto held = event; // remember() sets and drops it when the put lands
         co_await held->wait_for(std::chrono::milliseconds(50));
+        forget_waiter(id, held);
     }
 }
 
@@ -662,6 +714,7 @@ asio::awaitable<void> cluster_node::take_work(std::uint32_t function, nats_messa
     held.attempt = attempt;
     held.origin = item->origin;
     held.estimate_ms = record.estimate_ms;
+    held.queued_at = core::wall_time(std::chrono::milliseconds(item->queued_wall_ms));
     held_.emplace(id, std::move(held));
     held_by_seq_[ref.seq] = id;
     ++shared_in_;
@@ -744,6 +797,7 @@ cluster_node::wait_status(std::string id, std::chrono::milliseconds wait, bool i
             deadline - clock_type::now());
         // Wake at least every 250 ms: a record this node runs changes locally first.
         co_await held->wait_for(std::min(left, std::chrono::milliseconds(250)));
+        forget_waiter(id, held);
     }
 }
 
@@ -866,6 +920,7 @@ asio::awaitable<void> cluster_node::run_viewer(std::string id,
         auto waiter = std::make_shared<runtime::async_event>(executor_);
         waiters_[id] = waiter;
         co_await waiter->wait_for(std::chrono::seconds(1));
+        forget_waiter(id, waiter);
         if (*final_seen || viewer->left())
             break;
         const auto* found = find(id);

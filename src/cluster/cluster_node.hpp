@@ -78,7 +78,7 @@ private:
         std::uint32_t attempt = 1;
         std::string origin;
         std::int64_t estimate_ms = 0;
-        bool ended = false; ///< its final record is written: ack, then forget it
+        core::wall_time queued_at{}; ///< when its origin accepted it: the record keeps that
     };
 
     asio::awaitable<void> run_connection_watch();
@@ -106,6 +106,7 @@ private:
     void on_bucket_entry(kv_entry&& entry);
     void on_control(nats_message&& message);
     void remember(std::string id, cluster_record record, std::uint64_t revision);
+    void forget_waiter(const std::string& id, const std::shared_ptr<runtime::async_event>& event);
     const mirrored* find(std::string_view id) const;
     std::optional<cluster_record> local_record(core::record_ref ref, const std::string& id);
     service::status_view view_of(const cluster_record& record, bool include_result) const;
@@ -116,6 +117,8 @@ private:
     std::string work_subject(std::string_view function) const;
     std::string control_subject(std::string_view node, std::string_view verb) const;
     void refresh_health();
+    /// A shared record this node's shutdown ended, of a function that may run again.
+    bool released_by_shutdown(const cluster_record& record) const;
     bool stale(const std::string& node) const;
 
     asio::any_io_executor executor_;
