@@ -161,6 +161,7 @@ struct child_plan {
     std::size_t limit_count = 0;
     fd_cleanup close_fds = fd_cleanup::automatic;
     const sigset_t* ignored_signals = nullptr; ///< to reset to SIG_DFL before exec
+    int cgroup_procs_fd = -1; ///< joined first, by writing "0" (the writer) to it
 };
 
 /// The report fd's number in the child: right above stderr, everything above it is closed.
@@ -249,7 +250,11 @@ bool close_inherited_from(int first, fd_cleanup how) noexcept {
 /// Runs in the forked child: async-signal-safe calls only (no allocation, no locks).
 [[noreturn]] void run_child(const child_plan& plan) noexcept {
     int report_fd = plan.report_fd;
-    // Own group first: from here on a signal to the group reaches this process.
+    // The execution's cgroup before anything else: every process the function starts is born
+    // in it. Failing, the function must not run uncontained.
+    if (plan.cgroup_procs_fd >= 0 && ::write(plan.cgroup_procs_fd, "0", 1) != 1)
+        report_and_exit(report_fd, spawn_stage::cgroup);
+    // Own group next: from here on a signal to the group reaches this process.
     if (::setpgid(0, 0) != 0)
         report_and_exit(report_fd, spawn_stage::process_group);
     // Ignored signals and the mask survive exec (handlers do not): give the function the
@@ -436,6 +441,7 @@ spawn_result spawn_child(const spawn_options& options) {
     plan.limit_count = limits.size();
     plan.close_fds = options.close_fds;
     plan.ignored_signals = &ignored_signals();
+    plan.cgroup_procs_fd = options.cgroup_procs_fd;
 
     // vfork, not fork: the child borrows the appliance's memory until it execs, so starting a
     // function costs the same however much memory the appliance holds (fork copies page

@@ -59,6 +59,10 @@ struct spawn_options {
     bool stdout_pty = false;      ///< stdout is a raw-mode pty (line-buffering programs)
     resource_limits limits;
     fd_cleanup close_fds = fd_cleanup::automatic; ///< production code leaves the default
+    /// A cgroup's cgroup.procs opened for writing (platform/cgroup open_procs), or -1: the
+    /// child writes "0" to it first thing, so it and everything it starts run in that cgroup;
+    /// if the write fails the function never runs (spawn_stage::cgroup). The caller keeps it.
+    int cgroup_procs_fd = -1;
 };
 
 /// Where starting a child failed.
@@ -70,6 +74,7 @@ enum class spawn_stage : std::int32_t {
     limits = 5,        ///< setrlimit in the child
     working_dir = 6,   ///< chdir in the child
     exec = 7,          ///< execve in the child
+    cgroup = 8,        ///< joining the execution's cgroup in the child
 };
 
 struct spawn_failure {

@@ -51,7 +51,7 @@ bool is_child_subreaper() noexcept {
 void note_child_started(pid_t pid) { own_children().insert(pid); }
 void note_child_reaped(pid_t pid) { own_children().erase(pid); }
 
-sweep_result sweep_escaped_children() noexcept {
+sweep_result sweep_escaped_children(bool kill_live) noexcept {
     sweep_result result;
     if (!subreaper)
         return result; // a process that is no subreaper (a test) may have children of its own
@@ -67,7 +67,7 @@ sweep_result sweep_escaped_children() noexcept {
                 int status = 0;
                 if (::waitpid(child, &status, WNOHANG) == child)
                     ++result.reaped;
-            } else if (::kill(child, SIGKILL) == 0) {
+            } else if (kill_live && ::kill(child, SIGKILL) == 0) {
                 ++result.killed;
             }
         }

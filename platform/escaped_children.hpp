@@ -30,6 +30,8 @@ struct sweep_result {
 /// of /proc): every child spawn_child did not start, or started and has not noted as its own,
 /// is an escaped process: a zombie is reaped (waitpid on that pid only, WNOHANG), a live one
 /// gets SIGKILL (its own children come back to the next sweep once it is gone). Never blocks.
-sweep_result sweep_escaped_children() noexcept;
+/// With `kill_live` false only the zombies are reaped: per-execution cgroups end the live
+/// ones, each with its own execution (a live orphan belongs to one still running).
+sweep_result sweep_escaped_children(bool kill_live = true) noexcept;
 
 } // namespace spear::platform

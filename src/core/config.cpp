@@ -669,6 +669,33 @@ void read_cluster(object_reader& r, cluster_config& c) {
     read_int(r, "replicas", c.replicas, 1, 5, "3 on a 3-server NATS cluster");
 }
 
+bool cgroups_mode_text(std::string_view s) { return s == "auto" || s == "off" || s == "required"; }
+constexpr text_rule cgroups_mode_rule{cgroups_mode_text,
+                                      "must be \"auto\", \"off\" or \"required\""};
+/// An absolute path without "." or ".." components: a cgroup directory as the kernel names it.
+bool cgroup_path_text(std::string_view s) {
+    if (s.empty() || s.front() != '/' || s.size() > 4096 || !printable(s))
+        return false;
+    for (std::size_t at = 1; at <= s.size();) {
+        const auto end = std::min(s.find('/', at), s.size());
+        const auto part = s.substr(at, end - at);
+        if (part == "." || part == "..")
+            return false;
+        at = end + 1;
+    }
+    return true;
+}
+constexpr text_rule cgroup_path_rule{
+    cgroup_path_text, "must be an absolute path without \".\" or \"..\" (a cgroup v2 "
+                      "directory, e.g. \"/sys/fs/cgroup/spearlet.service\")"};
+
+void read_process(object_reader& r, process_config& p) {
+    read_text(r, "cgroups", p.cgroups, cgroups_mode_rule);
+    read_text(r, "cgroup_path", p.cgroup_path, cgroup_path_rule);
+    if (p.cgroups == "off" && !p.cgroup_path.empty())
+        r.fail("cgroup_path", "set, but process.cgroups is \"off\"");
+}
+
 void read_function(object_reader& r, function_config& f, const limits_config& lim) {
     if (!r.has("name"))
         r.fail("name", "required");
@@ -804,6 +831,7 @@ config_result parse_config(std::string_view json_text, const function_fields_par
     section("limits", [&](object_reader& r) { read_limits(r, cfg.limits, cfg.http, cfg.stream); });
     section("container", [&](object_reader& r) { read_container(r, cfg.container); });
     section("cluster", [&](object_reader& r) { read_cluster(r, cfg.cluster.emplace()); });
+    section("process", [&](object_reader& r) { read_process(r, cfg.process); });
     read_functions(root, cfg.functions, cfg.limits, runtimes);
     root.finish();
 

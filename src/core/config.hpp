@@ -165,6 +165,17 @@ struct cluster_config {
     std::uint32_t replicas = 1; ///< of the stream and the bucket (3 on a 3-server NATS cluster)
 };
 
+/// How process functions are contained (docs/operations.md "Children that leave the process
+/// group").
+struct process_config {
+    /// Per-execution cgroups: "auto" (when the appliance's cgroup is delegated to it, else the
+    /// subreaper sweep alone), "off", or "required" (the start fails without them).
+    std::string cgroups = "auto";
+    /// A cgroup v2 directory for the executions' cgroups (exec-<n> in it) instead of the
+    /// appliance's own cgroup; it must belong to this appliance alone. Empty: its own.
+    std::string cgroup_path;
+};
+
 /// A validation error: the field path ("functions[2].timeout_ms") and the reason.
 struct config_error {
     std::string path;
@@ -219,6 +230,7 @@ struct config {
     limits_config limits;
     container_config container;
     std::optional<cluster_config> cluster;
+    process_config process;
     std::vector<function_config> functions;
 
     /// Index of the function named `name`, or nullopt.

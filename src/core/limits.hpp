@@ -233,6 +233,20 @@ inline constexpr std::chrono::milliseconds process_exit_poll_interval{20};
 /// Only reached with neither close_range nor /proc; a soft RLIMIT_NOFILE above it fails the
 /// spawn instead of spending seconds in close().
 inline constexpr std::uint64_t child_close_fds_max = 1 << 20;
+/// Per-execution cgroups (process.cgroups): after the kill a run waits this long for its
+/// cgroup to empty (SIGKILLed processes exit in microseconds; one stuck in the kernel, D state,
+/// may not) before it ends; removal then goes on in the background.
+inline constexpr std::chrono::milliseconds cgroup_empty_wait{2'000};
+/// Polling the emptying cgroup: from the first interval, doubling up to the last.
+inline constexpr std::chrono::milliseconds cgroup_poll_first{1};
+inline constexpr std::chrono::milliseconds cgroup_poll_last{50};
+/// The background removal gives up after this (logged); the next start's sweep removes it.
+inline constexpr std::chrono::milliseconds cgroup_remove_bound{60'000};
+/// Without cgroup.kill (Linux < 5.14): passes of SIGKILL to each pid in cgroup.procs, one
+/// call; a fork between reading and killing is caught by the next pass (or the next poll).
+inline constexpr int cgroup_kill_passes = 8;
+/// exec-<n> names tried when one exists already (a leftover the start sweep could not remove).
+inline constexpr int cgroup_name_attempts = 16;
 
 // --- Container runtime (docs/operations.md "Containers") ---------------------------------
 /// Connecting to the engine's unix socket is local and instant when it listens: a longer

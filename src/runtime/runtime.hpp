@@ -45,7 +45,9 @@ class runtime {
 public:
     virtual ~runtime() = default;
     /// Called once, right after the runtime is made and before any prepare: the whole config
-    /// (the container runtime reads its `container` section and sweeps leftovers). Never throws.
+    /// (the container runtime reads its `container` section and sweeps leftovers). Throws only
+    /// std::runtime_error, when the config demands what the host cannot give (the process
+    /// runtime's process.cgroups "required"): the start fails with that reason.
     virtual void configure(const core::config& /*cfg*/) {}
     /// What GET /health says about this runtime beyond the counts (the container runtime: its
     /// engine's state); empty: nothing.

@@ -57,7 +57,7 @@ class Response:
 class Spearlet:
     """A running spearlet process started by the test (stopped by PID in stop())."""
 
-    def __init__(self, config=None, args=(), env=None, start_timeout=20.0):
+    def __init__(self, config=None, args=(), env=None, start_timeout=20.0, preexec_fn=None):
         self.tmp = tempfile.TemporaryDirectory(prefix="spear-test-")
         self.log_path = os.path.join(self.tmp.name, "spearlet.log")
         cmd = [SPEARLET]
@@ -70,8 +70,10 @@ class Spearlet:
         self.log_file = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
+        # preexec_fn runs in the child before exec (test_cgroups moves it into a cgroup).
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, env=full_env)
+                                     stderr=subprocess.STDOUT, env=full_env,
+                                     preexec_fn=preexec_fn)
         self.host, self.port = self._wait_for_listen(start_timeout)
         self.exit_code = None
 

@@ -64,7 +64,7 @@ class UnitTest(unittest.TestCase):
                            "ProtectHome": "yes", "PrivateTmp": "yes", "PrivateDevices": "yes",
                            "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6",
                            "SystemCallFilter": "@system-service", "CapabilityBoundingSet": "",
-                           "KillMode": "control-group",
+                           "KillMode": "control-group", "Delegate": "yes",
                            "ExecStart": "/usr/bin/spearlet --config /etc/spearlet/spearlet.jsonc"
                            }.items():
             self.assertEqual(keys.get(key), value, key)

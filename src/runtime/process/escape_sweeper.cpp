@@ -12,21 +12,23 @@
 namespace spear::runtime {
 
 struct escape_sweeper::state {
-    explicit state(boost::asio::any_io_executor ex)
-        : timer(std::move(ex)) {}
+    state(boost::asio::any_io_executor ex, bool kill)
+        : timer(std::move(ex))
+        , kill_live(kill) {}
     boost::asio::steady_timer timer;
+    bool kill_live = true;
     bool scheduled = false;
     int rounds_left = 0;
 };
 
-escape_sweeper::escape_sweeper(boost::asio::any_io_executor executor)
-    : state_(std::make_shared<state>(std::move(executor))) {}
+escape_sweeper::escape_sweeper(boost::asio::any_io_executor executor, bool kill_live)
+    : state_(std::make_shared<state>(std::move(executor), kill_live)) {}
 
 namespace {
 
 /// One sweep; true when it killed something (so another sweep should follow).
-bool sweep_once() {
-    const auto swept = platform::sweep_escaped_children();
+bool sweep_once(bool kill_live) {
+    const auto swept = platform::sweep_escaped_children(kill_live);
     if (swept.killed > 0)
         log::warn("killed " + std::to_string(swept.killed) +
                   " process(es) that left their execution's process group (setsid or setpgid) "
@@ -37,7 +39,7 @@ bool sweep_once() {
 } // namespace
 
 void escape_sweeper::sweep() {
-    if (!sweep_once())
+    if (!sweep_once(state_->kill_live))
         return;
     state_->rounds_left = core::limits::escape_sweep_rounds;
     if (!state_->scheduled)
@@ -51,7 +53,7 @@ void escape_sweeper::schedule(const std::shared_ptr<state>& s) {
         s->scheduled = false;
         if (ec)
             return;
-        if (sweep_once() && --s->rounds_left > 0)
+        if (sweep_once(s->kill_live) && --s->rounds_left > 0)
             schedule(s);
     });
 }

@@ -11,7 +11,9 @@ namespace spear::runtime {
 
 class escape_sweeper {
 public:
-    explicit escape_sweeper(boost::asio::any_io_executor executor);
+    /// `kill_live` false (per-execution cgroups end escapees, each with its own execution):
+    /// sweeps only reap the zombies re-parented to the appliance.
+    explicit escape_sweeper(boost::asio::any_io_executor executor, bool kill_live = true);
 
     /// Sweeps now; while a sweep kills something, sweeps again every sweep_interval (at most
     /// sweep_rounds times in a row). Never blocks; logs what it killed.

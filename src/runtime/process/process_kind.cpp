@@ -1,8 +1,16 @@
-// The process kind: parses command, working_dir, stdout and rlimits; runs on process_runtime.
+// The process kind: parses command, working_dir, stdout and rlimits; runs on process_runtime;
+// --check-config checks process.cgroup_path.
 #include "runtime/process/process_kind.hpp"
 
 #include "runtime/process/process_runtime.hpp"
 #include "runtime/registry.hpp"
+
+#include "platform/cgroup.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <system_error>
+#include <variant>
 
 namespace spear::runtime {
 namespace {
@@ -56,6 +64,30 @@ json::object describe(const function_spec& spec) {
     return o;
 }
 
+/// --check-config: a process.cgroup_path that a start with process functions could not use
+/// ("required" fails the start, "auto" falls back). The own cgroup is not checked: the check
+/// runs from a shell, not in the service's cgroup.
+std::vector<core::config_error> check_cgroup_path(const core::config& cfg,
+                                                  const std::vector<function_spec>& functions) {
+    const auto& path = cfg.process.cgroup_path;
+    const bool any_process = std::any_of(functions.begin(), functions.end(), [](const auto& f) {
+        return std::holds_alternative<process_function>(f.settings);
+    });
+    if (path.empty() || cfg.process.cgroups == "off" || !any_process)
+        return {};
+    const int e = platform::cgroup::check_writable(path);
+    if (e == 0)
+        return {};
+    return {{"process.cgroup_path",
+             path +
+                 (e == ENOTDIR || e == ENOENT
+                      ? " is not a cgroup v2 directory"
+                      : " cannot be changed: " + std::generic_category().message(e)) +
+                 (cfg.process.cgroups == "required"
+                      ? " (process.cgroups \"required\": the start would fail)"
+                      : " (process.cgroups \"auto\": executions would run without cgroups)")}};
+}
+
 } // namespace
 
 runtime_kind process_kind::descriptor() {
@@ -64,9 +96,10 @@ runtime_kind process_kind::descriptor() {
             parse,
             nullptr,
             describe,
-            [](const boost::asio::any_io_executor&) {
-                return std::make_unique<process_runtime>();
-            }};
+            [](const boost::asio::any_io_executor& executor) {
+                return std::make_unique<process_runtime>(executor);
+            },
+            check_cgroup_path};
 }
 
 } // namespace spear::runtime

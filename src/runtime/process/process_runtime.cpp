@@ -7,8 +7,11 @@
 //               a full pipe however much it writes;
 //   supervise   races leader exit against the timeout and the cancel signal, runs the kill
 //               sequence (SIGTERM to the group, SIGKILL after kill_grace), then, before reaping
-//               the leader, SIGKILLs the group so no straggler outlives the run, reaps, drains
-//               the pipes for at most drain_bound and closes them.
+//               the leader, SIGKILLs the group (and the execution's cgroup, when there is one)
+//               so no straggler outlives the run, reaps, drains the pipes for at most
+//               drain_bound and closes them.
+// With per-execution cgroups (execution_cgroups) the child joins exec-<n> before exec; after
+// the four, the run waits (bounded) until that cgroup is empty and removes it.
 // The child itself is owned by platform::child_process, which kills and reaps it if the run is
 // torn down abnormally (an exception, or the io_context destroyed mid-run): no zombie either way.
 #include "runtime/process/process_runtime.hpp"
@@ -17,6 +20,8 @@
 
 #include "core/limits.hpp"
 #include "core/log.hpp"
+#include "core/scope_exit.hpp"
+#include "platform/cgroup.hpp"
 #include "platform/child_process.hpp"
 #include "platform/signals.hpp"
 
@@ -137,6 +142,12 @@ execution_outcome start_failure(const platform::spawn_failure& failure, const fu
         o.error_message =
             "the process of function '" + fn.common.name + "' could not be set up: " + reason;
         break;
+    case spawn_stage::cgroup:
+        // The appliance's problem too, but said plainly: the function was not run uncontained.
+        o.error = error_code::internal;
+        o.error_message = "the process of function '" + fn.common.name +
+                          "' could not join its execution cgroup: " + reason;
+        break;
     case spawn_stage::parent_setup:
         // Out of descriptors or processes: the appliance's problem, not the function's.
         o.error = error_code::internal;
@@ -193,7 +204,8 @@ execution_outcome finish(stop_reason reason, const std::optional<platform::exit_
 }
 
 asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& request,
-                                             cancel_signal& cancel, escape_sweeper& sweeper) {
+                                             cancel_signal& cancel, escape_sweeper& sweeper,
+                                             const std::string& cgroup_dir) {
     const auto ex = co_await asio::this_coro::executor;
     asio::steady_timer deadline(ex, request.timeout);
     const auto first = co_await (
@@ -221,6 +233,10 @@ asio::awaitable<execution_outcome> supervise(child_io& io, const run_request& re
     // they are the appliance's children (it is their subreaper), and the sweep ends them
     // before the drain below, so one holding a pipe does not hold the run.
     io.child.signal_group(SIGKILL);
+    // The execution's cgroup holds every process it started, escaped from the group or not,
+    // and nothing of any other execution: all of them die now, before the drain.
+    if (!cgroup_dir.empty())
+        execution_cgroups::kill(cgroup_dir);
     const auto status = io.child.reap();
     sweeper.sweep();
     const auto exec_failure = io.child.exec_failure(); // definitive now that the child is gone
@@ -266,6 +282,20 @@ platform::spawn_options spawn_options_for(const run_request& request) {
 
 } // namespace
 
+void process_runtime::configure(const core::config& cfg) {
+    cgroups_.emplace(executor_);
+    if (!executor_) // unit tests: no executor for the background removals
+        return;
+    cgroups_->configure(cfg.process);
+}
+
+boost::json::object process_runtime::health() {
+    boost::json::object o;
+    if (cgroups_)
+        o["cgroups"] = cgroups_->health();
+    return o;
+}
+
 asio::awaitable<core::execution_outcome>
 process_runtime::run(run_request request, output_sink& sink, cancel_signal& cancel) {
     // The appliance ignores SIGPIPE at start; make sure of it here too, once, since a write to
@@ -284,8 +314,26 @@ process_runtime::run(run_request request, output_sink& sink, cancel_signal& canc
                                     "function '" + fn.common.name + "' has no command configured",
                                     std::nullopt, std::nullopt};
 
-    auto spawned = platform::spawn_child(spawn_options_for(request));
+    const bool cgroup_active = cgroups_ && cgroups_->active();
+    execution_cgroups::made cgroup;
+    if (cgroup_active) {
+        cgroup = cgroups_->create(settings);
+        if (cgroup.dir.empty()) {
+            log::error("function '" + fn.common.name + "' (execution " + request.execution_id +
+                       "): cannot make its execution cgroup (" + cgroup.step +
+                       "): " + std::generic_category().message(cgroup.error));
+            co_return start_failure(platform::spawn_failure{platform::spawn_stage::cgroup,
+                                                            cgroup.error},
+                                    fn);
+        }
+    }
+    auto options = spawn_options_for(request);
+    options.cgroup_procs_fd = cgroup.procs.get();
+    auto spawned = platform::spawn_child(options);
+    cgroup.procs.reset(); // the child has joined (or failed to) by the time vfork returns
     if (spawned.failure) {
+        if (!cgroup.dir.empty())
+            platform::cgroup::remove(cgroup.dir); // nothing ever ran in it
         if (spawned.failure->stage == platform::spawn_stage::parent_setup)
             log::error("function '" + fn.common.name + "' (execution " + request.execution_id +
                        "): could not create its process: " +
@@ -293,14 +341,25 @@ process_runtime::run(run_request request, output_sink& sink, cancel_signal& canc
         co_return start_failure(*spawned.failure, fn);
     }
 
+    // Declared before the child, so destroyed after it: a run torn down abnormally kills the
+    // child (its destructor), then the cgroup, and leaves the removal to the background.
+    auto abandon = core::scope_exit([this, &cgroup] {
+        if (!cgroup.dir.empty())
+            cgroups_->abandon(cgroup.dir);
+    });
     const auto ex = co_await asio::this_coro::executor;
     if (!sweeper_)
-        sweeper_.emplace(ex);
+        sweeper_.emplace(ex, !cgroup_active);
     child_io io(ex, std::move(spawned.child));
     auto outcome = co_await (feed_stdin(io.stdin_pipe, request.input) &&
                              pump(io.stdout_pipe, sink, &output_sink::on_stdout, io) &&
                              pump(io.stderr_pipe, sink, &output_sink::on_stderr, io) &&
-                             supervise(io, request, cancel, *sweeper_));
+                             supervise(io, request, cancel, *sweeper_, cgroup.dir));
+    if (!cgroup.dir.empty()) {
+        co_await cgroups_->finish(cgroup.dir); // if this is cancelled, `abandon` takes over
+        abandon.release();
+        sweeper_->sweep(); // reaps the zombies the cgroup's end handed to the appliance
+    }
     co_return outcome;
 }
 

@@ -628,6 +628,27 @@ BOOST_AUTO_TEST_CASE(queued_input_budget_is_read_and_bounded) {
     BOOST_TEST(large[0].path == "limits.queued_input_bytes");
 }
 
+BOOST_AUTO_TEST_CASE(process_section_is_read_and_checked) {
+    const auto d = must_parse("{}");
+    BOOST_TEST(d.process.cgroups == "auto");
+    BOOST_TEST(d.process.cgroup_path.empty());
+    const auto c = must_parse(R"({"process": {"cgroups": "required",
+        "cgroup_path": "/sys/fs/cgroup/spearlet.service/run"}})");
+    BOOST_TEST(c.process.cgroups == "required");
+    BOOST_TEST(c.process.cgroup_path == "/sys/fs/cgroup/spearlet.service/run");
+    BOOST_TEST(must_parse(R"({"process": {"cgroups": "off"}})").process.cgroups == "off");
+    const auto errors = must_fail(R"({"process": {"cgroups": "yes",
+        "cgroup_path": "sys/fs/cgroup", "bogus": 1}})");
+    BOOST_TEST(has_error(errors, "process.cgroups", "\"auto\", \"off\" or \"required\""));
+    BOOST_TEST(has_error(errors, "process.cgroup_path", "absolute path"));
+    BOOST_TEST(has_error(errors, "process.bogus", "unknown field"));
+    BOOST_TEST(has_error(must_fail(R"({"process": {"cgroup_path": "/sys/fs/cgroup/../etc"}})"),
+                         "process.cgroup_path", "\"..\""));
+    BOOST_TEST(has_error(must_fail(R"({"process": {"cgroup_path": ""}})"), "process.cgroup_path"));
+    BOOST_TEST(has_error(must_fail(R"({"process": {"cgroups": "off", "cgroup_path": "/x"}})"),
+                         "process.cgroup_path", "\"off\""));
+}
+
 BOOST_AUTO_TEST_CASE(container_section_is_read_and_checked) {
     const auto d = must_parse("{}");
     BOOST_TEST(d.container.engine == "unix:///run/docker.sock");
