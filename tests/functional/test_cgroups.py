@@ -16,7 +16,7 @@ import tempfile
 import time
 import unittest
 
-from spear_harness import SPEARLET, Spearlet, base_config, sh, wait_until
+from spear_harness import SPEARLET, Spearlet, base_config, marked, sh, wait_until
 
 
 def cgroup2_mount():
@@ -55,24 +55,6 @@ def unavailable():
 REASON = unavailable()
 if REASON:
     print(f"test_cgroups skipped: {REASON}", file=sys.stderr)
-
-
-def marked(marker):
-    """Pids (not zombies) whose command line contains `marker`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(int(name))
-    return found
 
 
 def joiner(directory):

@@ -4,30 +4,11 @@ children. After each execution no process of it survives (checked in /proc by a 
 its command line), the appliance stays responsive, and a neighbour execution is unaffected.
 Escapes are caught because the appliance is its functions' child subreaper: orphaned
 descendants become its children and the process runtime's sweep ends them."""
-import os
 import threading
 import time
 import unittest
 
-from spear_harness import Spearlet, base_config, sh, wait_until
-
-
-def marked(marker):
-    """Pids (not zombies) whose command line contains `marker`."""
-    found = []
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/cmdline", "rb") as f:
-                cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-            with open(f"/proc/{name}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except (FileNotFoundError, ProcessLookupError, IndexError):
-            continue
-        if marker in cmdline and state != "Z":
-            found.append(int(name))
-    return found
+from spear_harness import Spearlet, base_config, marked, sh, wait_until
 
 
 # Each marker is a sleep duration no other process on the machine uses.

@@ -27,19 +27,10 @@ using cluster::nats_link;
 using cluster::nats_message;
 using test::await;
 using test::nats_test_server;
+using test::options_for;
 using test::run_until;
 
 namespace {
-
-cluster::nats_options options_for(const std::string& url) {
-    cluster::nats_options o;
-    o.servers = {url};
-    o.name = "unit-test";
-    o.connect_timeout = 1000ms;
-    o.reconnect_wait = 100ms;
-    o.ping_interval = 1000ms;
-    return o;
-}
 
 struct fixture {
     nats_test_server server;

@@ -26,6 +26,7 @@ using cluster::nats_link;
 using cluster::nats_message;
 using test::await;
 using test::nats_test_server;
+using test::options_for;
 using test::run_until;
 
 namespace spear::cluster {
@@ -33,16 +34,6 @@ inline std::ostream& operator<<(std::ostream& os, link_state s) { return os << t
 } // namespace spear::cluster
 
 namespace {
-
-cluster::nats_options options_for(const std::string& url) {
-    cluster::nats_options o;
-    o.servers = {url};
-    o.name = "unit-test";
-    o.connect_timeout = 1000ms;
-    o.reconnect_wait = 100ms;
-    o.ping_interval = 1000ms;
-    return o;
-}
 
 /// A started link, connected (the test fails otherwise).
 std::unique_ptr<nats_link> connected_link(asio::io_context& io, const nats_test_server& server) {

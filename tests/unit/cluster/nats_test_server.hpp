@@ -2,6 +2,8 @@
 // started and killed by PID, and helpers that drive an io_context until a condition holds.
 #pragma once
 
+#include "cluster/nats_link.hpp"
+
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/io_context.hpp>
@@ -164,6 +166,17 @@ inline bool run_until(boost::asio::io_context& io, const std::function<bool()>& 
 }
 
 /// Runs `io` for `d` (work keeps flowing: NATS traffic, timers).
+/// Link options for a test server at `url`: short timeouts, so failures show within seconds.
+inline cluster::nats_options options_for(const std::string& url) {
+    cluster::nats_options o;
+    o.servers = {url};
+    o.name = "unit-test";
+    o.connect_timeout = std::chrono::milliseconds(1000);
+    o.reconnect_wait = std::chrono::milliseconds(100);
+    o.ping_interval = std::chrono::milliseconds(1000);
+    return o;
+}
+
 inline void run_for(boost::asio::io_context& io, std::chrono::milliseconds d) {
     run_until(io, [] { return false; }, d);
 }
