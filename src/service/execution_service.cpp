@@ -566,8 +566,8 @@ execution_service::try_share(const core::InvokeFunctionRequest& request) {
 
 asio::awaitable<execution_service::invoke_result>
 execution_service::invoke_function(core::InvokeFunctionRequest request) {
-    if (request.execution_mode != core::ExecutionMode::stream) {
-        auto shared = co_await try_share(request);
+    if (remote_ && request.execution_mode != core::ExecutionMode::stream) {
+        auto shared = co_await try_share(request); // a single appliance skips the frame
         if (shared)
             co_return std::move(*shared);
     }
