@@ -148,15 +148,12 @@ bool cluster_node::can_share() const noexcept {
 // --- connection and setup ----------------------------------------------------------------
 
 asio::awaitable<void> cluster_node::run_connection_watch() {
-    bool was_connected = false;
+    // The link logs its own connects; this makes the stream, consumers and bucket ready.
     while (!stopping_) {
         state_changed_.reset();
         const bool now_connected = link_.connected();
         if (now_connected && !ready_)
             co_await run_setup();
-        if (now_connected != was_connected && now_connected)
-            log::info("cluster: connected to " + link_.connected_url());
-        was_connected = now_connected;
         if (now_connected && !ready_) { // setup failed: try again soon
             co_await sleep_for(std::chrono::milliseconds(500));
             continue;
@@ -746,7 +743,6 @@ service::status_view cluster_node::view_of(const cluster_record& record,
     view.result = record.result;
     if (!include_result)
         view.result.output.clear();
-    view.node = record.node;
     view.result.node = record.node;
     view.source = core::estimate_source::history;
     if (!core::is_terminal(record.result.status)) {

@@ -162,10 +162,8 @@ bool execution_service::held_elsewhere(const error& e) {
 status_view execution_service::make_status(core::record_ref ref, bool include_result) {
     status_view view;
     view.result = table_.snapshot(ref, include_result, clock_type::now());
-    if (remote_) {
-        view.node = remote_->node_id();
-        view.result.node = view.node;
-    }
+    if (remote_)
+        view.result.node = remote_->node_id();
     if (auto live = find_live(ref)) {
         view.estimated_completion_ms = estimate_remaining(*live);
         view.source = histories_[live->function].source();

@@ -546,7 +546,7 @@ execution_service::try_share(const core::InvokeFunctionRequest& request) {
         if (ended && core::is_terminal(ended->result.status)) {
             auto response = core::RuntimeExecutionResponse::new_sync(
                 std::move(request_id), std::move(ended->result), wall_now());
-            response.metadata["node"] = ended->node;
+            response.metadata["node"] = ended->result.node;
             co_return response;
         }
         if (ended)

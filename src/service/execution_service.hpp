@@ -44,8 +44,6 @@ struct status_view {
     std::int64_t estimated_completion_ms = 0; ///< remaining, while pending or running
     core::estimate_source source = core::estimate_source::fallback;
     std::optional<std::size_t> queue_position; ///< 0-based, while pending
-    /// In a cluster: the node that ran it (or accepted it, while a shared one waits); else "".
-    std::string node;
 };
 
 /// CancelExecutionResponse, protocol-neutral.

@@ -291,8 +291,8 @@ json::object to_json(const status_view& status, bool include_output, json::stora
     o["estimated_completion_ms"] = status.estimated_completion_ms;
     if (!core::is_terminal(status.result.status))
         o["estimate_source"] = core::to_string(status.source);
-    if (!status.node.empty())
-        o["node"] = status.node;
+    if (!status.result.node.empty()) // also at the top, beside status: where it runs
+        o["node"] = status.result.node;
     if (status.queue_position)
         o["queue_position"] = *status.queue_position;
     return o;
